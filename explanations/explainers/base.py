@@ -1,0 +1,152 @@
+"""The one contract every explainer follows (no Django here).
+
+An explainer is configured with plain parameters, fitted on the encoded training
+data plus a ``Predictor`` (a ``predict_proba`` callable and, optionally, hooks that
+model-specific algorithms such as TreeSHAP can use), and explains a batch of rows,
+returning one ``Explanation`` per row. Drawing lives in ``explanations.plots``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, ClassVar, Protocol
+
+import numpy as np
+
+
+class ExplainerError(Exception):
+    """Base of every error an explainer raises on purpose; its message is shown to users."""
+
+
+class PredictorCallError(ExplainerError):
+    """The model failed while the explainer was calling it."""
+
+
+class NotFittedError(ExplainerError):
+    """``explain`` was called before ``fit``."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One user-settable parameter: enough to validate input and to render a form field."""
+
+    name: str
+    label: str
+    default: Any
+    kind: str = "int"  # "int" | "float" | "choice" | "bool"
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def clean(self, value: Any) -> Any:
+        """Coerce and bound-check ``value``; raise ``ValueError`` with a sentence a user can act on."""
+        if value is None or value == "":
+            return self.default
+        if self.kind == "bool":
+            if isinstance(value, str):
+                return value.lower() in {"1", "true", "on", "yes"}
+            return bool(value)
+        if self.kind == "choice":
+            if str(value) not in self.choices:
+                raise ValueError(f"{self.label} must be one of {', '.join(self.choices)} (got {value!r}).")
+            return str(value)
+        try:
+            number = int(value) if self.kind == "int" else float(value)
+            if self.kind == "int" and float(value) != number:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.label} must be a{'n integer' if self.kind == 'int' else ' number'} (got {value!r}).") from None
+        if self.min is not None and number < self.min or self.max is not None and number > self.max:
+            raise ValueError(f"{self.label} must be between {self.min:g} and {self.max:g} (got {number:g}).")
+        return number
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["choices"] = list(self.choices)
+        return data
+
+
+def params_clean(spec: tuple[Param, ...], values: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate a user's parameter dict against ``spec``; unknown names are an error, missing ones get defaults."""
+    values = dict(values or {})
+    known = {p.name for p in spec}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known)) or 'none'}.")
+    return {p.name: p.clean(values.get(p.name)) for p in spec}
+
+
+@dataclass
+class TabularSpace:
+    """How the explainers see a table: every cell a float, categorical features as integer codes.
+
+    ``categories[j]`` lists the original values of categorical feature ``j`` so that code ``k``
+    means ``categories[j][k]``; numeric missing values were filled with ``medians`` before encoding.
+    """
+
+    feature_names: list[str]
+    categorical: list[int]  # indices into feature_names
+    categories: dict[int, list[str]]
+    class_names: list[str]
+    medians: dict[int, float] = field(default_factory=dict)
+
+    def value_text(self, feature: int, value: float) -> str:
+        """A cell as people read it: the category's name, or the number without noise."""
+        if feature in self.categories:
+            cats = self.categories[feature]
+            code = int(round(value))
+            return cats[code] if 0 <= code < len(cats) else str(value)
+        return f"{value:.4g}"
+
+
+@dataclass
+class Predictor:
+    """What an explainer may call. ``predict_proba`` takes encoded rows (n, d) and returns (n, n_classes).
+
+    ``tree_model``/``transform``/``groups`` are optional hooks for model-specific algorithms: the
+    fitted tree ensemble, the function from encoded rows to its input, and for each encoded feature the
+    list of that input's columns it became (e.g. one-hot columns), so attributions can be summed back.
+    ``linear_model`` likewise for linear models. ``key`` is the classifier's registry key.
+    """
+
+    predict_proba: Callable[[np.ndarray], np.ndarray]
+    key: str = ""
+    tree_model: Any = None
+    linear_model: Any = None
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    groups: list[list[int]] | None = None
+
+
+@dataclass
+class Explanation:
+    """One row explained by one method. ``data`` is JSON-ready and method-specific:
+
+    - lime: ``{"label": class_index, "weights": [[condition, weight], ...], "intercept": float, "score": float}``
+    - anchor: ``{"label": class_index, "rule": [condition, ...], "precision": float, "coverage": float}``
+    - shap: ``{"label": class_index, "values": {feature: value}, "base_value": float,
+      "feature_values": {feature: text}, "algorithm": str, "output": "probability" | "log-odds"}``
+    """
+
+    method: str
+    row: int
+    predicted: int
+    probabilities: list[float]
+    data: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Explainer(Protocol):
+    """The explainer plug-in contract: ``__init__`` stores params only; ``fit`` returns ``self``."""
+
+    key: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> "Explainer": ...
+
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]: ...
