@@ -1,0 +1,81 @@
+"""JSON API for datasets: the same services as the pages."""
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from explainer_site.exceptions import ApplicationError
+
+from .models import Dataset
+from .selectors import dataset_get, dataset_list
+from .services import dataset_create, dataset_delete, dataset_schema_set
+
+
+class DatasetOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["id", "name", "original_filename", "n_rows", "n_columns", "columns", "cleaning_notes", "schema",
+                  "sha256", "created_at"]
+
+
+class DatasetUploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class SchemaInput(serializers.Serializer):
+    label = serializers.CharField()
+    features = serializers.ListField(child=serializers.CharField(), required=False)
+    categorical = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    class_names = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    row_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+
+
+class DatasetListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses=DatasetOutput(many=True))
+    def get(self, request):
+        return Response(DatasetOutput(dataset_list(user=request.user), many=True).data)
+
+    @extend_schema(request=DatasetUploadInput, responses={201: DatasetOutput})
+    def post(self, request):
+        if "file" not in request.FILES:
+            raise ApplicationError("Send the CSV as the multipart field “file”.", {"field": "file"})
+        serializer = DatasetUploadInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        dataset = dataset_create(owner=request.user, file=serializer.validated_data["file"],
+                                 name=serializer.validated_data.get("name", ""))
+        return Response(DatasetOutput(dataset).data, status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailApi(APIView):
+    @extend_schema(responses=DatasetOutput)
+    def get(self, request, dataset_id: int):
+        return Response(DatasetOutput(dataset_get(user=request.user, dataset_id=dataset_id)).data)
+
+    def delete(self, request, dataset_id: int):
+        dataset_delete(dataset=dataset_get(user=request.user, dataset_id=dataset_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DatasetSchemaApi(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=SchemaInput, responses=DatasetOutput)
+    def put(self, request, dataset_id: int):
+        dataset = dataset_get(user=request.user, dataset_id=dataset_id)
+        serializer = SchemaInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        features = values.get("features")
+        if features is None:
+            features = [c for c in dataset.column_names if c not in (values["label"], values.get("row_name"))]
+        with transaction.atomic():
+            dataset = dataset_schema_set(dataset=dataset, label=values["label"], features=features,
+                                         categorical=values["categorical"], class_names=values["class_names"],
+                                         row_name=values.get("row_name") or "")
+        return Response(DatasetOutput(dataset).data)

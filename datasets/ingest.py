@@ -1,0 +1,276 @@
+"""Turn an uploaded CSV into a clean typed table, a per-column profile and a list of what was cleaned.
+
+Real files are messy (UCI Adult has a space before every value and ``?`` for missing; Zoo has CRLF
+endings): we fix what is safe to fix and say so, and reject what we cannot read with a sentence that
+names the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from explainer_site.exceptions import ApplicationError
+
+MISSING_MARKERS = {"", "?", "na", "n/a", "nan", "null", "none", "-", "--", "missing", "#n/a"}
+DELIMITERS = [",", ";", "\t", "|"]
+TEXT_MIN_MEAN_LENGTH = 30
+SAMPLE_BYTES = 256 * 1024
+THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
+
+
+@dataclass
+class IngestedTable:
+    frame: pd.DataFrame
+    kinds: dict[str, str]  # column -> numeric | categorical | text
+    notes: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+
+def encoding_detect(head: bytes) -> str:
+    """Pick the file's text encoding from its first bytes: BOMs first, then UTF-8, else Windows-1252."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start > len(head) - 4:  # a multi-byte character cut by the sample's end
+            return "utf-8"
+        return "cp1252"
+
+
+def binary_check(head: bytes, filename: str) -> None:
+    """Refuse files that are clearly not text before trying to parse them."""
+    signatures = {
+        b"\x89PNG": "a PNG image",
+        b"PK\x03\x04": "a ZIP archive (or an Excel .xlsx file)",
+        b"\xff\xd8\xff": "a JPEG image",
+        b"%PDF": "a PDF document",
+        b"\xd0\xcf\x11\xe0": "an old Excel/Word file",
+        b"\x1f\x8b": "a gzip archive",
+        b"PAR1": "a Parquet file",
+    }
+    for magic, what in signatures.items():
+        if head.startswith(magic):
+            raise ApplicationError(f"“{filename}” looks like {what}, not a CSV. Export your table as CSV and upload that.")
+    if not head.strip():
+        raise ApplicationError(f"“{filename}” is empty. Upload a CSV with a header row and at least a few data rows.")
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ApplicationError(f"“{filename}” contains binary data, not text. Upload a CSV file (comma-separated text).")
+
+
+def delimiter_detect(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        counts = {d: first.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def column_names_clean(names: list[str], notes: list[str]) -> list[str]:
+    """Give empty headers a name and make duplicates unique, telling the user."""
+    result: list[str] = []
+    seen: dict[str, int] = {}
+    renamed = []
+    for index, raw in enumerate(names):
+        name = str(raw).strip().lstrip("\ufeff")
+        if not name or name.lower().startswith("unnamed:"):
+            name = f"column_{index + 1}"
+            renamed.append(f"empty header in column {index + 1} → “{name}”")
+        if name in seen:
+            seen[name] += 1
+            new = f"{name}_{seen[name]}"
+            renamed.append(f"duplicate “{name}” → “{new}”")
+            name = new
+        seen.setdefault(name, 1)
+        result.append(name)
+    if renamed:
+        notes.append("Renamed columns: " + "; ".join(renamed) + ".")
+    return result
+
+
+def numbers_parse(values: pd.Series) -> pd.Series:
+    """Numbers from text cells, understanding thousands separators (``1,234.5``); anything else becomes NaN."""
+    present = values.dropna()
+    if len(present) and present.str.match(THOUSANDS).mean() > 0.2:
+        values = values.str.replace(",", "", regex=False)
+    return pd.to_numeric(values, errors="coerce")
+
+
+def column_kind(values: pd.Series) -> str:
+    """numeric when (almost) every present cell is a number; text for long free-form strings; else categorical."""
+    present = values.dropna()
+    if present.empty:
+        return "categorical"
+    if numbers_parse(present).notna().mean() >= 0.95:
+        return "numeric"
+    unique_ratio = present.nunique() / len(present)
+    if present.str.len().mean() >= TEXT_MIN_MEAN_LENGTH and unique_ratio > 0.5:
+        return "text"
+    return "categorical"
+
+
+def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> IngestedTable:
+    """Read, clean and type the CSV at ``path``; raise ``ApplicationError`` with a fix-it sentence when it cannot."""
+    with open(path, "rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+    binary_check(head, filename)
+    encoding = encoding_detect(head)
+    notes: list[str] = []
+    if encoding == "cp1252":
+        notes.append("The file is not UTF-8; it was read as Windows-1252 (Latin-1).")
+    elif encoding == "utf-16":
+        notes.append("The file is UTF-16; it was converted to UTF-8.")
+    elif encoding == "utf-8-sig":
+        notes.append("Removed the UTF-8 byte-order mark at the start of the file.")
+    sample = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")
+    delimiter = delimiter_detect(sample[:64 * 1024])
+    if delimiter != ",":
+        notes.append(f"Columns are separated by {dict(zip(DELIMITERS, ['commas', 'semicolons', 'tabs', 'vertical bars']))[delimiter]}.")
+    try:
+        raw = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=True,
+            on_bad_lines="error",
+            nrows=max_rows + 1,
+            engine="c",
+        )
+    except pd.errors.EmptyDataError:
+        raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
+    except pd.errors.ParserError as exc:
+        message = str(exc).split("\n")[0]
+        raise ApplicationError(
+            f"“{filename}” could not be read as a table: {message}. Check that every row has the same number of "
+            "fields as the header (quote cells that contain the separator)."
+        ) from None
+    except UnicodeDecodeError:
+        raise ApplicationError(f"“{filename}” is not valid {encoding} text. Save it as UTF-8 CSV and upload again.") from None
+    if len(raw) > max_rows:
+        raise ApplicationError(f"“{filename}” has more than {max_rows:,} rows, the limit of this server. Upload a sample of your data.")
+    if raw.shape[1] > max_columns:
+        raise ApplicationError(
+            f"“{filename}” has {raw.shape[1]:,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
+        )
+    if raw.shape[1] < 2:
+        raise ApplicationError(
+            f"“{filename}” has only one column. A dataset needs at least one feature column and one column to predict "
+            "(if your file uses another separator, it was not recognised: use commas)."
+        )
+    if raw.empty:
+        raise ApplicationError(f"“{filename}” has a header but no data rows.")
+    raw.columns = column_names_clean(list(raw.columns), notes)
+
+    stripped, missing_cols, coerced = [], {}, {}
+    kinds: dict[str, str] = {}
+    clean: dict[str, pd.Series] = {}
+    for name in raw.columns:
+        column = raw[name]
+        trimmed = column.str.strip()
+        if not trimmed.equals(column):
+            stripped.append(name)
+        is_missing = trimmed.str.lower().isin(MISSING_MARKERS)
+        markers = set(trimmed[is_missing & (trimmed != "")].unique())
+        if markers:
+            missing_cols[name] = sorted(markers)
+        values = trimmed.mask(is_missing)
+        kind = column_kind(values)
+        kinds[name] = kind
+        if kind == "numeric":
+            numbers = numbers_parse(values)
+            bad = int(numbers.isna().sum() - values.isna().sum())
+            if bad:
+                coerced[name] = bad
+            infinite = np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
+            if infinite.any():
+                numbers = numbers.mask(infinite)
+                coerced[name] = coerced.get(name, 0) + int(infinite.sum())
+            clean[name] = numbers.astype("float64")
+        else:
+            clean[name] = values.astype("object")
+    frame = pd.DataFrame(clean)
+    if stripped:
+        notes.append(f"Stripped leading/trailing spaces in {len(stripped)} column{'s' if len(stripped) != 1 else ''}: {', '.join(stripped[:10])}{'…' if len(stripped) > 10 else ''}.")
+    if missing_cols:
+        parts = [f"{name} ({', '.join(repr(m) for m in markers)})" for name, markers in list(missing_cols.items())[:10]]
+        notes.append(f"Treated placeholder values as missing in {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''}: {'; '.join(parts)}.")
+    if coerced:
+        parts = [f"{name} ({count} cell{'s' if count != 1 else ''})" for name, count in coerced.items()]
+        notes.append("Cells that were not numbers (or were infinite) in numeric columns were treated as missing: " + ", ".join(parts) + ".")
+    empty = [name for name in frame.columns if frame[name].isna().all()]
+    if empty:
+        notes.append(f"Column{'s' if len(empty) != 1 else ''} with no values at all: {', '.join(empty)} (not useful as features).")
+    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter)
+
+
+def frame_profile(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
+    """Per column: name, inferred type, missing count/percent, distinct count and a few example values."""
+    profile = []
+    n = max(len(frame), 1)
+    for name in frame.columns:
+        column = frame[name]
+        present = column.dropna()
+        examples = [value_text(v) for v in present.drop_duplicates().head(3)]
+        n_missing = int(column.isna().sum())
+        profile.append(
+            {
+                "name": name,
+                "dtype": kinds[name],
+                "n_missing": n_missing,
+                "missing_pct": round(100 * n_missing / n, 1),
+                "n_unique": int(present.nunique()),
+                "examples": examples,
+            }
+        )
+    return profile
+
+
+def value_text(value: object) -> str:
+    """A cell as text, integers without a trailing ``.0``."""
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return ""
+        return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    return str(value)
+
+
+def frame_preview(frame: pd.DataFrame, rows: int = 20) -> list[list[str]]:
+    return [[value_text(v) for v in record] for record in frame.head(rows).itertuples(index=False, name=None)]
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """CSV for export, with formula-looking cells escaped so spreadsheets do not execute them."""
+    buffer = io.StringIO()
+    formula_safe(frame).to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    def escape(value: object) -> object:
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            try:
+                float(value)
+                return value
+            except ValueError:
+                return "'" + value
+        return value
+
+    safe = frame.copy()
+    for name in safe.columns:
+        if safe[name].dtype == object:
+            safe[name] = safe[name].map(escape)
+    return safe

@@ -1,0 +1,188 @@
+"""Writes of datasets: create from an upload, name the schema, delete."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.db import transaction
+
+from explainer_site.exceptions import ApplicationError
+
+from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
+from .models import Dataset
+
+LABEL_VALUES_MAX = 100
+
+
+def upload_size_check(size: int) -> None:
+    limit = settings.EXPLAINER_MAX_UPLOAD_MB
+    if size > limit * 1024 * 1024:
+        raise ApplicationError(
+            f"The file is {size / 1024 / 1024:.1f} MB; the limit is {limit} MB. Upload a smaller file or a sample of your data.",
+            {"field": "file"},
+            status=413,
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_name_clean(name: str, filename: str) -> str:
+    name = (name or "").strip() or Path(filename or "dataset").stem
+    return "".join(ch for ch in name if ch.isprintable())[:200] or "dataset"
+
+
+def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) -> Dataset:
+    """Read and clean an uploaded CSV and store it as Parquet; the upload itself is never kept or executed."""
+    filename = Path(getattr(file, "name", "") or "upload.csv").name
+    upload_size_check(file.size or 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "upload.csv"
+        with open(path, "wb") as out:
+            for chunk in file.chunks():
+                out.write(chunk)
+        sha256 = file_sha256(path)
+        table = csv_ingest(
+            path,
+            filename=filename,
+            max_rows=settings.EXPLAINER_MAX_ROWS,
+            max_columns=settings.EXPLAINER_MAX_COLUMNS,
+        )
+    return dataset_from_table(owner=owner, table=table, name=dataset_name_clean(name, filename),
+                              filename=filename, sha256=sha256, size=file.size or 0, is_demo=is_demo)
+
+
+def label_values_count(frame: pd.DataFrame) -> dict[str, list[list]]:
+    """For each column with few distinct values, its values and counts (what the schema form offers as classes)."""
+    result = {}
+    for name in frame.columns:
+        counts = frame[name].value_counts(dropna=True)
+        if 1 <= len(counts) <= LABEL_VALUES_MAX:
+            result[name] = sorted(([value_text(v), int(c)] for v, c in counts.items()), key=class_sort_key)
+    return result
+
+
+def class_sort_key(item: list) -> tuple:
+    try:
+        return (0, float(item[0]), "")
+    except ValueError:
+        return (1, 0.0, str(item[0]))
+
+
+@transaction.atomic
+def dataset_from_table(*, owner, table: IngestedTable, name: str, filename: str, sha256: str, size: int,
+                       is_demo: bool = False) -> Dataset:
+    buffer = io.BytesIO()
+    table.frame.to_parquet(buffer, index=False)
+    dataset = Dataset(
+        owner=owner,
+        name=name,
+        original_filename=filename[:255],
+        sha256=sha256,
+        size_bytes=size,
+        n_rows=len(table.frame),
+        n_columns=table.frame.shape[1],
+        columns=frame_profile(table.frame, table.kinds),
+        preview=frame_preview(table.frame),
+        cleaning_notes=table.notes,
+        label_values=label_values_count(table.frame),
+        is_demo=is_demo,
+    )
+    dataset.data_file.save("data.parquet", ContentFile(buffer.getvalue()), save=False)
+    try:
+        dataset.full_clean()
+        dataset.save()
+    except Exception:
+        dataset.data_file.delete(save=False)
+        raise
+    return dataset
+
+
+def dataset_schema_default(*, dataset: Dataset) -> dict:
+    """A sensible first guess: the last low-cardinality column is the label, other usable columns are features."""
+    kinds = {c["name"]: c for c in dataset.columns}
+    candidates = [c["name"] for c in dataset.columns if c["name"] in dataset.label_values and 2 <= c["n_unique"] <= 50]
+    label = candidates[-1] if candidates else dataset.column_names[-1]
+    row_name = next(
+        (c["name"] for c in dataset.columns if c["dtype"] == "categorical" and c["n_unique"] >= 0.8 * dataset.n_rows and c["name"] != label),
+        "",
+    )
+    features = [
+        name for name, c in kinds.items()
+        if name not in (label, row_name) and c["dtype"] != "text" and c["n_unique"] > 1
+    ]
+    categorical = [name for name in features if kinds[name]["dtype"] == "categorical"]
+    values = [v for v, _ in dataset.label_values.get(label, [])]
+    return {"label": label, "features": features, "categorical": categorical,
+            "class_names": {v: v for v in values}, "row_name": row_name}
+
+
+def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], categorical: list[str] | None = None,
+                       class_names: dict[str, str] | None = None, row_name: str | None = "") -> Dataset:
+    """Validate and store what the user named; every error points at the field it concerns."""
+    columns = {c["name"]: c for c in dataset.columns}
+    if label not in columns:
+        raise ApplicationError(f"There is no column called “{label}”. Pick the label from: {', '.join(columns)}.", {"field": "label"})
+    if label not in dataset.label_values:
+        raise ApplicationError(
+            f"“{label}” has {columns[label]['n_unique']:,} different values — too many to be classes. "
+            f"Pick a column with at most {LABEL_VALUES_MAX} values to predict.", {"field": "label"})
+    values = [v for v, _ in dataset.label_values[label]]
+    if len(values) < 2:
+        raise ApplicationError(f"“{label}” has only one value ({values[0] if values else 'none'}), so there is nothing to predict. Pick another column.", {"field": "label"})
+    features = list(dict.fromkeys(features or []))
+    unknown = [f for f in features if f not in columns]
+    if unknown:
+        raise ApplicationError(f"Unknown feature column{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}.", {"field": "features"})
+    row_name = row_name or ""
+    if row_name and row_name not in columns:
+        raise ApplicationError(f"There is no column called “{row_name}” for row names.", {"field": "row_name"})
+    features = [f for f in features if f not in (label, row_name)]
+    if not features:
+        raise ApplicationError("Tick at least one feature column (a column other than the one you predict).", {"field": "features"})
+    text = [f for f in features if columns[f]["dtype"] == "text"]
+    if text:
+        raise ApplicationError(f"{', '.join(text)} hold{'s' if len(text) == 1 else ''} free text; untick {'it' if len(text) == 1 else 'them'} (text features are not supported in tables).", {"field": "features"})
+    categorical = [f for f in dict.fromkeys(categorical or []) if f in features]
+    forced = [f for f in features if columns[f]["dtype"] == "categorical" and f not in categorical]
+    categorical += forced  # words cannot be numbers
+    class_names = {str(k): str(v).strip() for k, v in (class_names or {}).items()}
+    stray = [k for k in class_names if k not in values]
+    if stray:
+        raise ApplicationError(f"“{label}” has no value {', '.join(stray)}; its values are {', '.join(values)}.", {"field": "class_names"})
+    names = {v: (class_names.get(v) or v)[:100] for v in values}
+    if len(set(names.values())) != len(names):
+        raise ApplicationError("Two classes have the same display name; give each class its own name.", {"field": "class_names"})
+    dataset.schema = {
+        "label": label,
+        "features": features,
+        "categorical": [f for f in features if f in categorical],
+        "class_names": names,
+        "row_name": row_name,
+    }
+    dataset.full_clean()
+    dataset.save(update_fields=["schema"])
+    return dataset
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete the dataset, its jobs and every file they wrote."""
+    from explanations.services import job_delete
+
+    for job in dataset.jobs.all():
+        job_delete(job=job)
+    storage, path = dataset.data_file.storage, dataset.data_file.name
+    dataset.delete()
+    transaction.on_commit(lambda: storage.delete(path) if path else None)

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from datasets import api as datasets_api
+from explanations import api as explanations_api
+
+api_patterns = [
+    path("datasets/", datasets_api.DatasetListApi.as_view(), name="datasets"),
+    path("datasets/<int:dataset_id>/", datasets_api.DatasetDetailApi.as_view(), name="dataset"),
+    path("datasets/<int:dataset_id>/schema/", datasets_api.DatasetSchemaApi.as_view(), name="dataset_schema"),
+    path("classifiers/", explanations_api.ClassifierListApi.as_view(), name="classifiers"),
+    path("explainers/", explanations_api.ExplainerListApi.as_view(), name="explainers"),
+    path("jobs/", explanations_api.JobListApi.as_view(), name="jobs"),
+    path("jobs/<int:job_id>/", explanations_api.JobDetailApi.as_view(), name="job"),
+    path("jobs/<int:job_id>/cancel/", explanations_api.JobCancelApi.as_view(), name="job_cancel"),
+    path("jobs/<int:job_id>/explanations/", explanations_api.JobExplanationsApi.as_view(), name="job_explanations"),
+    path("jobs/<int:job_id>/download/", explanations_api.JobDownloadApi.as_view(), name="job_download"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="datasets:list", permanent=False)),
+    path("accounts/", include("accounts.urls")),
+    path("datasets/", include("datasets.urls")),
+    path("", include("explanations.urls")),
+    path("api/", include((api_patterns, "api"))),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "explainer_site.views.page_not_found"
+handler500 = "explainer_site.views.server_error"

@@ -1,0 +1,127 @@
+"""JSON API for classifiers, explainers and jobs: the same services as the pages."""
+
+from django.http import FileResponse, HttpRequest
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from kombu.exceptions import OperationalError as BrokerError
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datasets.selectors import dataset_get
+from explainer_site.exceptions import ApplicationError
+from explanations.classifiers import CLASSIFIERS
+from explanations.explainers import EXPLAINERS
+from explanations.exports import explanation_record
+from explanations.models import Job, Plot
+from explanations.selectors import explanation_list, job_get, job_list, job_metrics, job_progress
+from explanations.services import job_cancel, job_create
+
+
+def plot_link(request: HttpRequest):
+    def link(plot: Plot, extension: str) -> str:
+        return request.build_absolute_uri(reverse("explanations:plot_file", args=[plot.pk, extension]))
+
+    return link
+
+
+def job_payload(job: Job) -> dict:
+    return {
+        "id": job.pk,
+        "dataset": job.dataset_id,
+        "status": job.status,
+        "progress": job_progress(job=job),
+        "stage": job.stage,
+        "error": job.error or None,
+        "classifiers": job.classifiers,
+        "explainers": job.explainers,
+        "rows": job.rows_spec,
+        "params": job.params,
+        "metrics": job_metrics(job=job),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+class ClassifierListApi(APIView):
+    def get(self, request):
+        return Response([{"key": s.key, "label": s.label, "description": s.description, "queue": s.queue,
+                          "params": [p.as_dict() for p in s.params]} for s in CLASSIFIERS.values()])
+
+
+class ExplainerListApi(APIView):
+    def get(self, request):
+        return Response([{"key": e.key, "label": e.label, "description": e.description,
+                          "params": [p.as_dict() for p in e.params]} for e in EXPLAINERS.values()])
+
+
+class JobInput(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    classifiers = serializers.ListField(child=serializers.CharField())
+    explainers = serializers.ListField(child=serializers.CharField())
+    rows = serializers.DictField(required=False)
+    params = serializers.DictField(required=False, default=dict)
+    request_key = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+
+class JobListApi(APIView):
+    parser_classes = [JSONParser]
+
+    def get(self, request):
+        return Response([job_payload(job) for job in job_list(user=request.user).prefetch_related("runs")])
+
+    @extend_schema(request=JobInput)
+    def post(self, request):
+        serializer = JobInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        dataset = dataset_get(user=request.user, dataset_id=values["dataset"])
+        request_key = values.get("request_key") or request.headers.get("Idempotency-Key", "")
+        try:
+            job = job_create(owner=request.user, dataset=dataset, classifiers=values["classifiers"],
+                             explainers=values["explainers"], rows=values.get("rows"), params=values.get("params"),
+                             request_key=request_key)
+        except BrokerError:
+            raise ApplicationError("The job queue is unavailable right now; try again in a minute.", status=503) from None
+        return Response({"id": job.pk, "status": job.status}, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    def get(self, request, job_id: int):
+        return Response(job_payload(job_get(user=request.user, job_id=job_id)))
+
+    def delete(self, request, job_id: int):
+        from explanations.services import job_delete
+
+        job_delete(job=job_get(user=request.user, job_id=job_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobCancelApi(APIView):
+    def post(self, request, job_id: int):
+        job = job_cancel(job=job_get(user=request.user, job_id=job_id))
+        return Response(job_payload(job))
+
+
+class JobExplanationsApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("classifier", str), OpenApiParameter("row", int)])
+    def get(self, request, job_id: int):
+        job = job_get(user=request.user, job_id=job_id)
+        row = request.query_params.get("row")
+        if row is not None and not row.isdigit():
+            raise ApplicationError("row must be a whole number.", {"field": "row"})
+        items = explanation_list(job=job, classifier=request.query_params.get("classifier"),
+                                 row=int(row) if row is not None else None)
+        link = plot_link(request)
+        return Response([explanation_record(e, link) for e in items])
+
+
+class JobDownloadApi(APIView):
+    def get(self, request, job_id: int):
+        job = job_get(user=request.user, job_id=job_id)
+        if not job.result_zip:
+            raise ApplicationError("The results are not ready yet; the ZIP exists once the job has succeeded.", status=409)
+        return FileResponse(job.result_zip.open("rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
+                            content_type="application/zip")

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ExplanationsConfig(AppConfig):
+    name = "explanations"
+    verbose_name = "Explanations"

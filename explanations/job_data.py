@@ -1,0 +1,89 @@
+"""Everything a job computes from its dataset before explaining: encoded table, labels, split, row names.
+
+Built the same way (same seed, same split) by every task of a job, so tasks can run on any worker,
+in any order, and twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from datasets.ingest import value_text
+from datasets.models import Dataset
+from datasets.selectors import dataset_frame_load
+from explainer_site.exceptions import ApplicationError
+from explanations.explainers.base import TabularSpace
+from explanations.tabular import frame_encode, space_build
+
+EXPLAINER_BACKGROUND_MAX = 10_000
+
+
+@dataclass
+class JobData:
+    space: TabularSpace
+    X: np.ndarray  # encoded, every row of the file
+    y: np.ndarray  # class index per row, -1 where the label is missing
+    class_values: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    row_names: list[str]
+    notes: list[str]
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.X)
+
+    def background(self, seed: int) -> np.ndarray:
+        """Training rows the explainers learn the data's distribution from (sampled when huge)."""
+        idx = self.train_idx
+        if len(idx) > EXPLAINER_BACKGROUND_MAX:
+            idx = np.random.default_rng(seed).choice(idx, EXPLAINER_BACKGROUND_MAX, replace=False)
+        return self.X[np.sort(idx)]
+
+    def row_label(self, row: int) -> str:
+        return self.space.class_names[self.y[row]] if self.y[row] >= 0 else ""
+
+
+def job_data_build(*, dataset: Dataset, schema: dict, test_size: float, seed: int) -> JobData:
+    frame = dataset_frame_load(dataset=dataset)
+    return job_data_from_frame(frame, schema=schema, test_size=test_size, seed=seed)
+
+
+def job_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> JobData:
+    label = schema["label"]
+    class_values = list(schema["class_names"].keys())
+    class_names = [schema["class_names"][v] for v in class_values]
+    label_text = frame[label].map(lambda v: value_text(v) if pd.notna(v) else None)
+    code_of = {v: i for i, v in enumerate(class_values)}
+    y = np.array([code_of.get(v, -1) if v is not None else -1 for v in label_text], dtype=int)
+    labelled = np.flatnonzero(y >= 0)
+    notes = []
+    if len(labelled) < len(y):
+        notes.append(f"{len(y) - len(labelled)} rows have no value in “{label}”; they are not used for training or testing.")
+    present = sorted(set(y[labelled]))
+    if len(present) < 2:
+        raise ApplicationError(f"“{label}” needs at least two classes with rows to train a classifier.")
+    if len(labelled) < 10:
+        raise ApplicationError(f"Only {len(labelled)} rows have a label; at least 10 are needed to train and test a classifier.")
+    counts = np.bincount(y[labelled], minlength=len(class_values))
+    n_test = max(int(round(test_size * len(labelled))), 1)
+    stratify = y[labelled] if counts[counts > 0].min() >= 2 and n_test >= len(present) else None
+    if stratify is None:
+        notes.append("Some classes have a single row, so the test split is random rather than balanced by class.")
+    train_idx, test_idx = train_test_split(labelled, test_size=test_size, random_state=seed, stratify=stratify)
+    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
+    features = schema["features"]
+    space = space_build(frame.iloc[train_idx][features], features=features, categorical=schema["categorical"],
+                        class_names=class_names)
+    X = frame_encode(space, frame[features])
+    row_name = schema.get("row_name") or ""
+    if row_name:
+        row_names = [value_text(v) if pd.notna(v) else "" for v in frame[row_name]]
+    else:
+        row_names = [""] * len(frame)
+    return JobData(space=space, X=X, y=y, class_values=class_values, train_idx=train_idx, test_idx=test_idx,
+                   row_names=row_names, notes=notes)

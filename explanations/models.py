@@ -1,0 +1,117 @@
+"""Jobs (train classifiers, explain rows), the models they trained, the explanations and the plot files."""
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.CASCADE, related_name="jobs")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    classifiers = models.JSONField(default=list, blank=True)  # registry keys, in the user's order
+    explainers = models.JSONField(default=list, blank=True)
+    rows_spec = models.JSONField(default=dict, blank=True)  # {ids: [...]} | {names: [...]} | {random: N, seed} | {misclassified: N} | {all_test: true}
+    params = models.JSONField(default=dict, blank=True)  # {"test_size", "seed", "<explainer key>": {...}, "classifiers": {key: {...}}}
+    schema = models.JSONField(default=dict, blank=True)  # the dataset's schema when the job was made
+    stage = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    request_key = models.CharField(max_length=64, blank=True, db_index=True)  # same form posted twice = one job
+    result_zip = models.FileField(upload_to="jobs/", max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} on {self.dataset_id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class ModelRunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    TRAINED = "trained", "Trained"
+    DONE = "done", "Done"
+
+
+class ModelRun(models.Model):
+    """One classifier of a job: its fitted model file, test metrics, the rows it explains and its progress."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    classifier = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=ModelRunStatus.choices, default=ModelRunStatus.PENDING)
+    model_file = models.FileField(upload_to="jobs/", max_length=300, blank=True)  # written by our worker only
+    metrics = models.JSONField(default=dict, blank=True)
+    rows = models.JSONField(default=list, blank=True)  # row ids this classifier explains
+    units_done = models.PositiveIntegerField(default=0)
+    units_total = models.PositiveIntegerField(default=1)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["job", "classifier"], name="one_run_per_classifier")]
+
+
+class Explanation(models.Model):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="explanations")
+    classifier = models.CharField(max_length=64)
+    explainer = models.CharField(max_length=64)
+    row = models.PositiveIntegerField()
+    row_name = models.CharField(max_length=300, blank=True)
+    in_train = models.BooleanField(default=False)
+    true_label = models.CharField(max_length=200, blank=True)
+    predicted = models.CharField(max_length=200)
+    probabilities = models.JSONField(default=dict, blank=True)  # class name -> p
+    data = models.JSONField(default=dict, blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["classifier", "row", "explainer"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "classifier", "explainer", "row"], name="one_explanation_per_row")
+        ]
+
+    @property
+    def is_correct(self) -> bool | None:
+        return None if not self.true_label else self.true_label == self.predicted
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities.get(self.predicted, 0.0))
+
+
+class Plot(models.Model):
+    """A rendered figure, as PNG and SVG; served only through views that check the job's owner."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="plots")
+    explanation = models.ForeignKey(Explanation, on_delete=models.CASCADE, null=True, blank=True, related_name="plots")
+    classifier = models.CharField(max_length=64, blank=True)
+    kind = models.CharField(max_length=32)  # lime | anchor | shap | confusion_matrix | shap_summary | shap_importance | lime_importance
+    title = models.CharField(max_length=400)
+    alt = models.TextField(blank=True)
+    png = models.FileField(upload_to="jobs/", max_length=300)
+    svg = models.FileField(upload_to="jobs/", max_length=300)
+
+    class Meta:
+        ordering = ["id"]
+
+    @property
+    def slug(self) -> str:
+        return f"{self.classifier or 'job'}_{self.kind}" + (f"_row{self.explanation.row}" if self.explanation_id else "")

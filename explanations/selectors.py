@@ -1,0 +1,61 @@
+"""Reads of jobs, explanations and plots, always scoped to their owner (another user's id is a 404)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from explanations.models import Explanation, Job, ModelRun, Plot
+
+
+def job_list(*, user, dataset_id: int | None = None) -> QuerySet[Job]:
+    jobs = Job.objects.filter(owner=user).select_related("dataset")
+    return jobs.filter(dataset_id=dataset_id) if dataset_id else jobs
+
+
+def job_get(*, user, job_id) -> Job:
+    try:
+        return Job.objects.select_related("dataset").get(owner=user, pk=job_id)
+    except (Job.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such job.") from None
+
+
+def job_progress(*, job: Job) -> float:
+    """0..1: each classifier counts the same; within one, training + each explained row + the global views."""
+    if job.status == "succeeded":
+        return 1.0
+    runs = list(job.runs.all())
+    if not runs:
+        return 0.0
+    return round(sum(min(r.units_done / max(r.units_total, 1), 1.0) for r in runs) / len(runs), 4)
+
+
+def job_metrics(*, job: Job) -> dict[str, dict]:
+    return {r.classifier: {"accuracy": r.metrics.get("accuracy"), "f1_macro": r.metrics.get("f1_macro"),
+                           "n_train": r.metrics.get("n_train"), "n_test": r.metrics.get("n_test")}
+            for r in job.runs.all() if r.metrics}
+
+
+def job_runs(*, job: Job) -> QuerySet[ModelRun]:
+    return job.runs.all()
+
+
+def explanation_list(*, job: Job, classifier: str | None = None, row: int | None = None) -> QuerySet[Explanation]:
+    items = job.explanations.prefetch_related("plots")
+    if classifier:
+        items = items.filter(classifier=classifier)
+    if row is not None:
+        items = items.filter(row=row)
+    return items
+
+
+def plot_get(*, user, plot_id) -> Plot:
+    try:
+        return Plot.objects.select_related("job", "explanation").get(job__owner=user, pk=plot_id)
+    except (Plot.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such plot.") from None
+
+
+def job_global_plots(*, job: Job, classifier: str | None = None) -> QuerySet[Plot]:
+    plots = job.plots.filter(explanation__isnull=True)
+    return plots.filter(classifier=classifier) if classifier else plots

@@ -1,0 +1,399 @@
+"""Writes of jobs: create (validate, enqueue on commit), run one classifier in batches, finish, fail, cancel, delete."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Iterator
+
+import joblib
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+from datasets.models import Dataset
+from explainer_site.exceptions import ApplicationError
+from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.explainers import EXPLAINERS
+from explanations.explainers.base import Explanation as ExplanationResult
+from explanations.explainers.base import ExplainerError, params_clean
+from explanations.job_data import JobData, job_data_build
+from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
+from explanations.plots import PLOTTERS, explanation_alt_text, figure_render
+from explanations.plots.metrics import confusion_matrix_plot
+from explanations.summaries import run_summary_plots
+
+logger = logging.getLogger(__name__)
+
+ROW_SPEC_KEYS = ("ids", "names", "random", "misclassified", "all_test")
+TEST_SIZE_DEFAULT = 0.25
+
+
+# ---------------------------------------------------------------- create
+
+
+def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: list[str], rows: dict,
+                      params: dict | None) -> dict:
+    """Validate a job request; every problem is an ``ApplicationError`` naming its field and the fix."""
+    if not dataset.schema:
+        raise ApplicationError("Name the dataset's columns first (which one to predict, which are features).",
+                               {"field": "dataset"})
+    classifiers = list(dict.fromkeys(classifiers or []))
+    explainers = list(dict.fromkeys(explainers or []))
+    if not classifiers:
+        raise ApplicationError("Pick at least one classifier.", {"field": "classifiers"})
+    if not explainers:
+        raise ApplicationError("Pick at least one explainer.", {"field": "explainers"})
+    for key in classifiers:
+        if key not in CLASSIFIERS:
+            raise ApplicationError(f"Unknown classifier “{key}”; choose from {', '.join(CLASSIFIERS)}.", {"field": "classifiers"})
+    for key in explainers:
+        if key not in EXPLAINERS:
+            raise ApplicationError(f"Unknown explainer “{key}”; choose from {', '.join(EXPLAINERS)}.", {"field": "explainers"})
+    params = dict(params or {})
+    clean: dict = {}
+    try:
+        test_size = float(params.pop("test_size", TEST_SIZE_DEFAULT))
+        seed = int(params.pop("seed", 0))
+    except (TypeError, ValueError):
+        raise ApplicationError("Test split must be a fraction such as 0.25 and seed a whole number.", {"field": "params"}) from None
+    if not 0.05 <= test_size <= 0.5:
+        raise ApplicationError(f"Test split must be between 0.05 and 0.5 (got {test_size:g}).", {"field": "test_size"})
+    if not 0 <= seed <= 2**31 - 1:
+        raise ApplicationError("Seed must be a whole number between 0 and 2147483647.", {"field": "seed"})
+    clean["test_size"], clean["seed"] = test_size, seed
+    classifier_params = params.pop("classifiers", {}) or {}
+    clean["classifiers"] = {}
+    for key in classifiers:
+        try:
+            clean["classifiers"][key] = params_clean(CLASSIFIERS[key].params, classifier_params.get(key) or params.pop(key, None))
+        except ValueError as exc:
+            raise ApplicationError(f"{CLASSIFIERS[key].label}: {exc}", {"field": key}) from None
+    for key in explainers:
+        try:
+            clean[key] = params_clean(EXPLAINERS[key].params, params.pop(key, None))
+        except ValueError as exc:
+            raise ApplicationError(f"{EXPLAINERS[key].label}: {exc}", {"field": key}) from None
+    stray = [k for k in params if k not in EXPLAINERS and k not in CLASSIFIERS]
+    if stray:
+        raise ApplicationError(f"Unknown parameter group(s): {', '.join(stray)}.", {"field": "params"})
+    return {"classifiers": classifiers, "explainers": explainers, "rows": rows_spec_clean(dataset=dataset, rows=rows),
+            "params": clean}
+
+
+def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
+    rows = rows or {"random": 3}
+    if not isinstance(rows, dict) or len([k for k in rows if k in ROW_SPEC_KEYS]) != 1:
+        raise ApplicationError("Say which rows to explain with exactly one of: ids, names, random, misclassified, all_test.",
+                               {"field": "rows"})
+    limit = settings.EXPLAINER_MAX_JOB_ROWS
+    if "ids" in rows:
+        try:
+            ids = [int(str(i).strip()) for i in rows["ids"]]
+        except (TypeError, ValueError):
+            raise ApplicationError("Row ids must be whole numbers such as 0, 12, 244.", {"field": "rows"}) from None
+        if not ids:
+            raise ApplicationError("Type at least one row id.", {"field": "rows"})
+        bad = [i for i in ids if not 0 <= i < dataset.n_rows]
+        if bad:
+            raise ApplicationError(
+                f"Row{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad[:5]))} do{'' if len(bad) > 1 else 'es'} not exist; "
+                f"rows are numbered 0 to {dataset.n_rows - 1}.", {"field": "rows"})
+        return {"ids": list(dict.fromkeys(ids))[:limit]}
+    if "names" in rows:
+        row_name = dataset.schema.get("row_name")
+        if not row_name:
+            raise ApplicationError("This dataset has no row-name column; pick rows by id instead, or set one on the schema page.",
+                                   {"field": "rows"})
+        names = [str(n).strip() for n in rows["names"] if str(n).strip()]
+        if not names:
+            raise ApplicationError("Type at least one row name.", {"field": "rows"})
+        with dataset.data_file.open("rb") as handle:
+            column = pd.read_parquet(handle, columns=[row_name])[row_name]
+        from datasets.ingest import value_text
+
+        texts = column.map(lambda v: value_text(v) if pd.notna(v) else "")
+        ids, missing = [], []
+        for name in names:
+            hits = np.flatnonzero((texts == name).to_numpy())
+            if not len(hits):
+                missing.append(name)
+            ids.extend(int(i) for i in hits)
+        if missing:
+            raise ApplicationError(f"No row is named {', '.join(repr(m) for m in missing[:5])} in “{row_name}”.", {"field": "rows"})
+        return {"ids": list(dict.fromkeys(ids))[:limit], "names": names}
+    if rows.get("all_test"):
+        return {"all_test": True}
+    key = "random" if "random" in rows else "misclassified"
+    try:
+        count = int(rows[key])
+    except (TypeError, ValueError):
+        raise ApplicationError("The number of rows must be a whole number.", {"field": "rows"}) from None
+    if not 1 <= count <= limit:
+        raise ApplicationError(f"The number of rows must be between 1 and {limit}.", {"field": "rows"})
+    spec = {key: count}
+    if key == "random":
+        spec["seed"] = int(rows.get("seed", 0) or 0)
+    return spec
+
+
+def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: list[str], rows: dict | None = None,
+               params: dict | None = None, request_key: str = "") -> Job:
+    """Record the job and queue one task per classifier once the row is committed. Same ``request_key`` = same job."""
+    options = job_options_clean(dataset=dataset, classifiers=classifiers, explainers=explainers, rows=rows, params=params)
+    request_key = (request_key or "")[:64]
+    with transaction.atomic():
+        if request_key:
+            existing = Job.objects.filter(owner=owner, request_key=request_key).first()
+            if existing:
+                return existing
+        job = Job(owner=owner, dataset=dataset, classifiers=options["classifiers"], explainers=options["explainers"],
+                  rows_spec=options["rows"], params=options["params"], schema=dataset.schema, request_key=request_key,
+                  stage="Waiting for a worker")
+        job.full_clean(exclude=["result_zip"])
+        job.save()
+        ModelRun.objects.bulk_create(ModelRun(job=job, classifier=key) for key in job.classifiers)
+        transaction.on_commit(lambda: job_enqueue(job=job))
+    return job
+
+
+def job_enqueue(*, job: Job) -> None:
+    from explanations.tasks import job_classifier_run
+
+    for key in job.classifiers:
+        job_classifier_run.apply_async(args=[job.pk, key], queue=CLASSIFIERS[key].queue)
+
+
+# ---------------------------------------------------------------- state changes
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Stop the job at the next batch boundary; finished explanations stay."""
+    updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+        status=JobStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now())
+    job.refresh_from_db()
+    if not updated and job.status not in FINAL_STATUSES:
+        raise ApplicationError("This job cannot be cancelled now.")
+    return job
+
+
+def job_fail(*, job_id: int, reason: str) -> None:
+    """The one place failures are recorded: a sentence the user can act on."""
+    Job.objects.filter(pk=job_id).exclude(status__in=FINAL_STATUSES).update(
+        status=JobStatus.FAILED, error=reason[:2000], stage="Failed", finished_at=timezone.now())
+
+
+def job_delete(*, job: Job) -> None:
+    paths = [p.png.name for p in job.plots.all()] + [p.svg.name for p in job.plots.all()]
+    paths += [r.model_file.name for r in job.runs.all() if r.model_file]
+    if job.result_zip:
+        paths.append(job.result_zip.name)
+    job.delete()
+
+    def remove() -> None:
+        for path in paths:
+            try:
+                default_storage.delete(path)
+            except OSError:
+                logger.warning("could not delete %s", path)
+
+    transaction.on_commit(remove)
+
+
+def job_stage_set(job_id: int, stage: str) -> bool:
+    """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then)."""
+    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=timezone.now()))
+
+
+# ---------------------------------------------------------------- run
+
+
+def job_classifier_run(*, job_id: int, classifier: str) -> None:
+    """Train one classifier (or load it if a previous attempt did) and explain its rows batch by batch.
+
+    Safe to run twice: finished explanations are skipped, so a retried task only does what is left.
+    """
+    job = Job.objects.select_related("dataset").get(pk=job_id)
+    Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=timezone.now())
+    job.refresh_from_db()
+    if job.status != JobStatus.RUNNING:
+        return
+    run = ModelRun.objects.get(job=job, classifier=classifier)
+    spec = CLASSIFIERS[classifier]
+    seed = job.params["seed"]
+    job_stage_set(job_id, f"Preparing the data for {spec.label}")
+    data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=seed)
+    model = model_run_train(job=job, run=run, data=data)
+    if model is None:
+        return
+    predictor = predictor_build(classifier, model, data.space)
+    if not run.rows:
+        run.rows = rows_resolve(job=job, data=data, predict=lambda X: predictor.predict_proba(X).argmax(axis=1))
+        run.units_total = 2 + len(run.rows) * len(job.explainers)
+        run.units_done = 1
+        run.save(update_fields=["rows", "units_total", "units_done"])
+    for key in job.explainers:
+        if not explainer_rows_run(job=job, run=run, data=data, predictor=predictor, explainer_key=key):
+            return
+    if not job_stage_set(job_id, f"Drawing the global views for {spec.label}"):
+        return
+    run_summary_plots(job=job, run=run, data=data, predictor=predictor)
+    ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
+    job_finish_if_done(job_id=job_id)
+
+
+def model_run_train(*, job: Job, run: ModelRun, data: JobData):
+    spec = CLASSIFIERS[run.classifier]
+    if run.status != ModelRunStatus.PENDING and run.model_file:
+        with run.model_file.open("rb") as handle:
+            return joblib.load(handle)  # a file our own worker wrote, never an upload
+    if not job_stage_set(job.pk, f"Training {spec.label}"):
+        return None
+    started = time.perf_counter()
+    X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
+    model = classifier_fit(run.classifier, job.params["classifiers"].get(run.classifier, {}), data.space, X_train, y_train,
+                           seed=job.params["seed"])
+    fit_seconds = time.perf_counter() - started
+    predictor = predictor_build(run.classifier, model, data.space)
+    y_test = data.y[data.test_idx]
+    y_pred = predictor.predict_proba(data.X[data.test_idx]).argmax(axis=1)
+    labels = list(range(len(data.space.class_names)))
+    matrix = confusion_matrix(y_test, y_pred, labels=labels)
+    run.metrics = {
+        "accuracy": float(accuracy_score(y_test, y_pred)),
+        "f1_macro": float(f1_score(y_test, y_pred, average="macro", labels=sorted(set(y_test) | set(y_pred)), zero_division=0)),
+        "n_train": int(len(data.train_idx)),
+        "n_test": int(len(data.test_idx)),
+        "fit_seconds": round(fit_seconds, 3),
+        "confusion_matrix": matrix.tolist(),
+        "notes": data.notes,
+    }
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    run.model_file.save(f"{job.pk}/{run.classifier}.joblib", ContentFile(buffer.getvalue()), save=False)
+    figure = confusion_matrix_plot(matrix, data.space.class_names, title=f"Confusion matrix — {spec.label}",
+                                   subtitle=f"{len(data.test_idx)} test rows · accuracy {run.metrics['accuracy']:.1%}")
+    plot_save(job=job, classifier=run.classifier, kind="confusion_matrix", figure=figure,
+              title=f"Confusion matrix — {spec.label}",
+              alt=f"Confusion matrix of {spec.label} on {len(data.test_idx)} test rows; accuracy {run.metrics['accuracy']:.1%}.")
+    run.status = ModelRunStatus.TRAINED
+    run.seconds = fit_seconds
+    run.save()
+    return model
+
+
+def rows_resolve(*, job: Job, data: JobData, predict) -> list[int]:
+    spec = job.rows_spec
+    limit = settings.EXPLAINER_MAX_JOB_ROWS
+    if "ids" in spec:
+        return [int(i) for i in spec["ids"]]
+    test = data.test_idx
+    if spec.get("all_test"):
+        return [int(i) for i in test[:limit]]
+    if "random" in spec:
+        rng = np.random.default_rng(spec.get("seed", 0))
+        picked = rng.choice(test, size=min(spec["random"], len(test)), replace=False)
+        return sorted(int(i) for i in picked)
+    wrong = test[predict(data.X[test]) != data.y[test]]
+    return [int(i) for i in wrong[: spec["misclassified"]]]
+
+
+def batches(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, explainer_key: str) -> bool:
+    """Explain the run's rows not yet done with one explainer; False when the job stopped meanwhile."""
+    done = set(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=explainer_key)
+               .values_list("row", flat=True))
+    pending = [r for r in run.rows if r not in done]
+    if not pending:
+        return True
+    explainer_cls = EXPLAINERS[explainer_key]
+    spec = CLASSIFIERS[run.classifier]
+    seed = job.params["seed"]
+    try:
+        explainer = explainer_cls(**job.params.get(explainer_key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
+    except ExplainerError as exc:
+        raise ApplicationError(f"{explainer_cls.label} could not be set up for {spec.label}: {exc}") from exc
+    total = len(run.rows)
+    for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE):
+        position = total - len(pending) + 1
+        if not job_stage_set(job.pk, f"Explaining rows {position}–{position + len(batch) - 1} of {total} with "
+                                     f"{explainer_cls.label} — {spec.label}"):
+            return False
+        started = time.perf_counter()
+        results = explainer.explain(data.X[batch], batch)
+        seconds = (time.perf_counter() - started) / max(len(batch), 1)
+        for result in results:
+            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds)
+        pending = pending[len(batch):]
+        finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()
+        ModelRun.objects.filter(pk=run.pk).update(units_done=1 + finished)
+    return True
+
+
+def explanation_title(*, data: JobData, row: int, predicted: str, classifier_label: str, explainer_label: str) -> str:
+    name = data.row_names[row]
+    return f"Why row {row}{f' ({name})' if name else ''} is predicted {predicted} — {classifier_label}, {explainer_label}"
+
+
+def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float) -> None:
+    space = data.space
+    predicted = space.class_names[result.predicted]
+    spec, explainer_cls = CLASSIFIERS[run.classifier], EXPLAINERS[result.method]
+    title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
+                              explainer_label=explainer_cls.label)
+    subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
+    figure = PLOTTERS[result.method](result, space, title=title, subtitle=subtitle)
+    png, svg = figure_render(figure)
+    payload = dict(result.data)
+    with transaction.atomic():
+        try:
+            explanation = Explanation.objects.create(
+                job=job, classifier=run.classifier, explainer=result.method, row=result.row,
+                row_name=data.row_names[result.row][:300], in_train=bool(np.isin(result.row, data.train_idx)),
+                true_label=data.row_label(result.row), predicted=predicted,
+                probabilities={name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
+                data=payload, meta=result.meta, seconds=round(seconds, 4))
+        except IntegrityError:
+            return  # a retried batch: this row was finished by the earlier attempt
+        plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
+                        alt=explanation_alt_text(result, space), explanation=explanation)
+
+
+def plot_save(*, job: Job, classifier: str, kind: str, figure, title: str, alt: str) -> Plot:
+    png, svg = figure_render(figure)
+    Plot.objects.filter(job=job, classifier=classifier, kind=kind, explanation=None).delete()
+    return plot_files_save(job=job, classifier=classifier, kind=kind, png=png, svg=svg, title=title, alt=alt)
+
+
+def plot_files_save(*, job: Job, classifier: str, kind: str, png: bytes, svg: bytes, title: str, alt: str,
+                    explanation: Explanation | None = None) -> Plot:
+    stem = f"{job.pk}/plots/{classifier}_{kind}" + (f"_row{explanation.row}" if explanation else "")
+    plot = Plot(job=job, explanation=explanation, classifier=classifier, kind=kind, title=title[:400], alt=alt)
+    plot.png.save(f"{stem}.png", ContentFile(png), save=False)
+    plot.svg.save(f"{stem}.svg", ContentFile(svg), save=False)
+    plot.save()
+    return plot
+
+
+def job_finish_if_done(*, job_id: int) -> None:
+    """The last classifier to finish packs the ZIP and marks the job succeeded."""
+    from explanations.exports import job_zip_build
+
+    if ModelRun.objects.filter(job_id=job_id).exclude(status=ModelRunStatus.DONE).exists():
+        return
+    if not job_stage_set(job_id, "Packing the results"):
+        return
+    job = Job.objects.get(pk=job_id)
+    name = job_zip_build(job=job)
+    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        status=JobStatus.SUCCEEDED, result_zip=name, stage="Done", finished_at=timezone.now())

@@ -1,0 +1,55 @@
+"""Per-classifier global views drawn from the row explanations: SHAP summary, mean |SHAP|, LIME importance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from explanations.classifiers import CLASSIFIERS
+from explanations.job_data import JobData
+from explanations.models import Explanation, Job, ModelRun
+from explanations.plots.shap import importance_bar_plot, shap_summary_plot
+
+
+def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
+    from explanations.services import plot_save
+
+    label = CLASSIFIERS[run.classifier].label
+    features = data.space.feature_names
+    importance: dict[str, dict[str, float]] = {}
+    shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))
+    if shap_rows:
+        values = np.array([[e.data["values"].get(f, 0.0) for f in features] for e in shap_rows], dtype=float)
+        X = data.X[[e.row for e in shap_rows]]
+        subtitle = f"{len(shap_rows)} explained rows · each row's attribution towards its predicted class"
+        plot_save(job=job, classifier=run.classifier, kind="shap_summary",
+                  figure=shap_summary_plot(values, X, data.space, title=f"SHAP summary — {label}", subtitle=subtitle),
+                  title=f"SHAP summary — {label}", alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0)))
+        mean_abs = np.abs(values).mean(axis=0)
+        importance["shap"] = {f: float(v) for f, v in zip(features, mean_abs)}
+        plot_save(job=job, classifier=run.classifier, kind="shap_importance",
+                  figure=importance_bar_plot(features, mean_abs, title=f"Mean |SHAP value| — {label}", subtitle=subtitle,
+                                             xlabel="mean |SHAP value|"),
+                  title=f"Mean |SHAP value| — {label}", alt=importance_alt("SHAP", features, mean_abs))
+    lime_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="lime"))
+    if lime_rows:
+        totals: dict[str, float] = defaultdict(float)
+        for e in lime_rows:
+            for feature, (_, weight) in zip(e.data.get("feature_of", []), e.data.get("weights", [])):
+                totals[feature] += abs(weight)
+        mean = np.array([totals.get(f, 0.0) / len(lime_rows) for f in features])
+        importance["lime"] = {f: float(v) for f, v in zip(features, mean)}
+        plot_save(job=job, classifier=run.classifier, kind="lime_importance",
+                  figure=importance_bar_plot(features, mean, title=f"LIME importance — {label}",
+                                             subtitle=f"mean |weight| over {len(lime_rows)} explained rows", xlabel="mean |LIME weight|"),
+                  title=f"LIME importance — {label}", alt=importance_alt("LIME", features, mean))
+    if importance:
+        ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
+        run.refresh_from_db()
+
+
+def importance_alt(method: str, features: list[str], importance: np.ndarray) -> str:
+    order = np.argsort(-importance)[:3]
+    top = ", ".join(features[i] for i in order if importance[i] > 0)
+    return f"{method} global importance: the most influential features are {top or 'none'}."

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "explanations"
+urlpatterns = [
+    path("jobs/", views.job_list_page, name="jobs"),
+    path("jobs/new/", views.job_new, name="job_new"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job"),
+    path("jobs/<int:job_id>/status/", views.job_status, name="job_status"),
+    path("jobs/<int:job_id>/cancel/", views.job_cancel_page, name="job_cancel"),
+    path("jobs/<int:job_id>/delete/", views.job_delete_page, name="job_delete"),
+    path("jobs/<int:job_id>/results/", views.job_results, name="results"),
+    path("jobs/<int:job_id>/rows/<int:row>/", views.job_row, name="row"),
+    path("jobs/<int:job_id>/download.zip", views.job_download, name="download"),
+    path("plots/<int:plot_id>.<str:extension>", views.plot_file, name="plot_file"),
+]

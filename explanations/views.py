@@ -1,0 +1,207 @@
+"""Pages for jobs and results: parse the request, call one service or selector, render."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError as BrokerError
+
+from datasets.selectors import dataset_get, dataset_list
+from explainer_site.exceptions import ApplicationError
+from explanations.classifiers import CLASSIFIERS
+from explanations.explainers import EXPLAINERS
+from explanations.models import JobStatus
+from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_progress, plot_get
+from explanations.services import job_cancel, job_create, job_delete
+
+ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
+
+
+@login_required
+def job_list_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "explanations/job_list.html", {"jobs": job_list(user=request.user).prefetch_related("runs")})
+
+
+def job_form_request(post) -> dict:
+    """Turn the posted form into the service's arguments."""
+    mode = post.get("rows_mode", "random")
+    if mode == "ids":
+        raw = post.get("rows_ids", "").replace(";", ",").replace(" ", ",")
+        rows = {"ids": [part for part in raw.split(",") if part.strip()]}
+    elif mode == "names":
+        rows = {"names": [part.strip() for part in post.get("rows_names", "").split(",") if part.strip()]}
+    elif mode == "all_test":
+        rows = {"all_test": True}
+    elif mode == "misclassified":
+        rows = {"misclassified": post.get("rows_count", "3")}
+    else:
+        rows = {"random": post.get("rows_count", "3"), "seed": post.get("seed", "0") or 0}
+    params: dict = {"test_size": post.get("test_size", "0.25"), "seed": post.get("seed", "0"), "classifiers": {}}
+    for key, explainer in EXPLAINERS.items():
+        params[key] = {p.name: post.get(f"{key}__{p.name}") for p in explainer.params if post.get(f"{key}__{p.name}") not in (None, "")}
+        if explainer.params and any(p.kind == "bool" for p in explainer.params):
+            for p in explainer.params:
+                if p.kind == "bool":
+                    params[key][p.name] = post.get(f"{key}__{p.name}") == "on"
+    for key, classifier in CLASSIFIERS.items():
+        params["classifiers"][key] = {p.name: post.get(f"clf__{key}__{p.name}") for p in classifier.params
+                                      if post.get(f"clf__{key}__{p.name}") not in (None, "")}
+    explainers = post.getlist("explainers")
+    params = {k: v for k, v in params.items() if k not in EXPLAINERS or k in explainers}
+    params["classifiers"] = {k: v for k, v in params["classifiers"].items() if k in post.getlist("classifiers")}
+    return {"classifiers": post.getlist("classifiers"), "explainers": explainers, "rows": rows, "params": params,
+            "request_key": post.get("request_key", "")}
+
+
+@login_required
+def job_new(request: HttpRequest) -> HttpResponse:
+    datasets = [d for d in dataset_list(user=request.user) if d.schema]
+    dataset_id = request.POST.get("dataset") or request.GET.get("dataset")
+    dataset = dataset_get(user=request.user, dataset_id=dataset_id) if dataset_id else (datasets[0] if datasets else None)
+    if dataset is not None and not dataset.schema:
+        messages.info(request, "First say which column to predict and which columns are features.")
+        return redirect("datasets:schema", dataset.pk)
+    error, field, posted = "", "", request.POST if request.method == "POST" else None
+    if request.method == "POST" and dataset is not None:
+        try:
+            job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST))
+        except ApplicationError as exc:
+            error, field = exc.message, exc.extra.get("field", "")
+        except BrokerError:
+            error = "The job queue is unavailable right now; nothing was started. Try again in a minute."
+        else:
+            return redirect("explanations:job", job.pk)
+    row_names: list[str] = []
+    if dataset is not None and dataset.schema.get("row_name"):
+        import pandas as pd
+
+        with dataset.data_file.open("rb") as handle:
+            column = pd.read_parquet(handle, columns=[dataset.schema["row_name"]]).iloc[:, 0]
+        row_names = sorted({str(v) for v in column.dropna().head(5000)})
+    return render(request, "explanations/job_new.html", {
+        "datasets": datasets,
+        "dataset": dataset,
+        "classifiers": CLASSIFIERS.values(),
+        "explainers": EXPLAINERS.values(),
+        "posted": posted,
+        "checked_classifiers": posted.getlist("classifiers") if posted else ["random_forest", "logistic_regression"],
+        "checked_explainers": posted.getlist("explainers") if posted else list(EXPLAINERS),
+        "rows_mode": posted.get("rows_mode", "random") if posted else "random",
+        "row_names": row_names,
+        "request_key": uuid.uuid4().hex,
+        "error": error,
+        "error_field": field,
+        "max_job_rows": settings.EXPLAINER_MAX_JOB_ROWS,
+    }, status=400 if error else 200)
+
+
+def job_status_payload(job) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "progress": job_progress(job=job),
+        "stage": job.stage,
+        "error": job.error,
+        "elapsed": round(((job.finished_at or timezone.now()) - (job.started_at or job.created_at)).total_seconds()),
+        "results_url": reverse("explanations:results", args=[job.pk]),
+    }
+
+
+@login_required
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    if job.status == JobStatus.SUCCEEDED:
+        return redirect("explanations:results", job.pk)
+    return render(request, "explanations/job_detail.html", {"job": job, "status": job_status_payload(job),
+                                                             "status_json": json.dumps(job_status_payload(job))})
+
+
+@login_required
+def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
+    return JsonResponse(job_status_payload(job_get(user=request.user, job_id=job_id)))
+
+
+@login_required
+@require_POST
+def job_cancel_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    try:
+        job_cancel(job=job)
+        messages.info(request, "Cancelled. Explanations finished so far are kept.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("explanations:job", job.pk)
+
+
+@login_required
+@require_POST
+def job_delete_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    dataset_id = job.dataset_id
+    job_delete(job=job)
+    messages.success(request, f"Deleted job {job_id} and its files.")
+    return redirect("datasets:detail", dataset_id)
+
+
+@login_required
+def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    runs = []
+    for run in job.runs.all():
+        rows: dict[int, dict] = {}
+        for e in explanation_list(job=job, classifier=run.classifier):
+            rows.setdefault(e.row, {"row": e.row, "row_name": e.row_name, "true_label": e.true_label,
+                                    "predicted": e.predicted, "confidence": e.confidence, "in_train": e.in_train,
+                                    "correct": e.is_correct, "explainers": []})["explainers"].append(e.explainer)
+        runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": list(rows.values()),
+                     "plots": job_global_plots(job=job, classifier=run.classifier)})
+    return render(request, "explanations/job_results.html", {"job": job, "runs": runs,
+                                                              "progress": job_progress(job=job)})
+
+
+@login_required
+def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    explanations = list(explanation_list(job=job, row=row))
+    if not explanations:
+        raise Http404("This row was not explained in this job.")
+    by_classifier: dict[str, dict] = {}
+    for e in explanations:
+        entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
+        entry["items"].append({"explanation": e, "label": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
+                               "plot": next(iter(e.plots.all()), None)})
+    first = explanations[0]
+    probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
+    return render(request, "explanations/job_row.html", {"job": job, "row": row, "first": first,
+                                                          "classifiers": by_classifier, "probabilities": probabilities})
+
+
+@login_required
+def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileResponse:
+    if extension not in ("png", "svg"):
+        raise Http404("Plots come as .png or .svg.")
+    plot = plot_get(user=request.user, plot_id=plot_id)
+    field = plot.png if extension == "png" else plot.svg
+    response = FileResponse(field.open("rb"), content_type="image/png" if extension == "png" else "image/svg+xml",
+                            as_attachment="download" in request.GET, filename=f"{plot.slug}.{extension}")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def job_download(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_get(user=request.user, job_id=job_id)
+    if not job.result_zip:
+        messages.error(request, "The ZIP is made when the job has finished successfully.")
+        return redirect("explanations:job", job.pk)
+    return FileResponse(job.result_zip.open("rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
+                        content_type="application/zip")

@@ -1,0 +1,41 @@
+// Job page: poll the job's status, move the bar, show the stage, and open the results when it is done.
+(function () {
+  const card = document.getElementById("progress-card");
+  if (!card) return;
+  const url = card.dataset.statusUrl;
+  const finals = ["succeeded", "failed", "cancelled"];
+  const labels = { queued: "Queued", running: "Running", succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
+
+  function render(s) {
+    const pct = Math.round(s.progress * 100);
+    document.getElementById("bar").style.width = pct + "%";
+    document.getElementById("progressbar").setAttribute("aria-valuenow", pct);
+    document.getElementById("percent").textContent = pct + "%";
+    document.getElementById("stage").textContent = s.stage;
+    document.getElementById("elapsed").textContent = s.elapsed;
+    const status = document.getElementById("job-status");
+    status.textContent = labels[s.status] || s.status;
+    status.className = "status " + s.status;
+    if (s.status === "failed") {
+      document.getElementById("job-error").hidden = false;
+      document.getElementById("error-text").textContent = s.error;
+    }
+    if (finals.indexOf(s.status) >= 0) {
+      document.getElementById("cancel-form").hidden = true;
+      document.getElementById("partial-results").hidden = false;
+      document.getElementById("delete-form").hidden = false;
+    }
+  }
+
+  function poll() {
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (s) {
+        render(s);
+        if (s.status === "succeeded") { window.location = s.results_url; return; }
+        if (finals.indexOf(s.status) < 0) setTimeout(poll, 1000);
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  setTimeout(poll, 500);
+})();
