@@ -138,10 +138,18 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     delimiter = delimiter_detect(sample[:64 * 1024])
     if delimiter != ",":
         notes.append(f"Columns are separated by {dict(zip(DELIMITERS, ['commas', 'semicolons', 'tabs', 'vertical bars']))[delimiter]}.")
+    header_line = next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=delimiter), [])
+    if len(header_line) > max_columns:
+        raise ApplicationError(
+            f"“{filename}” has {len(header_line):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
+        )
+    names = column_names_clean(header_line, notes) if header_line else None
     try:
         raw = pd.read_csv(
             path,
             sep=delimiter,
+            names=names,
+            header=0,
             encoding=encoding,
             dtype=str,
             keep_default_na=False,
@@ -173,7 +181,6 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
         )
     if raw.empty:
         raise ApplicationError(f"“{filename}” has a header but no data rows.")
-    raw.columns = column_names_clean(list(raw.columns), notes)
 
     stripped, missing_cols, coerced = [], {}, {}
     kinds: dict[str, str] = {}
@@ -271,6 +278,6 @@ def formula_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
     safe = frame.copy()
     for name in safe.columns:
-        if safe[name].dtype == object:
+        if not pd.api.types.is_numeric_dtype(safe[name]) and not pd.api.types.is_bool_dtype(safe[name]):
             safe[name] = safe[name].map(escape)
     return safe

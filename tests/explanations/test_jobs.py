@@ -1,0 +1,118 @@
+"""Job services end to end in-process (eager Celery): validation, batches, results, ZIP, cancel, retry safety."""
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from explainer_site.exceptions import ApplicationError
+from explanations.models import Explanation, Job, ModelRun, Plot
+from explanations.services import job_cancel, job_classifier_run, job_create
+from tests.unit_fixtures import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db
+
+FAST = {"lime": {"num_samples": 300}, "anchor": {"threshold": 0.9}, "shap": {"background_size": 20}}
+
+
+def test_job_runs_trains_explains_and_packs(zoo, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["random_forest", "logistic_regression"],
+                         explainers=["lime", "anchor", "shap"], rows={"names": ["flamingo", "frog"]}, params=FAST)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    rows = set(Explanation.objects.filter(job=job).values_list("row", flat=True))
+    assert rows == {23, 25, 26}  # both frogs (the name is not unique) and the flamingo
+    assert Explanation.objects.filter(job=job).count() == 2 * 3 * 3
+    flamingo = Explanation.objects.get(job=job, classifier="random_forest", explainer="lime", row_name="flamingo")
+    assert flamingo.true_label == "Bird" and abs(sum(flamingo.probabilities.values()) - 1) < 1e-4
+    assert all(cond.count("=") or "<" in cond or ">" in cond for cond, _ in flamingo.data["weights"])
+    assert not any(cond.startswith("x") for cond, _ in flamingo.data["weights"])  # original column names, not x3_2
+    assert Plot.objects.filter(job=job, explanation__isnull=False).count() == 18
+    kinds = set(Plot.objects.filter(job=job, explanation__isnull=True).values_list("kind", flat=True))
+    assert {"confusion_matrix", "shap_summary", "shap_importance", "lime_importance"} <= kinds
+    run = ModelRun.objects.get(job=job, classifier="random_forest")
+    assert 0 <= run.metrics["accuracy"] <= 1 and run.units_done == run.units_total
+    with job.result_zip.open("rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    names = archive.namelist()
+    assert {"explanations.csv", "explanations.json", "manifest.json"} <= set(names)
+    assert sum(n.endswith(".png") for n in names) == sum(n.endswith(".svg") for n in names) == Plot.objects.filter(job=job).count()
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["dataset"]["sha256"] == zoo.sha256 and manifest["seeds"]["split_and_models"] == 0
+    assert manifest["library_versions"]["shap"] and manifest["parameters"]["lime"]["num_samples"] == 300
+    assert len(json.loads(archive.read("explanations.json"))) == 18
+
+
+def test_rerunning_a_finished_task_redoes_nothing(zoo, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
+                         rows={"ids": [0, 1]}, params=FAST)
+    before = list(Explanation.objects.filter(job=job).values_list("pk", flat=True))
+    Job.objects.filter(pk=job.pk).update(status="running")
+    ModelRun.objects.filter(job=job).update(status="trained")
+    job_classifier_run(job_id=job.pk, classifier="decision_tree")
+    assert list(Explanation.objects.filter(job=job).values_list("pk", flat=True)) == before
+    assert Job.objects.get(pk=job.pk).status == "succeeded"
+
+
+def test_missing_rows_are_filled_in_on_retry(zoo, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["naive_bayes"], explainers=["lime"],
+                         rows={"ids": [3, 4, 5]}, params=FAST)
+    Explanation.objects.filter(job=job, row=5).delete()
+    Job.objects.filter(pk=job.pk).update(status="running")
+    ModelRun.objects.filter(job=job).update(status="trained")
+    job_classifier_run(job_id=job.pk, classifier="naive_bayes")
+    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"classifiers": []}, "classifiers"),
+        ({"classifiers": ["magic_forest"]}, "classifiers"),
+        ({"explainers": ["oracle"]}, "explainers"),
+        ({"rows": {"ids": [5000]}}, "rows"),
+        ({"rows": {"ids": ["x"]}}, "rows"),
+        ({"rows": {"names": ["unicorn"]}}, "rows"),
+        ({"rows": {"random": 0}}, "rows"),
+        ({"rows": {"random": 2, "ids": [1]}}, "rows"),
+        ({"params": {"lime": {"num_samples": -5}}}, "lime"),
+        ({"params": {"anchor": {"threshold": 2}}}, "anchor"),
+        ({"params": {"lime": {"bogus": 1}}}, "lime"),
+        ({"params": {"test_size": 0.9}}, "test_size"),
+    ],
+)
+def test_bad_job_requests_name_the_field(zoo, user, kwargs, field):
+    request = {"classifiers": ["random_forest"], "explainers": ["lime", "anchor"], "rows": {"random": 2}, "params": {}} | kwargs
+    with pytest.raises(ApplicationError) as error:
+        job_create(owner=user, dataset=zoo, **request)
+    assert error.value.extra["field"] == field
+    assert not Job.objects.exists()
+
+
+def test_same_request_key_makes_one_job(zoo, user):
+    first = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], request_key="abc")
+    second = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], request_key="abc")
+    assert first.pk == second.pk and Job.objects.count() == 1
+
+
+def test_cancelled_job_stops_before_the_next_batch(zoo, user):
+    job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0, 1]}, params=FAST)
+    job_cancel(job=job)
+    job_classifier_run(job_id=job.pk, classifier="knn")
+    job.refresh_from_db()
+    assert job.status == "cancelled" and not Explanation.objects.filter(job=job).exists()
+
+
+def test_misclassified_rows_are_wrong_predictions(heart, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=heart, classifiers=["logistic_regression"], explainers=["shap"],
+                         rows={"misclassified": 3}, params=FAST)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    explanations = list(Explanation.objects.filter(job=job))
+    assert len(explanations) == 3
+    assert all(e.predicted != e.true_label and not e.in_train for e in explanations)
