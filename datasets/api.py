@@ -1,5 +1,6 @@
 """JSON API for datasets: the same services as the pages."""
 
+from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -43,7 +44,12 @@ class DatasetListApi(APIView):
 
     @extend_schema(request=DatasetUploadInput, responses={201: DatasetOutput})
     def post(self, request):
-        if "file" not in request.FILES:
+        files = request.FILES  # parses the upload, which is what sets ``upload_too_large``
+        if getattr(request._request, "upload_too_large", False):
+            raise ApplicationError(
+                f"The file is larger than {settings.EXPLAINER_MAX_UPLOAD_MB} MB, the limit of this server. "
+                "Upload a smaller file or a sample of your data.", {"field": "file"}, status=413)
+        if "file" not in files:
             raise ApplicationError("Send the CSV as the multipart field “file”.", {"field": "file"})
         serializer = DatasetUploadInput(data=request.data)
         serializer.is_valid(raise_exception=True)

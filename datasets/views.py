@@ -28,9 +28,10 @@ def dataset_list_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dataset_upload(request: HttpRequest) -> HttpResponse:
     error = ""
+    files = request.FILES  # parses the upload, which is what sets ``upload_too_large``
     if getattr(request, "upload_too_large", False):
         error = f"The file is larger than {settings.EXPLAINER_MAX_UPLOAD_MB} MB, the limit of this server. Upload a smaller file or a sample."
-    elif "file" not in request.FILES:
+    elif "file" not in files:
         error = "Choose a CSV file to upload."
     else:
         try:

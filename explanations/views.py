@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError as BrokerError
+from rest_framework.decorators import api_view
 
 from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
@@ -185,8 +186,9 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
                                                           "classifiers": by_classifier, "probabilities": probabilities})
 
 
-@login_required
+@api_view(["GET"])
 def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileResponse:
+    """A plot image for its owner, logged in by session (pages) or by API token (scripts)."""
     if extension not in ("png", "svg"):
         raise Http404("Plots come as .png or .svg.")
     plot = plot_get(user=request.user, plot_id=plot_id)
