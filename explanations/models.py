@@ -67,6 +67,9 @@ class ModelRun(models.Model):
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["job", "classifier"], name="one_run_per_classifier")]
 
+    def __str__(self) -> str:
+        return f"{self.classifier} in job {self.job_id}"
+
 
 class Explanation(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="explanations")
@@ -87,6 +90,9 @@ class Explanation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "classifier", "explainer", "row"], name="one_explanation_per_row")
         ]
+
+    def __str__(self) -> str:
+        return f"row {self.row} by {self.classifier} / {self.explainer}"
 
     @property
     def is_correct(self) -> bool | None:
@@ -111,6 +117,9 @@ class Plot(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.title
 
     @property
     def slug(self) -> str:

@@ -21,8 +21,8 @@ from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.explainers import EXPLAINERS
-from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.explainers.base import ExplainerError, params_clean
+from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.job_data import JobData, job_data_build
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.plots import PLOTTERS, explanation_alt_text, figure_render

@@ -1,8 +1,8 @@
 """Dataset services: upload to Parquet, the schema a user names, deletion."""
 
 import pytest
-from django.http import Http404
 from django.core.files.storage import default_storage
+from django.http import Http404
 
 from datasets.selectors import dataset_frame_load, dataset_get
 from datasets.services import dataset_create, dataset_delete, dataset_schema_default, dataset_schema_set
