@@ -62,6 +62,7 @@ class ModelRun(models.Model):
     units_done = models.PositiveIntegerField(default=0)
     units_total = models.PositiveIntegerField(default=1)
     seconds = models.FloatField(default=0.0)
+    worker = models.CharField(max_length=200, blank=True)  # the Celery worker (hostname) that ran it, e.g. for GPU routing
 
     class Meta:
         ordering = ["id"]
@@ -83,6 +84,7 @@ class Explanation(models.Model):
     probabilities = models.JSONField(default=dict, blank=True)  # class name -> p
     data = models.JSONField(default=dict, blank=True)
     meta = models.JSONField(default=dict, blank=True)
+    trust = models.JSONField(default=dict, blank=True)  # how far to trust this explanation (faithfulness, stability, ...)
     seconds = models.FloatField(default=0.0)
 
     class Meta:

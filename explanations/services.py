@@ -214,7 +214,7 @@ def job_stage_set(job_id: int, stage: str) -> bool:
 # ---------------------------------------------------------------- run
 
 
-def job_classifier_run(*, job_id: int, classifier: str) -> None:
+def job_classifier_run(*, job_id: int, classifier: str, worker: str = "") -> None:
     """Train one classifier (or load it if a previous attempt did) and explain its rows batch by batch.
 
     Safe to run twice: finished explanations are skipped, so a retried task only does what is left.
@@ -225,6 +225,8 @@ def job_classifier_run(*, job_id: int, classifier: str) -> None:
     if job.status != JobStatus.RUNNING:
         return
     run = ModelRun.objects.get(job=job, classifier=classifier)
+    if worker:
+        ModelRun.objects.filter(pk=run.pk).update(worker=worker[:200])
     spec = CLASSIFIERS[classifier]
     seed = job.params["seed"]
     job_stage_set(job_id, f"Preparing the data for {spec.label}")

@@ -14,10 +14,10 @@ from explanations.services import job_fail
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def job_classifier_run(job_id: int, classifier: str) -> None:
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def job_classifier_run(self, job_id: int, classifier: str) -> None:
     try:
-        job_classifier_run_service(job_id=job_id, classifier=classifier)
+        job_classifier_run_service(job_id=job_id, classifier=classifier, worker=self.request.hostname or "")
     except SoftTimeLimitExceeded:
         minutes = settings.CELERY_TASK_SOFT_TIME_LIMIT // 60
         job_fail(job_id=job_id, reason=f"The job took longer than {minutes} minutes; try fewer rows or samples.")
