@@ -8,8 +8,10 @@ returning one ``Explanation`` per row. Drawing lives in ``explanations.plots``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -147,6 +149,116 @@ class Explainer(Protocol):
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> "Explainer": ...
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> Explainer: ...
 
     def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]: ...
+
+
+def row_seed(seed: int, row: int) -> int:
+    """A per-row seed, so a row's explanation does not depend on which other rows share its batch."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(row) & 0xFFFFFFFF]).generate_state(1)[0])
+
+
+@contextmanager
+def numpy_global_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for libraries that only use it (anchor-exp, Kernel SHAP), then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def number_text(value: float) -> str:
+    """A threshold as people write it: 28 rather than 28.00, 0.0123 rather than 0.01."""
+    value = float(value)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def discretizer_names_tidy(discretizer: Any, feature_names: list[str]) -> dict[int, list[str]]:
+    """Rewrite a lime quartile discretizer's bin names with tidy numbers; same shape, so anchor-exp still parses them.
+
+    lime names bins ``"age <= 28.00"``, ``"28.00 < age <= 37.00"``, ``"age > 37.00"``; both LIME and
+    anchors show these names to users.
+    """
+    for feature in discretizer.names:
+        cuts = [number_text(cut) for cut in discretizer.maxs[feature][:-1]]
+        name = feature_names[feature]
+        names = [f"{name} <= {cuts[0]}"]
+        names += [f"{low} < {name} <= {high}" for low, high in zip(cuts[:-1], cuts[1:])]
+        names.append(f"{name} > {cuts[-1]}")
+        discretizer.names[feature] = names
+    return discretizer.names
+
+
+def category_condition(space: TabularSpace, feature: int, value: float) -> str:
+    """``workclass = Private``: a categorical feature taking the row's value."""
+    return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
+
+
+class TabularExplainer:
+    """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``Explanation``s.
+
+    Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
+    ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes.
+    """
+
+    key: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+
+    def __init__(self, **params: Any) -> None:
+        self.settings = params_clean(self.params, params)
+
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> TabularExplainer:
+        self.X_train_ = np.asarray(X_train, dtype=np.float64)
+        self.predictor_ = predictor
+        self.space_ = space
+        self.seed_ = int(seed)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The model's probabilities; any failure inside it becomes a ``PredictorCallError``."""
+        try:
+            proba = np.asarray(self.predictor_.predict_proba(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+        except ExplainerError:
+            raise
+        except Exception as error:
+            raise PredictorCallError(f"The model failed while being explained: {error}") from error
+        if proba.ndim != 2 or proba.shape[1] != len(self.space_.class_names):
+            raise PredictorCallError(
+                f"The model returned probabilities of shape {proba.shape}; expected (rows, {len(self.space_.class_names)})."
+            )
+        return proba
+
+    def predict_label(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
+        if not hasattr(self, "predictor_"):
+            raise NotFittedError(f"{self.label} must be fitted before it can explain rows.")
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if len(rows) != len(X):
+            raise ValueError(f"Got {len(X)} rows to explain but {len(rows)} row ids.")
+        proba = self.predict_proba(X)
+        predicted = np.argmax(proba, axis=1)
+        datas = self._explain_rows(X, list(rows), predicted)
+        meta = {**self.settings, "seed": self.seed_}
+        return [
+            Explanation(
+                method=self.key,
+                row=int(row),
+                predicted=int(label),
+                probabilities=[float(p) for p in probs],
+                data=data,
+                meta=dict(meta),
+            )
+            for row, label, probs, data in zip(rows, predicted, proba, datas)
+        ]
+
+    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+        raise NotImplementedError

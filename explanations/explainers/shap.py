@@ -1,0 +1,154 @@
+"""SHAP values (Lundberg & Lee, 2017) for the predicted class, through the ``shap`` package.
+
+Algorithms:
+
+- ``tree``: exact TreeSHAP on the fitted trees, over the pipeline's transformed input; attributions of
+  one-hot columns are summed back to their original feature. Output is a probability for forests and
+  single trees, log-odds for gradient boosting.
+- ``linear``: exact linear SHAP on the logistic regression's transformed input, in log-odds (for more than
+  two classes, the class's logit).
+- ``kernel`` / ``permutation``: model-agnostic, on the encoded features, against a random background
+  sample of training rows; output is a probability.
+
+``auto`` picks tree or linear when the predictor offers the hook, else permutation. When the requested
+algorithm cannot serve the model (e.g. TreeSHAP refuses multi-class gradient boosting) the explainer
+falls back to permutation and records the algorithm actually used in ``data["algorithm"]`` (and the
+requested one in ``meta["algorithm"]``).
+
+Global summary: explain the rows with this explainer and stack them with ``shap_values_matrix``;
+each row's values are for its own predicted class ("how much each feature pushed towards what was
+predicted"), which is what ``plots.shap_summary_plot`` draws.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import shap
+
+from explanations.explainers.base import (
+    Explanation,
+    Param,
+    Predictor,
+    TabularExplainer,
+    TabularSpace,
+    numpy_global_seed,
+    row_seed,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ShapExplainer(TabularExplainer):
+    key = "shap"
+    label = "SHAP"
+    description = "SHAP: splits the prediction fairly among the features, showing how much each one added or took away."
+    params = (
+        Param("algorithm", "Algorithm", "auto", kind="choice", choices=("auto", "tree", "kernel", "permutation", "linear"),
+              help="'auto' uses the exact method for tree and linear models, else the permutation method."),
+        Param("background_size", "Background rows", 100, min=10, max=1000,
+              help="Training rows used as the 'average' to compare against."),
+        Param("nsamples", "Model calls per row", 500, min=50, max=20000,
+              help="For the kernel and permutation methods: more calls, steadier values."),
+    )
+
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> ShapExplainer:
+        super().fit(X_train, predictor, space, seed=seed)
+        rng = np.random.default_rng(seed)
+        size = min(self.settings["background_size"], len(self.X_train_))
+        self.background_ = self.X_train_[np.sort(rng.choice(len(self.X_train_), size, replace=False))]
+        self.algorithm_ = self._algorithm_choose(self.settings["algorithm"])
+        return self
+
+    def _algorithm_choose(self, requested: str) -> str:
+        """Build the shap explainer for ``requested``, falling back to permutation when it cannot serve this model."""
+        predictor = self.predictor_
+        if requested == "auto":
+            requested = "tree" if predictor.tree_model is not None else "linear" if predictor.linear_model is not None else "permutation"
+        if requested in {"tree", "linear"}:
+            model = predictor.tree_model if requested == "tree" else predictor.linear_model
+            if model is not None and predictor.transform is not None and predictor.groups is not None:
+                try:
+                    if requested == "tree":
+                        self.shap_ = shap.TreeExplainer(model)
+                    else:
+                        self.shap_ = shap.LinearExplainer(model, predictor.transform(self.background_))
+                    self.classes_ = np.asarray(model.classes_, dtype=int)
+                    self._model_specific_values(self.X_train_[:1])  # some refusals only show when called
+                    return requested
+                except Exception as error:  # shap refuses some models (e.g. multi-class gradient boosting)
+                    logger.info("SHAP %s algorithm unavailable for %s (%s); using permutation", requested, predictor.key, error)
+            requested = "permutation"
+        if requested == "kernel":
+            self.shap_ = shap.KernelExplainer(self.predict_proba, self.background_)
+        else:
+            with numpy_global_seed(self.seed_):  # PermutationExplainer seeds the global RNG itself
+                masker = shap.maskers.Independent(self.background_, max_samples=len(self.background_))
+                self.shap_ = shap.PermutationExplainer(self.predict_proba, masker)
+        return requested
+
+    def _model_specific_values(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tree/linear SHAP on the transformed input, summed back per feature: values (n, d, k_model), base (k_model,).
+
+        A single-output model (binary gradient boosting or logistic regression) explains its second class;
+        the first class's log-odds are the negation, so both are returned as two outputs.
+        """
+        transformed = np.asarray(self.predictor_.transform(X), dtype=np.float64)
+        raw = self.shap_.shap_values(transformed)
+        raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw)
+        base = np.atleast_1d(np.asarray(self.shap_.expected_value, dtype=np.float64)).ravel()
+        if raw.ndim == 2:
+            raw, base = np.stack([-raw, raw], axis=-1), np.array([-base[0], base[0]])
+        values = np.stack([raw[:, group, :].sum(axis=1) for group in self.predictor_.groups], axis=1)
+        return values, base
+
+    def _output(self) -> str:
+        if self.algorithm_ == "tree":
+            return "probability" if getattr(self.shap_.model, "tree_output", "") == "probability" else "log-odds"
+        return "log-odds" if self.algorithm_ == "linear" else "probability"
+
+    def _sampled_values(self, x: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel/permutation SHAP for one encoded row: values (d, k), base (k,)."""
+        nsamples = self.settings["nsamples"]
+        with numpy_global_seed(row_seed(self.seed_, row)):
+            if self.algorithm_ == "kernel":
+                values = np.asarray(self.shap_.shap_values(x[None, :], nsamples=nsamples, silent=True))
+                values = values[0] if values.ndim == 3 else np.stack(list(values), axis=-1)[0]
+                return values, np.asarray(self.shap_.expected_value, dtype=np.float64)
+            max_evals = max(nsamples, 2 * x.shape[0] + 1)  # permutation needs at least one full forward/backward pass
+            result = self.shap_(x[None, :], max_evals=max_evals, silent=True)
+            return np.asarray(result.values[0]), np.asarray(result.base_values[0], dtype=np.float64)
+
+    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+        space = self.space_
+        if self.algorithm_ in {"tree", "linear"}:
+            values, base = self._model_specific_values(X)
+            columns = np.searchsorted(self.classes_, predicted)  # model outputs follow the classes seen in training
+            per_row = [(values[i, :, c], base[c]) for i, c in enumerate(columns)]
+        else:
+            per_row = []
+            for x, row, label in zip(X, rows, predicted):
+                row_values, row_base = self._sampled_values(x, row)
+                per_row.append((row_values[:, label], row_base[label]))
+        output = self._output()
+        return [
+            {
+                "label": int(label),
+                "values": {name: float(v) for name, v in zip(space.feature_names, row_values)},
+                "base_value": float(row_base),
+                "feature_values": {name: space.value_text(j, x[j]) for j, name in enumerate(space.feature_names)},
+                "algorithm": self.algorithm_,
+                "output": output,
+            }
+            for x, label, (row_values, row_base) in zip(X, predicted, per_row)
+        ]
+
+
+def shap_values_matrix(explanations: Sequence[Explanation], space: TabularSpace) -> np.ndarray:
+    """Stack SHAP explanations into an (n, d) matrix in ``space.feature_names`` order, for the summary plot."""
+    return np.array([[e.data["values"][name] for name in space.feature_names] for e in explanations], dtype=np.float64).reshape(
+        len(explanations), len(space.feature_names)
+    )
