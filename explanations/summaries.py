@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from explanations.classifiers import CLASSIFIERS
+from explanations.explainers.shap import shap_values_matrix
 from explanations.job_data import JobData
 from explanations.models import Explanation, Job, ModelRun
 from explanations.plots.shap import importance_bar_plot, shap_summary_plot
@@ -20,16 +21,20 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     importance: dict[str, dict[str, float]] = {}
     shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))
     if shap_rows:
-        values = np.array([[e.data["values"].get(f, 0.0) for f in features] for e in shap_rows], dtype=float)
+        reference = summary_class(data, [e.predicted for e in shap_rows])
+        values = shap_values_matrix([e.data for e in shap_rows], reference)
         X = data.X[[e.row for e in shap_rows]]
-        subtitle = f"{len(shap_rows)} explained rows · each row's attribution towards its predicted class"
+        subtitle = (f"{len(shap_rows)} explained rows · attribution towards {data.space.class_names[reference]} · "
+                    f"{shap_rows[0].data.get('output', 'probability')}")
         plot_save(job=job, classifier=run.classifier, kind="shap_summary",
                   figure=shap_summary_plot(values, X, data.space, title=f"SHAP summary — {label}", subtitle=subtitle),
                   title=f"SHAP summary — {label}", alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0)))
-        mean_abs = np.abs(values).mean(axis=0)
+        # Importance over every class, so multi-class labels do not hide features that matter for other classes.
+        mean_abs = np.abs(np.array([e.data["class_values"] for e in shap_rows], dtype=float)).mean(axis=(0, 1))
         importance["shap"] = {f: float(v) for f, v in zip(features, mean_abs)}
         plot_save(job=job, classifier=run.classifier, kind="shap_importance",
-                  figure=importance_bar_plot(features, mean_abs, title=f"Mean |SHAP value| — {label}", subtitle=subtitle,
+                  figure=importance_bar_plot(features, mean_abs, title=f"Mean |SHAP value| — {label}",
+                                             subtitle=f"{len(shap_rows)} explained rows · averaged over every class",
                                              xlabel="mean |SHAP value|"),
                   title=f"Mean |SHAP value| — {label}", alt=importance_alt("SHAP", features, mean_abs))
     lime_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="lime"))
@@ -47,6 +52,14 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
         run.refresh_from_db()
+
+
+def summary_class(data: JobData, predicted: list[str]) -> int:
+    """One class for the whole beeswarm: the second class of a binary label, else the most often predicted one."""
+    names = data.space.class_names
+    if len(names) == 2:
+        return 1
+    return names.index(max(set(predicted), key=predicted.count))
 
 
 def importance_alt(method: str, features: list[str], importance: np.ndarray) -> str:

@@ -15,9 +15,9 @@ algorithm cannot serve the model (e.g. TreeSHAP refuses multi-class gradient boo
 falls back to permutation and records the algorithm actually used in ``data["algorithm"]`` (and the
 requested one in ``meta["algorithm"]``).
 
-Global summary: explain the rows with this explainer and stack them with ``shap_values_matrix``;
-each row's values are for its own predicted class ("how much each feature pushed towards what was
-predicted"), which is what ``plots.shap_summary_plot`` draws.
+Global summary: every explanation also carries ``class_values`` ([class][feature]) and
+``class_base_values``, so rows can be stacked for one reference class with ``shap_values_matrix``
+(mixing each row's own predicted class would flip signs between rows).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import numpy as np
 import shap
 
 from explanations.explainers.base import (
-    Explanation,
     Param,
     Predictor,
     TabularExplainer,
@@ -124,31 +123,33 @@ class ShapExplainer(TabularExplainer):
 
     def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         space = self.space_
+        n_classes = len(space.class_names)
+        full = np.zeros((len(X), len(space.feature_names), n_classes))  # every class's values, for global views
+        full_base = np.zeros((len(X), n_classes))
         if self.algorithm_ in {"tree", "linear"}:
             values, base = self._model_specific_values(X)
-            columns = np.searchsorted(self.classes_, predicted)  # model outputs follow the classes seen in training
-            per_row = [(values[i, :, c], base[c]) for i, c in enumerate(columns)]
+            full[:, :, self.classes_] = values  # model outputs follow the classes seen in training
+            full_base[:, self.classes_] = base
         else:
-            per_row = []
-            for x, row, label in zip(X, rows, predicted):
+            for i, (x, row) in enumerate(zip(X, rows)):
                 row_values, row_base = self._sampled_values(x, row)
-                per_row.append((row_values[:, label], row_base[label]))
+                full[i], full_base[i] = row_values, row_base
         output = self._output()
         return [
             {
                 "label": int(label),
-                "values": {name: float(v) for name, v in zip(space.feature_names, row_values)},
-                "base_value": float(row_base),
+                "values": {name: float(v) for name, v in zip(space.feature_names, full[i, :, label])},
+                "base_value": float(full_base[i, label]),
                 "feature_values": {name: space.value_text(j, x[j]) for j, name in enumerate(space.feature_names)},
                 "algorithm": self.algorithm_,
                 "output": output,
+                "class_values": full[i].T.round(8).tolist(),  # [class][feature]
+                "class_base_values": full_base[i].round(8).tolist(),
             }
-            for x, label, (row_values, row_base) in zip(X, predicted, per_row)
+            for i, (x, label) in enumerate(zip(X, predicted))
         ]
 
 
-def shap_values_matrix(explanations: Sequence[Explanation], space: TabularSpace) -> np.ndarray:
-    """Stack SHAP explanations into an (n, d) matrix in ``space.feature_names`` order, for the summary plot."""
-    return np.array([[e.data["values"][name] for name in space.feature_names] for e in explanations], dtype=np.float64).reshape(
-        len(explanations), len(space.feature_names)
-    )
+def shap_values_matrix(data: Sequence[dict], class_index: int) -> np.ndarray:
+    """Stack SHAP explanation ``data`` dicts into an (n, d) matrix of attributions towards ``class_index``."""
+    return np.array([d["class_values"][class_index] for d in data], dtype=np.float64).reshape(len(data), -1)

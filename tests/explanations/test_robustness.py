@@ -43,7 +43,10 @@ def test_shap_model_specific_paths_with_absent_class(classifier_key: str, zoo_ta
         if explanation.data["output"] == "probability":
             total = sum(explanation.data["values"].values()) + explanation.data["base_value"]
             assert total == pytest.approx(explanation.probabilities[explanation.predicted], abs=1e-3)
-    values = shap_values_matrix(explanations, zoo_table.space)
+    for explanation in explanations:  # the stored per-class values agree with the predicted-class ones
+        own = explanation.data["class_values"][explanation.predicted]
+        assert own == pytest.approx(list(explanation.data["values"].values()), abs=1e-6)
+    values = shap_values_matrix([e.data for e in explanations], 0)
     assert values.shape == (12, len(zoo_table.space.feature_names))
     png, svg = figure_render(shap_summary_plot(values, zoo_table.X_test[:12], zoo_table.space, title="Summary"))
     assert png.startswith(b"\x89PNG") and b"Summary" in svg
