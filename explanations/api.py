@@ -3,7 +3,6 @@
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -79,12 +78,9 @@ class JobListApi(APIView):
         values = serializer.validated_data
         dataset = dataset_get(user=request.user, dataset_id=values["dataset"])
         request_key = values.get("request_key") or request.headers.get("Idempotency-Key", "")
-        try:
-            job = job_create(owner=request.user, dataset=dataset, classifiers=values["classifiers"],
-                             explainers=values["explainers"], rows=values.get("rows"), params=values.get("params"),
-                             request_key=request_key)
-        except BrokerError:
-            raise ApplicationError("The job queue is unavailable right now; try again in a minute.", status=503) from None
+        job = job_create(owner=request.user, dataset=dataset, classifiers=values["classifiers"],
+                         explainers=values["explainers"], rows=values.get("rows"), params=values.get("params"),
+                         request_key=request_key)  # a dead queue is an ApplicationError (503)
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_201_CREATED)
 
 

@@ -35,6 +35,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "request_key"], condition=~models.Q(request_key=""),
+                                    name="one_job_per_request_key"),
+        ]
 
     def __str__(self) -> str:
         return f"Job {self.pk} on {self.dataset_id}"
@@ -63,6 +67,12 @@ class ModelRun(models.Model):
     units_total = models.PositiveIntegerField(default=1)
     seconds = models.FloatField(default=0.0)
     worker = models.CharField(max_length=200, blank=True)  # the Celery worker (hostname) that ran it, e.g. for GPU routing
+    # Delivery bookkeeping, so a task delivered twice (or re-queued by the stale-job sweeper) never runs alongside
+    # a live copy of itself: the task holding the run beats ``heartbeat_at`` at every batch.
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # how many times a task started on this run
+    queued_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -6,6 +6,7 @@ import io
 import logging
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import joblib
 import numpy as np
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
@@ -145,7 +147,11 @@ def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
 
 def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: list[str], rows: dict | None = None,
                params: dict | None = None, request_key: str = "") -> Job:
-    """Record the job and queue one task per classifier once the row is committed. Same ``request_key`` = same job."""
+    """Record the job and queue one task per classifier once the row is committed. Same ``request_key`` = same job.
+
+    When the queue cannot take the tasks the job is deleted again and ``ApplicationError`` (503) says so:
+    a job is either queued or not there, never silently stuck.
+    """
     options = job_options_clean(dataset=dataset, classifiers=classifiers, explainers=explainers, rows=rows, params=params)
     request_key = (request_key or "")[:64]
     with transaction.atomic():
@@ -156,18 +162,34 @@ def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: l
         job = Job(owner=owner, dataset=dataset, classifiers=options["classifiers"], explainers=options["explainers"],
                   rows_spec=options["rows"], params=options["params"], schema=dataset.schema, request_key=request_key,
                   stage="Waiting for a worker")
-        job.full_clean(exclude=["result_zip"])
-        job.save()
-        ModelRun.objects.bulk_create(ModelRun(job=job, classifier=key) for key in job.classifiers)
+        job.full_clean(exclude=["result_zip"], validate_constraints=False)
+        try:
+            with transaction.atomic():
+                job.save()
+        except IntegrityError:  # the same form posted twice at once: the other request made the job
+            return Job.objects.get(owner=owner, request_key=request_key)
+        now = timezone.now()
+        ModelRun.objects.bulk_create(ModelRun(job=job, classifier=key, queued_at=now) for key in job.classifiers)
         transaction.on_commit(lambda: job_enqueue(job=job))
     return job
 
 
 def job_enqueue(*, job: Job) -> None:
+    try:
+        for key in job.classifiers:
+            model_run_enqueue(job_id=job.pk, classifier=key)
+    except Exception as exc:  # whatever the broker says, the job was not queued
+        logger.exception("job %s could not be queued", job.pk)
+        with transaction.atomic():
+            job_delete(job=job)
+        raise ApplicationError("The job queue is unavailable right now, so nothing was started. Try again in a minute.",
+                               {"field": "queue"}, status=503) from exc
+
+
+def model_run_enqueue(*, job_id: int, classifier: str) -> None:
     from explanations.tasks import job_classifier_run
 
-    for key in job.classifiers:
-        job_classifier_run.apply_async(args=[job.pk, key], queue=CLASSIFIERS[key].queue)
+    job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue)
 
 
 # ---------------------------------------------------------------- state changes
@@ -206,30 +228,118 @@ def job_delete(*, job: Job) -> None:
     transaction.on_commit(remove)
 
 
-def job_stage_set(job_id: int, stage: str) -> bool:
-    """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then)."""
-    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=timezone.now()))
+def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool:
+    """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then).
+
+    Also the heartbeat the stale-job sweeper reads: of the job, and of the classifier run when given.
+    """
+    now = timezone.now()
+    alive = bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=now))
+    if alive and run_id is not None:
+        ModelRun.objects.filter(pk=run_id).update(heartbeat_at=now)
+    return alive
+
+
+def job_stale_after() -> timedelta:
+    """A live task cannot outlast the hard time limit, so a run silent for longer than that has lost its worker."""
+    seconds = settings.EXPLAINER_JOB_STALE_SECONDS or settings.CELERY_TASK_TIME_LIMIT + 60
+    return timedelta(seconds=seconds)
+
+
+def model_run_claim(*, run: ModelRun, task_id: str) -> bool:
+    """Take the run for this task; False when another task holds it and is alive (a duplicate delivery).
+
+    The same task id may always take it back: that is the message redelivered after its worker died.
+    """
+    free = Q(task_id="") | Q(task_id=task_id) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=timezone.now() - job_stale_after())
+    runs = ModelRun.objects.filter(pk=run.pk)
+    if task_id:
+        runs = runs.filter(free)
+    taken = runs.update(task_id=task_id[:64], heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
+    run.refresh_from_db(fields=["task_id", "heartbeat_at", "attempts"])
+    return bool(taken)
+
+
+def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: timedelta | None = None) -> dict[str, list[int]]:
+    """Re-queue classifier runs whose worker died (heartbeat older than ``stale_after``) or whose message was
+    lost (queued longer than ``queue_timeout`` and never started); fail the job once a run has been started
+    ``EXPLAINER_JOB_MAX_ATTEMPTS`` times. Safe to run from several workers at once.
+    """
+    now = timezone.now()
+    stale_after = stale_after or job_stale_after()
+    queue_timeout = queue_timeout or timedelta(seconds=settings.EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS)
+    active = ModelRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exclude(status=ModelRunStatus.DONE)
+    orphaned = Q(heartbeat_at__lt=now - stale_after)
+    lost = Q(heartbeat_at__isnull=True) & (Q(queued_at__lt=now - queue_timeout)
+                                           | Q(queued_at__isnull=True, job__created_at__lt=now - queue_timeout))
+    result: dict[str, list[int]] = {"requeued": [], "failed": []}
+    for run in active.filter(orphaned | lost).order_by("pk"):
+        label = CLASSIFIERS[run.classifier].label if run.classifier in CLASSIFIERS else run.classifier
+        if run.attempts >= settings.EXPLAINER_JOB_MAX_ATTEMPTS:
+            job_fail(job_id=run.job_id, reason=model_run_lost_reason(label=label, attempts=run.attempts))
+            result["failed"].append(run.job_id)
+            continue
+        taken = ModelRun.objects.filter(pk=run.pk, heartbeat_at=run.heartbeat_at, queued_at=run.queued_at).update(
+            task_id="", heartbeat_at=None, queued_at=now)
+        if not taken:  # another sweeper got there first
+            continue
+        try:
+            model_run_enqueue(job_id=run.job_id, classifier=run.classifier)
+        except Exception:  # the broker is still away: the next sweep after ``queue_timeout`` tries again
+            logger.exception("job %s: could not re-queue %s", run.job_id, run.classifier)
+            continue
+        Job.objects.filter(pk=run.job_id, status=JobStatus.RUNNING).update(
+            stage=f"{label}: its worker stopped responding; queued again", heartbeat_at=now)
+        logger.warning("job %s: re-queued %s (started %s times so far)", run.job_id, run.classifier, run.attempts)
+        result["requeued"].append(run.job_id)
+    return result
+
+
+def model_run_lost_reason(*, label: str, attempts: int) -> str:
+    limit = settings.CELERY_TASK_TIME_LIMIT
+    return (f"The worker running {label} stopped before finishing, {attempts} time{'s' if attempts != 1 else ''} "
+            f"(it may have run out of memory or past the time limit of {duration_text(limit)}). "
+            "Try fewer rows or samples, or a lighter classifier.")
+
+
+def duration_text(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes >= 1:
+        return f"{minutes:g} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds:g} second{'s' if seconds != 1 else ''}"
 
 
 # ---------------------------------------------------------------- run
 
 
-def job_classifier_run(*, job_id: int, classifier: str, worker: str = "") -> None:
+def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_id: str = "") -> None:
     """Train one classifier (or load it if a previous attempt did) and explain its rows batch by batch.
 
-    Safe to run twice: finished explanations are skipped, so a retried task only does what is left.
+    Safe to run twice: finished explanations are skipped, so a retried task only does what is left; a
+    duplicate delivery while another task holds the run does nothing.
     """
-    job = Job.objects.select_related("dataset").get(pk=job_id)
+    job = Job.objects.select_related("dataset").filter(pk=job_id).first()
+    if job is None:  # deleted meanwhile
+        return
     Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=timezone.now())
     job.refresh_from_db()
     if job.status != JobStatus.RUNNING:
         return
     run = ModelRun.objects.get(job=job, classifier=classifier)
+    if run.status == ModelRunStatus.DONE:  # an earlier delivery finished it
+        job_finish_if_done(job_id=job_id)
+        return
+    if not model_run_claim(run=run, task_id=task_id):
+        logger.info("job %s: %s is held by task %s; this delivery stops", job_id, classifier, run.task_id)
+        return
+    if run.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
+        job_fail(job_id=job_id, reason=model_run_lost_reason(label=CLASSIFIERS[classifier].label, attempts=run.attempts - 1))
+        return
     if worker:
         ModelRun.objects.filter(pk=run.pk).update(worker=worker[:200])
     spec = CLASSIFIERS[classifier]
     seed = job.params["seed"]
-    job_stage_set(job_id, f"Preparing the data for {spec.label}")
+    job_stage_set(job_id, f"Preparing the data for {spec.label}", run_id=run.pk)
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=seed)
     model = model_run_train(job=job, run=run, data=data)
     if model is None:
@@ -243,7 +353,7 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "") -> Non
     for key in job.explainers:
         if not explainer_rows_run(job=job, run=run, data=data, predictor=predictor, explainer_key=key):
             return
-    if not job_stage_set(job_id, f"Drawing the global views for {spec.label}"):
+    if not job_stage_set(job_id, f"Drawing the global views for {spec.label}", run_id=run.pk):
         return
     run_summary_plots(job=job, run=run, data=data, predictor=predictor)
     ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
@@ -255,7 +365,7 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
     if run.status != ModelRunStatus.PENDING and run.model_file:
         with run.model_file.open("rb") as handle:
             return joblib.load(handle)  # a file our own worker wrote, never an upload
-    if not job_stage_set(job.pk, f"Training {spec.label}"):
+    if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
         return None
     started = time.perf_counter()
     X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
@@ -329,7 +439,7 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
     for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE):
         position = total - len(pending) + 1
         if not job_stage_set(job.pk, f"Explaining rows {position}–{position + len(batch) - 1} of {total} with "
-                                     f"{explainer_cls.label} — {spec.label}"):
+                                     f"{explainer_cls.label} — {spec.label}", run_id=run.pk):
             return False
         started = time.perf_counter()
         results = explainer.explain(data.X[batch], batch)

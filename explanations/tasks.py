@@ -1,15 +1,19 @@
 """Celery tasks: ids in, one service call; every failure ends on the job as a sentence a user can act on."""
 
 import logging
+import threading
+import time
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
 from django.conf import settings
+from django.db import close_old_connections
 
 from explainer_site.exceptions import ApplicationError
 from explanations.explainers.base import ExplainerError
+from explanations.services import duration_text, job_fail, jobs_stale_sweep
 from explanations.services import job_classifier_run as job_classifier_run_service
-from explanations.services import job_fail
 
 logger = logging.getLogger(__name__)
 
@@ -17,18 +21,46 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def job_classifier_run(self, job_id: int, classifier: str) -> None:
     try:
-        job_classifier_run_service(job_id=job_id, classifier=classifier, worker=self.request.hostname or "")
-    except SoftTimeLimitExceeded:
-        minutes = settings.CELERY_TASK_SOFT_TIME_LIMIT // 60
-        job_fail(job_id=job_id, reason=f"The job took longer than {minutes} minutes; try fewer rows or samples.")
-    except (ApplicationError, ExplainerError) as exc:
-        job_fail(job_id=job_id, reason=str(exc))
-    except MemoryError:
-        job_fail(job_id=job_id, reason="The worker ran out of memory; try fewer rows, samples or a smaller background.")
-    except OSError as exc:
-        logger.exception("job %s: storage error", job_id)
-        job_fail(job_id=job_id, reason=f"Results could not be saved ({exc.strerror or exc}); tell the administrator the disk may be full.")
+        job_classifier_run_service(job_id=job_id, classifier=classifier, worker=self.request.hostname or "",
+                                   task_id=self.request.id or "")
     except Exception as exc:  # the job must end with a reason, whatever broke
-        logger.exception("job %s failed", job_id)
-        job_fail(job_id=job_id, reason=f"Something went wrong while running the job ({type(exc).__name__}: {exc}). "
-                                       "Try other settings, or report it with the job number.")
+        job_fail(job_id=job_id, reason=failure_reason(exc, job_id=job_id))
+
+
+def failure_reason(exc: BaseException, *, job_id: int) -> str:
+    """The sentence for the job page; the time limit wins even when a library wrapped it in its own error."""
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    if any(isinstance(e, SoftTimeLimitExceeded) for e in chain):
+        return f"The job took longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."
+    if isinstance(exc, ApplicationError | ExplainerError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "The worker ran out of memory; try fewer rows, samples or a smaller background."
+    if isinstance(exc, OSError):
+        logger.exception("job %s: storage error", job_id)
+        return f"Results could not be saved ({exc.strerror or exc}); tell the administrator the disk may be full."
+    logger.exception("job %s failed", job_id)
+    return (f"Something went wrong while running the job ({type(exc).__name__}: {exc}). "
+            "Try other settings, or report it with the job number.")
+
+
+@worker_ready.connect
+def stale_job_sweeper_start(**kwargs) -> None:
+    """Every worker sweeps for orphaned jobs now and then (no beat needed); sweeps may overlap safely."""
+
+    def sweep_forever() -> None:
+        while True:
+            try:
+                swept = jobs_stale_sweep()
+                if swept["requeued"] or swept["failed"]:
+                    logger.warning("stale-job sweep: %s", swept)
+            except Exception:  # the database or broker is away: try again next time
+                logger.exception("stale-job sweep failed")
+            finally:
+                close_old_connections()
+            time.sleep(settings.EXPLAINER_JOB_SWEEP_SECONDS)
+
+    threading.Thread(target=sweep_forever, name="stale-job-sweeper", daemon=True).start()

@@ -13,7 +13,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.decorators import api_view
 
 from datasets.selectors import dataset_get, dataset_list
@@ -71,14 +70,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if dataset is not None and not dataset.schema:
         messages.info(request, "First say which column to predict and which columns are features.")
         return redirect("datasets:schema", dataset.pk)
-    error, field, posted = "", "", request.POST if request.method == "POST" else None
+    error, field, status, posted = "", "", 200, request.POST if request.method == "POST" else None
     if request.method == "POST" and dataset is not None:
         try:
             job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST))
-        except ApplicationError as exc:
-            error, field = exc.message, exc.extra.get("field", "")
-        except BrokerError:
-            error = "The job queue is unavailable right now; nothing was started. Try again in a minute."
+        except ApplicationError as exc:  # including "the queue is unavailable" (503)
+            error, field, status = exc.message, exc.extra.get("field", ""), exc.status
         else:
             return redirect("explanations:job", job.pk)
     row_names: list[str] = []
@@ -102,7 +99,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
         "error": error,
         "error_field": field,
         "max_job_rows": settings.EXPLAINER_MAX_JOB_ROWS,
-    }, status=400 if error else 200)
+    }, status=status)
 
 
 def job_status_payload(job) -> dict:

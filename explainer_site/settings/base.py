@@ -151,7 +151,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
+    # Connect and publish time out in seconds, so a dead broker means "queue unavailable" (503), not a hung request.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600, "socket_connect_timeout": 3, "socket_timeout": 15}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -165,6 +168,25 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 120
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# The stale-job sweeper (run by every worker every EXPLAINER_JOB_SWEEP_SECONDS, and by `manage.py jobs_sweep`):
+# a run silent for EXPLAINER_JOB_STALE_SECONDS (0: the hard time limit + 1 minute) lost its worker; a run queued
+# for EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS and never started lost its message. Both are queued again, until a run
+# has been started EXPLAINER_JOB_MAX_ATTEMPTS times; then the job fails with the reason.
+EXPLAINER_JOB_STALE_SECONDS = int(os.environ.get("EXPLAINER_JOB_STALE_SECONDS", "0"))
+EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS = int(os.environ.get("EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS", str(6 * 3600)))
+EXPLAINER_JOB_MAX_ATTEMPTS = int(os.environ.get("EXPLAINER_JOB_MAX_ATTEMPTS", "3"))
+EXPLAINER_JOB_SWEEP_SECONDS = float(os.environ.get("EXPLAINER_JOB_SWEEP_SECONDS", "60"))
+
+# Shared by web processes (login rate limits): Redis when the broker is Redis, else per-process memory.
+CACHE_URL = os.environ.get("CACHE_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}}
+    if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+EXPLAINER_LOGIN_MAX_FAILURES = int(os.environ.get("EXPLAINER_LOGIN_MAX_FAILURES", "5"))
+EXPLAINER_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("EXPLAINER_LOGIN_LOCKOUT_MINUTES", "15"))
 
 LOGGING = {
     "version": 1,
