@@ -34,18 +34,41 @@ class IngestedTable:
 
 
 def encoding_detect(head: bytes) -> str:
-    """Pick the file's text encoding from its first bytes: BOMs first, then UTF-8, else Windows-1252."""
+    """Pick the file's text encoding from its first bytes: BOMs first, UTF-16 without one (every other byte
+    zero), then UTF-8, else Windows-1252, else Latin-1 (which reads any byte)."""
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
+    sample = head[:4096]
+    if len(sample) >= 4 and b"\x00" in sample:
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        if odd > 0.4 * len(sample) / 2 and even == 0:
+            return "utf-16-le"
+        if even > 0.4 * len(sample) / 2 and odd == 0:
+            return "utf-16-be"
     try:
         head.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as exc:
         if exc.start > len(head) - 4:  # a multi-byte character cut by the sample's end
             return "utf-8"
+    try:
+        head.decode("cp1252")
         return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+ENCODING_NOTES = {
+    "cp1252": "The file is not UTF-8; it was read as Windows-1252 (Latin-1).",
+    "latin-1": "The file is not UTF-8; it was read as ISO-8859-1 (Latin-1).",
+    "utf-16": "The file is UTF-16; it was converted to UTF-8.",
+    "utf-16-le": "The file is UTF-16 (little-endian, without a byte-order mark); it was converted to UTF-8.",
+    "utf-16-be": "The file is UTF-16 (big-endian, without a byte-order mark); it was converted to UTF-8.",
+    "utf-8-sig": "Removed the UTF-8 byte-order mark at the start of the file.",
+}
+FALLBACK_ENCODING = {"utf-8": "cp1252", "cp1252": "latin-1"}
 
 
 def binary_check(head: bytes, filename: str) -> None:
@@ -58,13 +81,20 @@ def binary_check(head: bytes, filename: str) -> None:
         b"\xd0\xcf\x11\xe0": "an old Excel/Word file",
         b"\x1f\x8b": "a gzip archive",
         b"PAR1": "a Parquet file",
+        b"\x80\x02": "a Python pickle (never opened here)",
+        b"\x80\x03": "a Python pickle (never opened here)",
+        b"\x80\x04": "a Python pickle (never opened here)",
+        b"\x80\x05": "a Python pickle (never opened here)",
+        b"\x7fELF": "a program (ELF executable)",
+        b"MZ": "a Windows program",
+        b"SQLite format 3": "an SQLite database",
     }
     for magic, what in signatures.items():
         if head.startswith(magic):
             raise ApplicationError(f"“{filename}” looks like {what}, not a CSV. Export your table as CSV and upload that.")
     if not head.strip():
         raise ApplicationError(f"“{filename}” is empty. Upload a CSV with a header row and at least a few data rows.")
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if b"\x00" in head and encoding_detect(head) not in ("utf-16", "utf-16-le", "utf-16-be"):
         raise ApplicationError(f"“{filename}” contains binary data, not text. Upload a CSV file (comma-separated text).")
 
 
@@ -128,12 +158,6 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     binary_check(head, filename)
     encoding = encoding_detect(head)
     notes: list[str] = []
-    if encoding == "cp1252":
-        notes.append("The file is not UTF-8; it was read as Windows-1252 (Latin-1).")
-    elif encoding == "utf-16":
-        notes.append("The file is UTF-16; it was converted to UTF-8.")
-    elif encoding == "utf-8-sig":
-        notes.append("Removed the UTF-8 byte-order mark at the start of the file.")
     sample = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")
     delimiter = delimiter_detect(sample[:64 * 1024])
     if delimiter != ",":
@@ -144,30 +168,36 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             f"“{filename}” has {len(header_line):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
         )
     names = column_names_clean(header_line, notes) if header_line else None
-    try:
-        raw = pd.read_csv(
-            path,
-            sep=delimiter,
-            names=names,
-            header=0,
-            encoding=encoding,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=True,
-            on_bad_lines="error",
-            nrows=max_rows + 1,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
-    except pd.errors.ParserError as exc:
-        message = str(exc).split("\n")[0]
-        raise ApplicationError(
-            f"“{filename}” could not be read as a table: {message}. Check that every row has the same number of "
-            "fields as the header (quote cells that contain the separator)."
-        ) from None
-    except UnicodeDecodeError:
-        raise ApplicationError(f"“{filename}” is not valid {encoding} text. Save it as UTF-8 CSV and upload again.") from None
+    while True:
+        try:
+            raw = pd.read_csv(
+                path,
+                sep=delimiter,
+                names=names,
+                header=0,
+                encoding=encoding,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=True,
+                on_bad_lines="error",
+                nrows=max_rows + 1,
+                engine="c",
+            )
+            break
+        except pd.errors.EmptyDataError:
+            raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
+        except pd.errors.ParserError as exc:
+            message = str(exc).split("\n")[0]
+            raise ApplicationError(
+                f"“{filename}” could not be read as a table: {message}. Check that every row has the same number of "
+                "fields as the header (quote cells that contain the separator)."
+            ) from None
+        except UnicodeDecodeError:  # a byte past the sample that the guessed encoding cannot read
+            if encoding not in FALLBACK_ENCODING:
+                raise ApplicationError(f"“{filename}” is not valid {encoding} text. Save it as UTF-8 CSV and upload again.") from None
+            encoding = FALLBACK_ENCODING[encoding]
+    if encoding in ENCODING_NOTES:
+        notes.insert(0, ENCODING_NOTES[encoding])
     if len(raw) > max_rows:
         raise ApplicationError(f"“{filename}” has more than {max_rows:,} rows, the limit of this server. Upload a sample of your data.")
     if raw.shape[1] > max_columns:
@@ -224,6 +254,15 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter)
 
 
+CELL_SHOWN_MAX = 200
+
+
+def cell_shown(value: object) -> str:
+    """A cell for previews and examples: long text cut, so one huge cell cannot bloat every page."""
+    text = value_text(value)
+    return text if len(text) <= CELL_SHOWN_MAX else text[:CELL_SHOWN_MAX - 1] + "…"
+
+
 def frame_profile(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
     """Per column: name, inferred type, missing count/percent, distinct count and a few example values."""
     profile = []
@@ -231,7 +270,7 @@ def frame_profile(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
     for name in frame.columns:
         column = frame[name]
         present = column.dropna()
-        examples = [value_text(v) for v in present.drop_duplicates().head(3)]
+        examples = [cell_shown(v) for v in present.drop_duplicates().head(3)]
         n_missing = int(column.isna().sum())
         profile.append(
             {
@@ -256,7 +295,7 @@ def value_text(value: object) -> str:
 
 
 def frame_preview(frame: pd.DataFrame, rows: int = 20) -> list[list[str]]:
-    return [[value_text(v) for v in record] for record in frame.head(rows).itertuples(index=False, name=None)]
+    return [[cell_shown(v) for v in record] for record in frame.head(rows).itertuples(index=False, name=None)]
 
 
 def csv_text(frame: pd.DataFrame) -> str:

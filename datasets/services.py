@@ -134,6 +134,9 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
     columns = {c["name"]: c for c in dataset.columns}
     if label not in columns:
         raise ApplicationError(f"There is no column called “{label}”. Pick the label from: {', '.join(columns)}.", {"field": "label"})
+    if columns[label]["n_unique"] == 0:
+        raise ApplicationError(f"“{label}” has no values at all, so there is nothing to predict. Pick another column.",
+                               {"field": "label"})
     if label not in dataset.label_values:
         raise ApplicationError(
             f"“{label}” has {columns[label]['n_unique']:,} different values — too many to be classes. "
