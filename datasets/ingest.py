@@ -241,7 +241,7 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             clean[name] = values.astype("object")
     frame = pd.DataFrame(clean)
     if stripped:
-        notes.append(f"Stripped leading/trailing spaces in {len(stripped)} column{'s' if len(stripped) != 1 else ''}: {', '.join(stripped[:10])}{'…' if len(stripped) > 10 else ''}.")
+        notes.append(f"Stripped leading/trailing spaces in {len(stripped)} column{'s' if len(stripped) != 1 else ''}: {', '.join(stripped[:10])}{' …' if len(stripped) > 10 else '.'}")
     if missing_cols:
         parts = [f"{name} ({', '.join(repr(m) for m in markers)})" for name, markers in list(missing_cols.items())[:10]]
         notes.append(f"Treated placeholder values as missing in {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''}: {'; '.join(parts)}.")

@@ -7,10 +7,13 @@ from collections import defaultdict
 import numpy as np
 
 from explanations.classifiers import CLASSIFIERS
+from explanations.explainers import EXPLAINERS
 from explanations.explainers.shap import shap_values_matrix
 from explanations.job_data import JobData
 from explanations.models import Explanation, Job, ModelRun
 from explanations.plots.shap import importance_bar_plot, shap_summary_plot
+
+SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 
 
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
@@ -22,19 +25,23 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))
     if shap_rows:
         reference = summary_class(data, [e.predicted for e in shap_rows])
-        values = shap_values_matrix([e.data for e in shap_rows], reference)
-        X = data.X[[e.row for e in shap_rows]]
-        subtitle = (f"{len(shap_rows)} explained rows · attribution towards {data.space.class_names[reference]} · "
-                    f"{shap_rows[0].data.get('output', 'probability')}")
+        records = [(e.row, e.data) for e in shap_rows] + summary_extra_rows(job=job, data=data, predictor=predictor,
+                                                                            explained={e.row for e in shap_rows},
+                                                                            algorithm=shap_rows[0].data.get("algorithm"))
+        values = shap_values_matrix([d for _, d in records], reference)
+        X = data.X[[row for row, _ in records]]
+        subtitle = (f"{len(records)} rows ({len(shap_rows)} explained, the rest sampled from the test set) · "
+                    f"attribution towards {data.space.class_names[reference]} · {shap_rows[0].data.get('output', 'probability')}")
         plot_save(job=job, classifier=run.classifier, kind="shap_summary",
-                  figure=shap_summary_plot(values, X, data.space, title=f"SHAP summary — {label}", subtitle=subtitle),
+                  figure=shap_summary_plot(values, X, data.space, title=f"SHAP summary — {label}", subtitle=subtitle,
+                                           class_name=data.space.class_names[reference]),
                   title=f"SHAP summary — {label}", alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0)))
         # Importance over every class, so multi-class labels do not hide features that matter for other classes.
-        mean_abs = np.abs(np.array([e.data["class_values"] for e in shap_rows], dtype=float)).mean(axis=(0, 1))
+        mean_abs = np.abs(np.array([d["class_values"] for _, d in records], dtype=float)).mean(axis=(0, 1))
         importance["shap"] = {f: float(v) for f, v in zip(features, mean_abs)}
         plot_save(job=job, classifier=run.classifier, kind="shap_importance",
                   figure=importance_bar_plot(features, mean_abs, title=f"Mean |SHAP value| — {label}",
-                                             subtitle=f"{len(shap_rows)} explained rows · averaged over every class",
+                                             subtitle=f"{len(records)} rows · averaged over every class",
                                              xlabel="mean |SHAP value|"),
                   title=f"Mean |SHAP value| — {label}", alt=importance_alt("SHAP", features, mean_abs))
     lime_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="lime"))
@@ -52,6 +59,20 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
         run.refresh_from_db()
+
+
+def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int], algorithm: str | None) -> list:
+    """More test rows for the beeswarm when SHAP is exact and cheap here (tree/linear); sampled SHAP stays as is."""
+    if algorithm not in {"tree", "linear"} or len(explained) >= SUMMARY_ROWS:
+        return []
+    seed = job.params["seed"]
+    pool = np.setdiff1d(data.test_idx, list(explained))
+    rng = np.random.default_rng(seed)
+    rows = sorted(int(r) for r in rng.choice(pool, size=min(SUMMARY_ROWS - len(explained), len(pool)), replace=False))
+    if not rows:
+        return []
+    explainer = EXPLAINERS["shap"](**job.params.get("shap", {})).fit(data.background(seed), predictor, data.space, seed=seed)
+    return [(row, result.data) for row, result in zip(rows, explainer.explain(data.X[rows], rows))]
 
 
 def summary_class(data: JobData, predicted: list[str]) -> int:

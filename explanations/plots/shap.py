@@ -102,8 +102,12 @@ def shap_summary_plot(
     title: str,
     subtitle: str = "",
     max_features: int = 15,
+    class_name: str = "",
 ) -> Figure:
-    """Beeswarm: one dot per row and feature, x = its SHAP value, colour = the feature's value (categories grey)."""
+    """Beeswarm: one dot per row and feature, x = its SHAP value, colour = the feature's value (categories grey).
+
+    ``class_name`` is the class every row's values push towards (one class for all rows, so signs compare).
+    """
     values = np.asarray(values, dtype=float)
     X = np.asarray(X, dtype=float)
     order = np.argsort(-np.abs(values).mean(axis=0))[:max_features] if values.size else np.array([], dtype=int)
@@ -122,7 +126,8 @@ def shap_summary_plot(
     ax.axvline(0, color="#777777", linewidth=0.8)
     ax.set_yticks(range(len(order) - 1, -1, -1), [wrap(space.feature_names[j], 24) for j in order])
     ax.set_ylim(-0.7, len(order) - 0.3)
-    ax.set_xlabel("SHAP value: push towards (+) or away from (−) the predicted class")
+    target = class_name or "the predicted class"
+    ax.set_xlabel(f"SHAP value: push towards (+) or away from (−) {target}")
     colourbar = body.colorbar(ScalarMappable(Normalize(0, 1), cmap=cmap), ax=ax, ticks=[0, 1], aspect=30, pad=0.02)
     colourbar.ax.set_yticklabels(["low", "high"], fontsize=FONT_SIZE - 0.5)
     colourbar.set_label("Feature value (categories in grey)", fontsize=FONT_SIZE - 0.5, color=INK)
