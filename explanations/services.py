@@ -25,6 +25,7 @@ from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_buil
 from explanations.explainers import EXPLAINERS
 from explanations.explainers.base import ExplainerError, params_clean
 from explanations.explainers.base import Explanation as ExplanationResult
+from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.plots import PLOTTERS, explanation_alt_text, figure_render
@@ -82,6 +83,7 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             clean[key] = params_clean(EXPLAINERS[key].params, params.pop(key, None))
         except ValueError as exc:
             raise ApplicationError(f"{EXPLAINERS[key].label}: {exc}", {"field": key}) from None
+    clean.update(insight_params_clean(params=params, features=dataset.schema.get("features", [])))
     stray = [k for k in params if k not in EXPLAINERS and k not in CLASSIFIERS]
     if stray:
         raise ApplicationError(f"Unknown parameter group(s): {', '.join(stray)}.", {"field": "params"})
@@ -190,6 +192,19 @@ def model_run_enqueue(*, job_id: int, classifier: str) -> None:
     from explanations.tasks import job_classifier_run
 
     job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue)
+
+
+@transaction.atomic
+def job_rerun(*, job: Job) -> Job:
+    """A new job with the same dataset, schema, classifiers, explainers, rows, parameters and seeds."""
+    spec = dict(job.rows_spec)
+    rows = {"names": spec["names"]} if spec.get("names") else {"ids": spec["ids"]} if "ids" in spec else spec
+    new = job_create(owner=job.owner, dataset=job.dataset, classifiers=list(job.classifiers),
+                     explainers=list(job.explainers), rows=rows, params=job.params)
+    if new.schema != job.schema:  # the dataset's columns were renamed since: keep the old job's (tasks start on commit)
+        Job.objects.filter(pk=new.pk).update(schema=job.schema)
+        new.schema = job.schema
+    return new
 
 
 # ---------------------------------------------------------------- state changes
@@ -356,6 +371,7 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
     if not job_stage_set(job_id, f"Drawing the global views for {spec.label}", run_id=run.pk):
         return
     run_summary_plots(job=job, run=run, data=data, predictor=predictor)
+    run_insight_finish(job=job, run=run, data=data)
     ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
     job_finish_if_done(job_id=job_id)
 
@@ -435,6 +451,7 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
         explainer = explainer_cls(**job.params.get(explainer_key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
     except ExplainerError as exc:
         raise ApplicationError(f"{explainer_cls.label} could not be set up for {spec.label}: {exc}") from exc
+    meter = trust_meter_build(job=job, data=data, predictor=predictor, explainer_key=explainer_key)
     total = len(run.rows)
     for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE):
         position = total - len(pending) + 1
@@ -444,8 +461,9 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
         started = time.perf_counter()
         results = explainer.explain(data.X[batch], batch)
         seconds = (time.perf_counter() - started) / max(len(batch), 1)
+        trusts = meter.measure(results)
         for result in results:
-            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds)
+            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds, trust=trusts.get(result.row))
         pending = pending[len(batch):]
         finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()
         ModelRun.objects.filter(pk=run.pk).update(units_done=1 + finished)
@@ -457,14 +475,16 @@ def explanation_title(*, data: JobData, row: int, predicted: str, classifier_lab
     return f"Why row {row}{f' ({name})' if name else ''} is predicted {predicted} — {classifier_label}, {explainer_label}"
 
 
-def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float) -> None:
+def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
+                     trust: dict | None = None) -> None:
     space = data.space
     predicted = space.class_names[result.predicted]
     spec, explainer_cls = CLASSIFIERS[run.classifier], EXPLAINERS[result.method]
     title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
-    figure = PLOTTERS[result.method](result, space, title=title, subtitle=subtitle)
+    spread = (trust or {}).get("weight_spread") if result.method == "lime" else None
+    figure = PLOTTERS[result.method](result, space, title=title, subtitle=subtitle, **({"errors": spread} if spread else {}))
     png, svg = figure_render(figure)
     payload = dict(result.data)
     with transaction.atomic():
@@ -474,7 +494,7 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
                 row_name=data.row_names[result.row][:300], in_train=bool(np.isin(result.row, data.train_idx)),
                 true_label=data.row_label(result.row), predicted=predicted,
                 probabilities={name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
-                data=payload, meta=result.meta, seconds=round(seconds, 4))
+                data=payload, meta=result.meta, trust=trust or {}, seconds=round(seconds, 4))
         except IntegrityError:
             return  # a retried batch: this row was finished by the earlier attempt
         plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
@@ -503,9 +523,21 @@ def job_finish_if_done(*, job_id: int) -> None:
 
     if ModelRun.objects.filter(job_id=job_id).exclude(status=ModelRunStatus.DONE).exists():
         return
+    if not job_stage_set(job_id, "Drawing what-if curves"):
+        return
+    job_whatif_build(job=Job.objects.select_related("dataset").get(pk=job_id))
     if not job_stage_set(job_id, "Packing the results"):
         return
     job = Job.objects.get(pk=job_id)
-    name = job_zip_build(job=job)
+    try:
+        name = job_zip_build(job=job)
+    except OSError:  # e.g. the disk filled up while writing: leave no half-written archive behind
+        partial = f"jobs/{job_id}/explainer-job-{job_id}.zip"
+        try:
+            if default_storage.exists(partial):
+                default_storage.delete(partial)
+        except OSError:
+            logger.warning("could not remove the partial ZIP %s", partial)
+        raise
     Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
         status=JobStatus.SUCCEEDED, result_zip=name, stage="Done", finished_at=timezone.now())

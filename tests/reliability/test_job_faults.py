@@ -1,0 +1,278 @@
+"""Faults in-process: a dead queue at submit, orphaned and lost runs (the stale-job sweeper), duplicate
+deliveries, time limits, a full disk. The same faults with real processes are in ``test_faults.py``."""
+
+from __future__ import annotations
+
+import errno
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.core.files.storage import FileSystemStorage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from explanations import services, tasks
+from explanations.explainers.base import ExplainerError
+from explanations.models import Explanation, Job, ModelRun, Plot
+from explanations.services import job_classifier_run, job_create, jobs_stale_sweep
+from tests.reliability import corpus
+from tests.unit_fixtures import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db
+
+FAST = {"lime": {"num_samples": 200}}
+LONG_AGO = timedelta(hours=7)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def table(user):
+    from datasets.services import dataset_create, dataset_schema_set
+
+    dataset = dataset_create(owner=user, file=SimpleUploadedFile("table.csv", corpus.clean_csv()))
+    return dataset_schema_set(dataset=dataset, label="label", features=["age", "city", "income"], row_name="name")
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple]:
+    """Capture what would go to the broker instead of running it."""
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.job_classifier_run, "apply_async",
+                        lambda args, queue=None, **kw: sent.append((*args, queue)))
+    return sent
+
+
+def new_job(user, table, **kwargs) -> Job:
+    request = {"classifiers": ["decision_tree"], "explainers": ["lime"], "rows": {"ids": [0, 1, 2, 3]}, "params": FAST}
+    return job_create(owner=user, dataset=table, **(request | kwargs))
+
+
+# ---------------------------------------------------------------- the queue is down at submit
+
+
+@pytest.fixture
+def dead_broker(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.job_classifier_run, "apply_async", refuse)
+
+
+@pytest.mark.django_db(transaction=True)  # on_commit runs for real: the enqueue happens after the commit
+def test_dead_broker_at_submit_is_a_503_and_leaves_no_job(api, table, dead_broker):
+    response = api.post("/api/jobs/", {"dataset": table.pk, "classifiers": ["decision_tree", "knn"],
+                                       "explainers": ["lime"], "params": FAST}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"] == ("The job queue is unavailable right now, so nothing was started. "
+                                        "Try again in a minute.")
+    assert not Job.objects.exists() and not ModelRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dead_broker_at_submit_is_a_message_on_the_page(client, user, table, dead_broker):
+    client.force_login(user)
+    response = client.post("/jobs/new/", {"dataset": table.pk, "classifiers": ["decision_tree"], "explainers": ["lime"],
+                                          "rows_mode": "random", "request_key": "k-1"})
+    assert response.status_code == 503 and b"The job queue is unavailable right now" in response.content
+    assert not Job.objects.exists()
+
+
+def test_one_job_per_request_key_even_past_the_check(user, table, enqueued):
+    first = new_job(user, table, request_key="double-click")
+    assert new_job(user, table, request_key="double-click").pk == first.pk
+    with pytest.raises(IntegrityError), transaction.atomic():  # a racing second request hits the constraint
+        Job.objects.create(owner=user, dataset=table, request_key="double-click")
+    Job.objects.create(owner=user, dataset=table, request_key="")  # no key: no constraint
+    Job.objects.create(owner=user, dataset=table, request_key="")
+    assert Job.objects.filter(request_key="double-click").count() == 1
+
+
+# ---------------------------------------------------------------- the stale-job sweeper
+
+
+def make_running(job: Job, *, heartbeat_age: timedelta, attempts: int = 1, task_id: str = "t-1") -> ModelRun:
+    Job.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now() - heartbeat_age)
+    ModelRun.objects.filter(job=job).update(task_id=task_id, attempts=attempts,
+                                            heartbeat_at=timezone.now() - heartbeat_age)
+    return ModelRun.objects.get(job=job)
+
+
+def test_sweeper_requeues_a_run_whose_worker_went_silent(user, table, enqueued):
+    job = new_job(user, table)
+    enqueued.clear()
+    run = make_running(job, heartbeat_age=LONG_AGO)
+    assert jobs_stale_sweep() == {"requeued": [job.pk], "failed": []}
+    assert enqueued == [(job.pk, "decision_tree", "celery")]
+    run.refresh_from_db()
+    assert run.task_id == "" and run.heartbeat_at is None and run.attempts == 1
+    job.refresh_from_db()
+    assert job.status == "running" and "queued again" in job.stage
+    assert jobs_stale_sweep() == {"requeued": [], "failed": []}  # the next sweep leaves it to the new task
+
+
+def test_sweeper_leaves_live_and_finished_work_alone(user, table, enqueued):
+    live = new_job(user, table)
+    make_running(live, heartbeat_age=timedelta(seconds=5))
+    waiting = new_job(user, table)  # queued a moment ago, not started: in the queue
+    done = new_job(user, table)
+    make_running(done, heartbeat_age=LONG_AGO)
+    Job.objects.filter(pk=done.pk).update(status="succeeded")
+    enqueued.clear()
+    assert jobs_stale_sweep() == {"requeued": [], "failed": []} and enqueued == []
+    assert {j.status for j in Job.objects.filter(pk__in=[live.pk, waiting.pk])} == {"running", "queued"}
+
+
+def test_sweeper_requeues_a_message_lost_before_it_started(user, table, enqueued):
+    job = new_job(user, table)
+    ModelRun.objects.filter(job=job).update(queued_at=timezone.now() - LONG_AGO)
+    enqueued.clear()
+    assert jobs_stale_sweep()["requeued"] == [job.pk] and len(enqueued) == 1
+    assert jobs_stale_sweep(queue_timeout=timedelta(seconds=1))["requeued"] == []  # just queued again
+
+
+def test_sweeper_fails_a_job_that_keeps_losing_its_worker(user, table, enqueued, settings):
+    settings.EXPLAINER_JOB_MAX_ATTEMPTS = 3
+    job = new_job(user, table)
+    make_running(job, heartbeat_age=LONG_AGO, attempts=3)
+    enqueued.clear()
+    assert jobs_stale_sweep() == {"requeued": [], "failed": [job.pk]} and enqueued == []
+    job.refresh_from_db()
+    assert job.status == "failed" and job.finished_at
+    assert "Decision tree stopped before finishing, 3 times" in job.error and "Try fewer rows" in job.error
+
+
+def test_sweep_command_reports_what_it_did(user, table, enqueued, capsys):
+    job = new_job(user, table)
+    make_running(job, heartbeat_age=timedelta(minutes=5))
+    call_command("jobs_sweep", "--stale-seconds", "60")
+    assert f"Re-queued 1 run(s) of jobs [{job.pk}]" in capsys.readouterr().out
+
+
+def test_orphaned_job_finishes_after_the_sweep_without_redoing_rows(user, table, run_on_commit):
+    """A worker died after two of four rows: the sweep re-queues the run and only the rest is computed."""
+    with run_on_commit():
+        job = new_job(user, table)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    kept = dict(Explanation.objects.filter(job=job, row__in=[0, 1]).values_list("row", "pk"))
+    Explanation.objects.filter(job=job, row__in=[2, 3]).delete()  # as if the worker died after the first batch
+    Job.objects.filter(pk=job.pk).update(status="running", result_zip="", finished_at=None)
+    ModelRun.objects.filter(job=job).update(status="trained")
+    make_running(job, heartbeat_age=LONG_AGO)
+    assert jobs_stale_sweep()["requeued"] == [job.pk]  # eager: the re-queued task runs right here
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    rows = list(Explanation.objects.filter(job=job).values_list("row", flat=True))
+    assert sorted(rows) == [0, 1, 2, 3]  # each row once
+    assert dict(Explanation.objects.filter(job=job, row__in=[0, 1]).values_list("row", "pk")) == kept
+    assert Plot.objects.filter(job=job, explanation__isnull=False).count() == 4
+    assert ModelRun.objects.get(job=job).attempts == 2
+
+
+# ---------------------------------------------------------------- duplicate deliveries
+
+
+def test_a_second_delivery_while_the_first_is_alive_does_nothing(user, table, enqueued):
+    job = new_job(user, table)
+    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="first")
+    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="second")
+    assert not Explanation.objects.filter(job=job).exists()
+    assert ModelRun.objects.get(job=job).task_id == "first"
+
+
+def test_the_same_message_redelivered_after_its_worker_died_takes_over(user, table, enqueued):
+    job = new_job(user, table)
+    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same")
+    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="same")
+    job.refresh_from_db()
+    assert job.status == "succeeded" and Explanation.objects.filter(job=job).count() == 4
+
+
+def test_a_run_started_too_often_fails_instead_of_looping(user, table, enqueued, settings):
+    settings.EXPLAINER_JOB_MAX_ATTEMPTS = 2
+    job = new_job(user, table)
+    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same", attempts=2)
+    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="same")
+    job.refresh_from_db()
+    assert job.status == "failed" and "stopped before finishing, 2 times" in job.error
+
+
+def test_a_task_for_a_deleted_job_ends_quietly(user, table, enqueued):
+    job = new_job(user, table)
+    job_id = job.pk
+    job.delete()
+    job_classifier_run(job_id=job_id, classifier="decision_tree", task_id="x")  # no exception
+
+
+# ---------------------------------------------------------------- time limits and full disks
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["raised", "wrapped-by-a-library"])
+def test_time_limit_ends_failed_with_the_limit_and_advice(user, table, run_on_commit, monkeypatch, settings, wrapped):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 120
+
+    def slow(*args, **kwargs):
+        try:
+            raise SoftTimeLimitExceeded()
+        except SoftTimeLimitExceeded as exc:
+            if wrapped:
+                raise ExplainerError("LIME failed: SoftTimeLimitExceeded()") from exc
+            raise
+
+    monkeypatch.setattr(services, "job_data_build", slow)
+    with run_on_commit():
+        job = new_job(user, table)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
+
+
+def test_time_limit_under_a_minute_is_said_in_seconds(settings):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 5
+    assert tasks.failure_reason(SoftTimeLimitExceeded(), job_id=0) == (
+        "The job took longer than 5 seconds; try fewer rows or samples.")
+
+
+@pytest.fixture
+def disk_full_for(monkeypatch):
+    """Make saving files whose name ends with ``suffix`` fail half-way with ENOSPC."""
+    original = FileSystemStorage._save
+
+    def install(suffix: str):
+        def save(self, name, content):
+            if not name.endswith(suffix):
+                return original(self, name, content)
+            path = Path(self.path(name))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"PK\x03\x04 half an archive")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(FileSystemStorage, "_save", save)
+
+    return install
+
+
+@pytest.mark.parametrize("suffix", [".png", ".zip"], ids=["while-saving-plots", "while-packing-the-zip"])
+def test_full_disk_fails_the_job_with_a_reason_and_offers_no_zip(user, api, table, run_on_commit, disk_full_for,
+                                                                  settings, suffix):
+    disk_full_for(suffix)
+    with run_on_commit():
+        job = new_job(user, table)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == ("Results could not be saved (No space left on device); "
+                         "tell the administrator the disk may be full.")
+    assert not job.result_zip
+    assert not list(Path(settings.MEDIA_ROOT, "jobs", str(job.pk)).glob("*.zip"))
+    response = api.get(f"/api/jobs/{job.pk}/download/")
+    assert response.status_code == 409 and "not ready" in response.json()["error"]
