@@ -1,5 +1,8 @@
-"""LIME (Ribeiro et al., 2016) for tables, through the ``lime`` package.
+"""LIME (Ribeiro et al., 2016) for tables: lime's ``LimeTabularExplainer`` semantics, computed in batches.
 
+``fit`` builds lime's own explainer (quartile bins, bin frequencies, scaler, kernel width) and hands its
+statistics to ``explanations.engine.lime.LimeBatch``, which samples for many rows at once, calls the model
+once per chunk of rows and solves lime's feature selection and ridge fits from one Gram matrix per row.
 Each row gets its own random stream derived from the seed and the row id, so an explanation is the
 same whether the row is explained alone or in a batch. Conditions name original values:
 ``workclass = Private``, ``28 < age <= 37``.
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 from lime.lime_tabular import LimeTabularExplainer
 
+from explanations.engine.lime import LimeBatch
 from explanations.explainers.base import (
     Param,
     Predictor,
@@ -50,15 +54,8 @@ class LimeExplainer(TabularExplainer):
         )
         if self.lime_.discretizer is not None:
             discretizer_names_tidy(self.lime_.discretizer, space.feature_names)
+        self.engine_ = LimeBatch(self.lime_)
         return self
-
-    def _reseed(self, seed: int) -> None:
-        """lime shares one RandomState between its sampler, discretizer and ridge fit; replace it everywhere."""
-        state = np.random.RandomState(seed)
-        self.lime_.random_state = state
-        self.lime_.base.random_state = state
-        if self.lime_.discretizer is not None:
-            self.lime_.discretizer.random_state = state
 
     def _condition(self, feature: int, value: float) -> str:
         space = self.space_
@@ -70,24 +67,23 @@ class LimeExplainer(TabularExplainer):
         return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
 
     def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+        fits = self.engine_.explain(
+            X,
+            [int(label) for label in predicted],
+            [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
+            self.predict_proba,
+            num_features=self.settings["num_features"],
+            num_samples=self.settings["num_samples"],
+        )
         out = []
-        for x, row, label in zip(X, rows, predicted):
-            self._reseed(row_seed(self.seed_, row))
-            label = int(label)
-            explained = self.lime_.explain_instance(
-                x,
-                self.predict_proba,
-                labels=(label,),
-                num_features=self.settings["num_features"],
-                num_samples=self.settings["num_samples"],
-            )
-            pairs = sorted(explained.local_exp[label], key=lambda pair: -abs(pair[1]))
+        for x, label, fit in zip(X, predicted, fits):
+            pairs = sorted(zip(fit.features, fit.weights), key=lambda pair: -abs(pair[1]))
             out.append(
                 {
-                    "label": label,
+                    "label": int(label),
                     "weights": [[self._condition(int(j), x[j]), float(w)] for j, w in pairs],
-                    "intercept": float(explained.intercept[label]),
-                    "score": float(explained.score),  # R² of the local model on its samples
+                    "intercept": fit.intercept,
+                    "score": fit.score,  # R² of the local model on its samples
                     "feature_of": [self.space_.feature_names[int(j)] for j, _ in pairs],
                 }
             )
