@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from explanations.explainers.base import Explanation, TabularSpace
@@ -41,7 +44,9 @@ def probabilities_panel(ax: Axes, probabilities: list[float], predicted: int, cl
     ax.set_title("Prediction probabilities", fontsize=FONT_SIZE, loc="left", color=INK)
 
 
-def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "",
+              errors: Sequence[float] | None = None) -> Figure:
+    """``errors``: optional spread (one standard deviation over reruns with other seeds) per weight, drawn as error bars."""
     weights = explanation.data["weights"]
     predicted_name = space.class_names[explanation.data["label"]]
     body_height = max(2.4, 0.42 * len(weights) + 1.3)
@@ -58,17 +63,22 @@ def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subt
         return fig
     values = np.array([w for _, w in weights], dtype=float)
     y = np.arange(len(weights))[::-1]  # strongest at the top
-    ax.barh(y, values, color=[TOWARDS if v > 0 else AWAY for v in values], height=0.65)
+    spread = np.zeros(len(values)) if errors is None or len(errors) != len(values) else np.asarray(errors, dtype=float)
+    ax.barh(y, values, color=[TOWARDS if v > 0 else AWAY for v in values], height=0.65,
+            xerr=spread if spread.any() else None, error_kw={"ecolor": INK, "elinewidth": 1.0, "capsize": 3})
     ax.axvline(0, color="#777777", linewidth=0.8)
-    span = float(np.abs(values).max()) or 1.0
-    for yy, value in zip(y, values):
-        ax.text(value + np.sign(value or 1) * span * 0.03, yy, f"{value:+.2f}", va="center",
+    span = float((np.abs(values) + spread).max()) or 1.0
+    for yy, value, error in zip(y, values, spread):
+        ax.text(value + np.sign(value or 1) * (span * 0.03 + error), yy, f"{value:+.2f}", va="center",
                 ha="left" if value >= 0 else "right", fontsize=FONT_SIZE - 0.5, color=INK)
-    ax.set_xlim(min(0.0, values.min()) - span * 0.45, max(0.0, values.max()) + span * 0.45)
+    ax.set_xlim(min(0.0, (values - spread).min()) - span * 0.45, max(0.0, (values + spread).max()) + span * 0.45)
     ax.set_yticks(y, [condition_pretty(condition, 30) for condition, _ in weights])
     ax.set_xlabel(wrap(f"Weight: change in the probability of {predicted_name}", 38))
+    handles = [Patch(color=TOWARDS, label=f"towards {predicted_name}"), Patch(color=AWAY, label="away from it")]
+    if spread.any():
+        handles.append(Line2D([], [], color=INK, marker="|", markersize=8, linewidth=1.0, label="± spread over reruns"))
     ax.legend(
-        handles=[Patch(color=TOWARDS, label=f"towards {predicted_name}"), Patch(color=AWAY, label="away from it")],
+        handles=handles,
         loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5,
     )
     return fig

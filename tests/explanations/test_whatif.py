@@ -1,0 +1,69 @@
+"""What-if math and its plot on known answers: a step model, a flat feature, categories and small integer columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from explanations import whatif
+from explanations.explainers.base import TabularSpace
+from explanations.plots import figure_render
+from explanations.plots.whatif import whatif_plot
+
+SPACE = TabularSpace(feature_names=["age", "legs", "colour"], categorical=[2], categories={2: ["red", "blue", "(missing)"]},
+                     class_names=["no", "yes"], medians={0: 50.0, 1: 4.0})
+
+
+def step_model(X: np.ndarray) -> np.ndarray:
+    """P(yes) = 0.9 when age > 50, else 0.2; nothing else matters."""
+    p = np.where(np.asarray(X)[:, 0] > 50, 0.9, 0.2)
+    return np.column_stack([1 - p, p])
+
+
+def test_grid_is_every_category_distinct_small_values_or_spread_percentiles():
+    rng = np.random.default_rng(0)
+    ages = rng.uniform(20, 80, size=500)
+    grid = whatif.feature_grid(SPACE, 0, ages, points=11)
+    assert len(grid) == 11 and np.all(np.diff(grid) > 0)
+    assert grid[0] == pytest.approx(np.percentile(ages, 1)) and grid[-1] == pytest.approx(np.percentile(ages, 99))
+    assert list(whatif.feature_grid(SPACE, 1, np.array([0, 2, 4, 4, 6, 8.0]))) == [0, 2, 4, 6, 8]
+    assert list(whatif.feature_grid(SPACE, 2, np.array([0.0, 1.0]))) == [0, 1, 2]
+    assert whatif.grid_labels(SPACE, 2, np.array([0.0, 1.0])) == ["red", "blue"]
+
+
+def test_ice_curve_follows_the_step_and_ignores_the_unused_feature():
+    x = np.array([30.0, 4.0, 1.0])
+    grid = np.array([20.0, 40.0, 60.0, 80.0])
+    curve = whatif.ice_curve(step_model, x, 0, grid)
+    assert curve[:, 1].tolist() == pytest.approx([0.2, 0.2, 0.9, 0.9])
+    assert np.allclose(curve.sum(axis=1), 1)
+    flat = whatif.ice_curve(step_model, x, 1, np.array([0.0, 2.0, 8.0]))
+    assert np.allclose(flat[:, 1], 0.2)
+    assert x.tolist() == [30.0, 4.0, 1.0]  # the row itself is untouched
+
+
+def test_partial_dependence_is_the_mean_of_the_ice_curves():
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.uniform(20, 80, 40), rng.integers(0, 8, 40), rng.integers(0, 2, 40)]).astype(float)
+    grid = np.array([0.0, 2.0, 8.0])
+    pd_curve = whatif.partial_dependence(step_model, X, 1, grid)
+    ice = np.mean([whatif.ice_curve(step_model, x, 1, grid) for x in X], axis=0)
+    assert np.allclose(pd_curve, ice)
+    assert np.allclose(pd_curve[:, 1], np.mean(np.where(X[:, 0] > 50, 0.9, 0.2)))  # flat: legs does not matter
+    sampled = whatif.partial_dependence(step_model, X, 0, np.array([10.0, 90.0]), max_rows=5)
+    assert sampled[:, 1].tolist() == pytest.approx([0.2, 0.9])
+    assert whatif.curves_by_class(pd_curve, SPACE.class_names)["yes"] == [round(float(v), 6) for v in pd_curve[:, 1]]
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_overlay_plot_draws_one_line_per_classifier(categorical):
+    grid = [0.0, 1.0, 2.0] if categorical else [20.0, 40.0, 60.0]
+    labels = ["red", "blue", "(missing)"] if categorical else ["20", "40", "60"]
+    figure = whatif_plot(grid, labels, {"Random forest": [0.1, 0.5, 0.9], "Support vector machine": [0.2, 0.3, 0.4]},
+                         feature="colour" if categorical else "age", class_name="yes", title="What if", current=1.0 if categorical else 45.0,
+                         categorical=categorical)
+    assert isinstance(figure, Figure)
+    assert len(figure.axes[0].get_lines()) == 3  # two classifiers and the row's marker
+    png, svg = figure_render(figure)
+    assert png.startswith(b"\x89PNG") and b"Random forest" in svg
