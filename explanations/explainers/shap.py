@@ -7,10 +7,12 @@ Algorithms:
   single trees, log-odds for gradient boosting.
 - ``linear``: exact linear SHAP on the logistic regression's transformed input, in log-odds (for more than
   two classes, the class's logit).
-- ``kernel`` / ``permutation``: model-agnostic, on the encoded features, against a random background
-  sample of training rows; output is a probability.
+- ``kernel``: model-agnostic Kernel SHAP on the encoded features, against a random background sample of
+  training rows, computed for the whole batch by ``explanations.engine.kernel_shap`` (shap's coalition
+  design, each distinct model input evaluated once, one model call per chunk of rows); a probability.
+- ``permutation``: shap's ``PermutationExplainer``, row by row, against the same background; a probability.
 
-``auto`` picks tree or linear when the predictor offers the hook, else permutation. When the requested
+``auto`` picks tree or linear when the predictor offers the hook, else kernel. When the requested
 algorithm cannot serve the model (e.g. TreeSHAP refuses multi-class gradient boosting) the explainer
 falls back to permutation and records the algorithm actually used in ``data["algorithm"]`` (and the
 requested one in ``meta["algorithm"]``).
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 import shap
 
+from explanations.engine.kernel_shap import KernelShapBatch
 from explanations.explainers.base import (
     Param,
     Predictor,
@@ -47,7 +50,7 @@ class ShapExplainer(TabularExplainer):
     description = "SHAP: splits the prediction fairly among the features, showing how much each one added or took away."
     params = (
         Param("algorithm", "Algorithm", "auto", kind="choice", choices=("auto", "tree", "kernel", "permutation", "linear"),
-              help="'auto' uses the exact method for tree and linear models, else the permutation method."),
+              help="'auto' uses the exact method for tree and linear models, else the kernel method."),
         Param("background_size", "Background rows", 100, min=10, max=1000,
               help="Training rows used as the 'average' to compare against."),
         Param("nsamples", "Model calls per row", 500, min=50, max=20000,
@@ -66,7 +69,7 @@ class ShapExplainer(TabularExplainer):
         """Build the shap explainer for ``requested``, falling back to permutation when it cannot serve this model."""
         predictor = self.predictor_
         if requested == "auto":
-            requested = "tree" if predictor.tree_model is not None else "linear" if predictor.linear_model is not None else "permutation"
+            requested = "tree" if predictor.tree_model is not None else "linear" if predictor.linear_model is not None else "kernel"
         if requested in {"tree", "linear"}:
             model = predictor.tree_model if requested == "tree" else predictor.linear_model
             if model is not None and predictor.transform is not None and predictor.groups is not None:
@@ -82,7 +85,7 @@ class ShapExplainer(TabularExplainer):
                     logger.info("SHAP %s algorithm unavailable for %s (%s); using permutation", requested, predictor.key, error)
             requested = "permutation"
         if requested == "kernel":
-            self.shap_ = shap.KernelExplainer(self.predict_proba, self.background_)
+            self.shap_ = KernelShapBatch(self.background_, self.predict_proba, seed=self.seed_)
         else:
             with numpy_global_seed(self.seed_):  # PermutationExplainer seeds the global RNG itself
                 masker = shap.maskers.Independent(self.background_, max_samples=len(self.background_))
@@ -110,13 +113,9 @@ class ShapExplainer(TabularExplainer):
         return "log-odds" if self.algorithm_ == "linear" else "probability"
 
     def _sampled_values(self, x: np.ndarray, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """Kernel/permutation SHAP for one encoded row: values (d, k), base (k,)."""
+        """Permutation SHAP for one encoded row: values (d, k), base (k,)."""
         nsamples = self.settings["nsamples"]
         with numpy_global_seed(row_seed(self.seed_, row)):
-            if self.algorithm_ == "kernel":
-                values = np.asarray(self.shap_.shap_values(x[None, :], nsamples=nsamples, silent=True))
-                values = values[0] if values.ndim == 3 else np.stack(list(values), axis=-1)[0]
-                return values, np.asarray(self.shap_.expected_value, dtype=np.float64)
             max_evals = max(nsamples, 2 * x.shape[0] + 1)  # permutation needs at least one full forward/backward pass
             result = self.shap_(x[None, :], max_evals=max_evals, silent=True)
             return np.asarray(result.values[0]), np.asarray(result.base_values[0], dtype=np.float64)
@@ -130,6 +129,9 @@ class ShapExplainer(TabularExplainer):
             values, base = self._model_specific_values(X)
             full[:, :, self.classes_] = values  # model outputs follow the classes seen in training
             full_base[:, self.classes_] = base
+        elif self.algorithm_ == "kernel":
+            full[:] = self.shap_.explain(X, self.predict_proba(X), self.settings["nsamples"])
+            full_base[:] = self.shap_.expected_value_
         else:
             for i, (x, row) in enumerate(zip(X, rows)):
                 row_values, row_base = self._sampled_values(x, row)
