@@ -164,7 +164,7 @@ class KernelShapBatch:
                 flush()
         flush()
 
-        for i, x in enumerate(X):
+        for i in range(n):
             V = varying[i]
             total = fx[i] - self.expected_value_
             if len(V) == 1:
