@@ -10,12 +10,13 @@
     const file = input.files[0];
     if (!file) { name.textContent = ""; return; }
     const mb = (file.size / 1024 / 1024).toFixed(1);
+    const size = file.size < 1024 * 1024 ? Math.max(1, Math.round(file.size / 1024)) + " KB" : mb + " MB";
     if (file.size > maxBytes) {
       name.textContent = file.name + " is " + mb + " MB — over the " + input.dataset.maxMb + " MB limit.";
       name.classList.add("field-error");
       input.setCustomValidity("File too large");
     } else {
-      name.textContent = "Chosen: " + file.name + " (" + mb + " MB)";
+      name.textContent = "Chosen: " + file.name + " (" + size + ")";
       name.classList.remove("field-error");
       input.setCustomValidity("");
     }

@@ -1,0 +1,34 @@
+"""Shared fixtures: a real app stack (Redis, gunicorn, a Celery worker) for the integration and browser tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.stack import DATASETS_DIR, AppStack, WorkerSpec
+
+
+@pytest.fixture(scope="session")
+def app_stack() -> Iterator[AppStack]:
+    """SQLite + Redis + gunicorn + one worker on both queues: what most journeys need, started once."""
+    stack = AppStack(name="app", workers=[WorkerSpec("worker", queues="celery,gpu", concurrency=2)])
+    with stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def datasets_dir():
+    assert (DATASETS_DIR / "heart.csv").is_file(), f"the shared datasets are missing from {DATASETS_DIR}"
+    return DATASETS_DIR
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a test that used a stack fails, put the tail of every service's log in its report."""
+    report = yield
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, AppStack) and value.services:
+                report.sections.append((f"logs of the {value.name} stack", value.logs_tail()))
+    return report
