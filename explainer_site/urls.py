@@ -17,6 +17,9 @@ api_patterns = [
     path("jobs/<int:job_id>/cancel/", explanations_api.JobCancelApi.as_view(), name="job_cancel"),
     path("jobs/<int:job_id>/explanations/", explanations_api.JobExplanationsApi.as_view(), name="job_explanations"),
     path("jobs/<int:job_id>/download/", explanations_api.JobDownloadApi.as_view(), name="job_download"),
+    path("jobs/<int:job_id>/whatif/", explanations_api.JobWhatIfApi.as_view(), name="job_whatif"),
+    path("jobs/<int:job_id>/summary/", explanations_api.JobSummaryApi.as_view(), name="job_summary"),
+    path("jobs/<int:job_id>/rerun/", explanations_api.JobRerunApi.as_view(), name="job_rerun"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -13,9 +13,10 @@ from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS
 from explanations.exports import explanation_record
+from explanations.insights import job_trust_summary, whatif_get
 from explanations.models import Job, Plot
-from explanations.selectors import explanation_list, job_get, job_list, job_metrics, job_progress
-from explanations.services import job_cancel, job_create
+from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_metrics, job_progress
+from explanations.services import job_cancel, job_create, job_rerun
 
 
 def plot_link(request: HttpRequest):
@@ -121,3 +122,38 @@ class JobDownloadApi(APIView):
             raise ApplicationError("The results are not ready yet; the ZIP exists once the job has succeeded.", status=409)
         return FileResponse(job.result_zip.open("rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
                             content_type="application/zip")
+
+
+def plot_records(plots, link) -> list[dict]:
+    return [{"classifier": p.classifier, "kind": p.kind, "title": p.title, "png": link(p, "png"), "svg": link(p, "svg")}
+            for p in plots]
+
+
+class JobWhatIfApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("row", int), OpenApiParameter("feature", str, required=True)])
+    def get(self, request, job_id: int):
+        """The probabilities as ``feature`` sweeps its range for ``row`` (omit ``row`` for partial dependence)."""
+        job = job_get(user=request.user, job_id=job_id)
+        row, feature = request.query_params.get("row"), request.query_params.get("feature", "")
+        if row is not None and not row.isdigit():
+            raise ApplicationError("row must be a whole number.", {"field": "row"})
+        if not feature:
+            raise ApplicationError("Say which feature to vary, e.g. ?row=5&feature=age.", {"field": "feature"})
+        whatif = whatif_get(job=job, row=int(row) if row is not None else None, feature=feature)
+        return Response({"row": whatif.row, "feature": whatif.feature, "grid": whatif.grid, "grid_labels": whatif.grid_labels,
+                         "curves": whatif.curves, "plots": plot_records([whatif.plot] if whatif.plot else [], plot_link(request))})
+
+
+class JobSummaryApi(APIView):
+    def get(self, request, job_id: int):
+        """Per classifier x explainer the mean of each trust metric, ranked, with readings; and the global plots."""
+        job = job_get(user=request.user, job_id=job_id)
+        plots = job_global_plots(job=job).exclude(kind="whatif")
+        return Response({**job_trust_summary(job=job), "plots": plot_records(plots, plot_link(request))})
+
+
+class JobRerunApi(APIView):
+    def post(self, request, job_id: int):
+        """The same job again: dataset, schema, rows, parameters and seeds."""
+        job = job_rerun(job=job_get(user=request.user, job_id=job_id))
+        return Response({"id": job.pk, "status": job.status}, status=status.HTTP_201_CREATED)

@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from datasets.ingest import formula_safe
+from explanations.insights import insight_archive_files, trust_record
 from explanations.models import Explanation, Job, Plot
 
 LIBRARIES = ("django", "celery", "numpy", "pandas", "scikit-learn", "lime", "anchor-exp", "shap", "torch", "matplotlib")
@@ -37,6 +38,7 @@ def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str]
         "probabilities": explanation.probabilities,
         "data": data,
         "seconds": explanation.seconds,
+        "trust": trust_record(explanation.trust),
         "plots": [{"kind": p.kind, "png": plot_link(p, "png"), "svg": plot_link(p, "svg")} for p in explanation.plots.all()],
     }
 
@@ -111,6 +113,8 @@ def job_zip_build(*, job: Job) -> str:
             archive.writestr("explanations.json", json.dumps(records, indent=2))
             archive.writestr("explanations.csv", explanations_csv(explanations))
             archive.writestr("manifest.json", json.dumps(job_manifest(job), indent=2, default=str))
+            for name, text in insight_archive_files(job=job).items():
+                archive.writestr(name, text)
         tmp.seek(0)
         name = f"jobs/{job.pk}/explainer-job-{job.pk}.zip"
         if default_storage.exists(name):

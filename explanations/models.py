@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils.text import slugify
 
 
 class JobStatus(models.TextChoices):
@@ -121,7 +122,8 @@ class Plot(models.Model):
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="plots")
     explanation = models.ForeignKey(Explanation, on_delete=models.CASCADE, null=True, blank=True, related_name="plots")
     classifier = models.CharField(max_length=64, blank=True)
-    kind = models.CharField(max_length=32)  # lime | anchor | shap | confusion_matrix | shap_summary | shap_importance | lime_importance
+    kind = models.CharField(max_length=32)  # lime | anchor | shap | confusion_matrix | shap_summary | shap_importance | lime_importance | whatif | partial_dependence
+    subject = models.CharField(max_length=200, blank=True)  # what else tells it apart, e.g. "row23_age" for a what-if curve
     title = models.CharField(max_length=400)
     alt = models.TextField(blank=True)
     png = models.FileField(upload_to="jobs/", max_length=300)
@@ -135,4 +137,29 @@ class Plot(models.Model):
 
     @property
     def slug(self) -> str:
-        return f"{self.classifier or 'job'}_{self.kind}" + (f"_row{self.explanation.row}" if self.explanation_id else "")
+        return (f"{self.classifier or 'job'}_{self.kind}" + (f"_row{self.explanation.row}" if self.explanation_id else "")
+                + (f"_{slugify(self.subject)}" if self.subject else ""))
+
+
+class WhatIf(models.Model):
+    """Probabilities as one feature sweeps its range, every classifier of the job overlaid: for one row (an ICE
+    curve) or, with ``row`` empty, averaged over the test rows (partial dependence)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="whatifs")
+    row = models.PositiveIntegerField(null=True, blank=True)
+    feature = models.CharField(max_length=300)
+    grid = models.JSONField(default=list, blank=True)  # encoded feature values (category codes for categories)
+    grid_labels = models.JSONField(default=list, blank=True)  # the same values as people read them
+    curves = models.JSONField(default=dict, blank=True)  # {classifier: {class name: [p, ...]}}
+    plot = models.ForeignKey(Plot, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["row", "feature"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "row", "feature"], name="one_whatif_per_row_feature"),
+            models.UniqueConstraint(fields=["job", "feature"], condition=models.Q(row__isnull=True),
+                                    name="one_partial_dependence_per_feature"),
+        ]
+
+    def __str__(self) -> str:
+        return f"what-if {self.feature} for {'row ' + str(self.row) if self.row is not None else 'the test rows'}"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/status/", views.job_status, name="job_status"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel_page, name="job_cancel"),
     path("jobs/<int:job_id>/delete/", views.job_delete_page, name="job_delete"),
+    path("jobs/<int:job_id>/rerun/", views.job_rerun_page, name="job_rerun"),
     path("jobs/<int:job_id>/results/", views.job_results, name="results"),
     path("jobs/<int:job_id>/rows/<int:row>/", views.job_row, name="row"),
     path("jobs/<int:job_id>/download.zip", views.job_download, name="download"),

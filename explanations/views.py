@@ -19,9 +19,10 @@ from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS
+from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.models import JobStatus
 from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_progress, plot_get
-from explanations.services import job_cancel, job_create, job_delete
+from explanations.services import job_cancel, job_create, job_delete, job_rerun
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 
@@ -58,6 +59,10 @@ def job_form_request(post) -> dict:
     explainers = post.getlist("explainers")
     params = {k: v for k, v in params.items() if k not in EXPLAINERS or k in explainers}
     params["classifiers"] = {k: v for k, v in params["classifiers"].items() if k in post.getlist("classifiers")}
+    if post.get("trust__stability_runs", "") != "":
+        params["trust"] = {"stability_runs": post["trust__stability_runs"]}
+    if post.getlist("whatif__features"):
+        params["whatif"] = {"features": post.getlist("whatif__features")}
     return {"classifiers": post.getlist("classifiers"), "explainers": explainers, "rows": rows, "params": params,
             "request_key": post.get("request_key", "")}
 
@@ -162,8 +167,9 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                     "correct": e.is_correct, "explainers": []})["explainers"].append(e.explainer)
         runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": list(rows.values()),
                      "plots": job_global_plots(job=job, classifier=run.classifier)})
-    return render(request, "explanations/job_results.html", {"job": job, "runs": runs,
-                                                              "progress": job_progress(job=job)})
+    return render(request, "explanations/job_results.html", {"job": job, "runs": runs, "progress": job_progress(job=job),
+                                                              "summary": job_trust_summary(job=job),
+                                                              "partial_dependence": whatif_list(job=job, partial_dependence=True)})
 
 
 @login_required
@@ -179,8 +185,10 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
                                "plot": next(iter(e.plots.all()), None)})
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
+    insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))
     return render(request, "explanations/job_row.html", {"job": job, "row": row, "first": first,
-                                                          "classifiers": by_classifier, "probabilities": probabilities})
+                                                          "classifiers": by_classifier, "probabilities": probabilities,
+                                                          **insight})
 
 
 @api_view(["GET"])
@@ -194,6 +202,18 @@ def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileRespons
                             as_attachment="download" in request.GET, filename=f"{plot.slug}.{extension}")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@login_required
+@require_POST
+def job_rerun_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    try:
+        job = job_rerun(job=job_get(user=request.user, job_id=job_id))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("explanations:results", job_id)
+    messages.success(request, f"Started job {job.pk}: the same data, settings and seeds as job {job_id}.")
+    return redirect("explanations:job", job.pk)
 
 
 @login_required

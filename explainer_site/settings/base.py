@@ -112,6 +112,8 @@ EXPLAINER_MAX_ROWS = int(os.environ.get("EXPLAINER_MAX_ROWS", "2000000"))
 EXPLAINER_MAX_COLUMNS = int(os.environ.get("EXPLAINER_MAX_COLUMNS", "2000"))
 EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "8"))
+# Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
+EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
 FILE_UPLOAD_HANDLERS = [
     "datasets.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

@@ -13,3 +13,4 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+EXPLAINER_TRUST_STABILITY_RUNS = 0  # unit tests that measure stability ask for it (params["trust"]) with few reruns
