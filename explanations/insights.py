@@ -234,6 +234,8 @@ def job_whatif_build(*, job: Job) -> None:
 def job_whatif_draw(*, job: Job) -> None:
     from explanations.services import job_stage_set
 
+    if job.schema.get("text") or job.schema.get("image_shape"):  # sweeping a feature means a table's column
+        return
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=job.params["seed"])
     predictors = job_models_load(job=job, data=data)
     if not predictors:

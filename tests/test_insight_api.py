@@ -167,3 +167,18 @@ def check_other_users_cannot_read_insight_endpoints(other_api, heart_job):
     for path in (f"/api/jobs/{heart_job.pk}/whatif/?row=0&feature=age", f"/api/jobs/{heart_job.pk}/summary/"):
         assert other_api.get(path).status_code == 404
     assert other_api.post(f"/api/jobs/{heart_job.pk}/rerun/").status_code == 404
+
+
+def test_new_job_form_takes_trust_and_whatif_settings(client, user, heart):
+    client.force_login(user)
+    page = client.get(f"/jobs/new/?dataset={heart.pk}").content.decode()
+    assert 'name="trust__stability_runs"' in page and '<option value="thalach">' in page
+    response = client.post("/jobs/new/", {"dataset": heart.pk, "classifiers": ["decision_tree"], "explainers": ["lime"],
+                                          "rows_mode": "ids", "rows_ids": "0", "trust__stability_runs": "3",
+                                          "whatif__features": ["age", "chol"]})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job = Job.objects.get()
+    assert job.params["trust"]["stability_runs"] == 3 and job.params["whatif"] == {"features": ["age", "chol"]}
+    response = client.post("/jobs/new/", {"dataset": heart.pk, "classifiers": ["decision_tree"], "explainers": ["lime"],
+                                          "rows_mode": "ids", "rows_ids": "0", "trust__stability_runs": "99"})
+    assert response.status_code == 400 and "Reruns to measure stability" in response.content.decode()
