@@ -103,7 +103,8 @@ class ShapExplainer(TabularExplainer):
         the first class's log-odds are the negation, so both are returned as two outputs.
         """
         transformed = np.asarray(self.predictor_.transform(X), dtype=np.float64)
-        raw = tree_values_parallel(self.shap_, transformed) if self.algorithm_ == "tree" else self.shap_.shap_values(transformed)
+        tree = isinstance(self.shap_, shap.TreeExplainer)
+        raw = tree_values_parallel(self.shap_, transformed) if tree else self.shap_.shap_values(transformed)
         raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw)
         base = np.atleast_1d(np.asarray(self.shap_.expected_value, dtype=np.float64)).ravel()
         if raw.ndim == 2:
