@@ -33,6 +33,11 @@ class SchemaInput(serializers.Serializer):
     categorical = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     class_names = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     row_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, default="")
+    text = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                 help_text="[column]: a text dataset read from this free-text column")
+    image_shape = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                        min_length=0, max_length=3,
+                                        help_text="[height, width] or [height, width, channels]: the feature columns are pixels")
 
 
 class DatasetListApi(APIView):
@@ -83,5 +88,6 @@ class DatasetSchemaApi(APIView):
         with transaction.atomic():
             dataset = dataset_schema_set(dataset=dataset, label=values["label"], features=features,
                                          categorical=values["categorical"], class_names=values["class_names"],
-                                         row_name=values.get("row_name") or "")
+                                         row_name=values.get("row_name") or "", text=values["text"],
+                                         image_shape=values["image_shape"])
         return Response(DatasetOutput(dataset).data)

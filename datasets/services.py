@@ -15,6 +15,7 @@ from django.db import transaction
 from explainer_site.exceptions import ApplicationError
 
 from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
+from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset
 
 LABEL_VALUES_MAX = 100
@@ -44,7 +45,8 @@ def dataset_name_clean(name: str, filename: str) -> str:
 
 
 def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) -> Dataset:
-    """Read and clean an uploaded CSV and store it as Parquet; the upload itself is never kept or executed."""
+    """Read and clean an uploaded CSV (or a ZIP of images in class folders) and store it as Parquet; the upload
+    itself is never kept or executed."""
     filename = Path(getattr(file, "name", "") or "upload.csv").name
     upload_size_check(file.size or 0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,8 +112,15 @@ def dataset_from_table(*, owner, table: IngestedTable, name: str, filename: str,
 
 
 def dataset_schema_default(*, dataset: Dataset) -> dict:
-    """A sensible first guess: the last low-cardinality column is the label, other usable columns are features."""
+    """A sensible first guess: the last low-cardinality column is the label, other usable columns are features.
+
+    Pixel columns with a square count are proposed as images, a lone free-text column as text.
+    """
     kinds = {c["name"]: c for c in dataset.columns}
+    media = schema_default_media(dataset.columns, dataset.label_values)
+    if media:
+        values = [v for v, _ in dataset.label_values.get(media["label"], [])]
+        return {**media, "class_names": {v: v for v in values}, "row_name": ""}
     candidates = [c["name"] for c in dataset.columns if c["name"] in dataset.label_values and 2 <= c["n_unique"] <= 50]
     label = candidates[-1] if candidates else dataset.column_names[-1]
     row_name = next(
@@ -129,8 +138,13 @@ def dataset_schema_default(*, dataset: Dataset) -> dict:
 
 
 def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], categorical: list[str] | None = None,
-                       class_names: dict[str, str] | None = None, row_name: str | None = "") -> Dataset:
-    """Validate and store what the user named; every error points at the field it concerns."""
+                       class_names: dict[str, str] | None = None, row_name: str | None = "",
+                       text: list[str] | None = None, image_shape: list[int] | None = None) -> Dataset:
+    """Validate and store what the user named; every error points at the field it concerns.
+
+    ``text`` names the free-text column of a text dataset (its only feature); ``image_shape`` folds the
+    feature columns into images. Without either the schema is tabular, exactly as before.
+    """
     columns = {c["name"]: c for c in dataset.columns}
     if label not in columns:
         raise ApplicationError(f"There is no column called “{label}”. Pick the label from: {', '.join(columns)}.", {"field": "label"})
@@ -152,11 +166,22 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
     if row_name and row_name not in columns:
         raise ApplicationError(f"There is no column called “{row_name}” for row names.", {"field": "row_name"})
     features = [f for f in features if f not in (label, row_name)]
+    if text and image_shape:
+        raise ApplicationError("A dataset is either text or images, not both: clear the text column or the image shape.",
+                               {"field": "text"})
+    media: dict = {}
+    if text:
+        media["text"] = [text_column_clean(columns=columns, text=text, label=label)]
+        features, categorical = list(media["text"]), []  # the classifiers read the text column only
     if not features:
         raise ApplicationError("Tick at least one feature column (a column other than the one you predict).", {"field": "features"})
-    text = [f for f in features if columns[f]["dtype"] == "text"]
-    if text:
-        raise ApplicationError(f"{', '.join(text)} hold{'s' if len(text) == 1 else ''} free text; untick {'it' if len(text) == 1 else 'them'} (text features are not supported in tables).", {"field": "features"})
+    if image_shape:
+        media["image_shape"] = image_shape_clean(columns=columns, image_shape=image_shape, features=features)
+        categorical = []
+    texts = [f for f in features if columns[f]["dtype"] == "text"]
+    if texts and not media:
+        raise ApplicationError(f"{', '.join(texts)} hold{'s' if len(texts) == 1 else ''} free text; untick {'it' if len(texts) == 1 else 'them'} "
+                               "or choose it as the text column (a table's features cannot be free text).", {"field": "features"})
     categorical = [f for f in dict.fromkeys(categorical or []) if f in features]
     forced = [f for f in features if columns[f]["dtype"] == "categorical" and f not in categorical]
     categorical += forced  # words cannot be numbers
@@ -173,6 +198,7 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
         "categorical": [f for f in features if f in categorical],
         "class_names": names,
         "row_name": row_name,
+        **media,
     }
     dataset.full_clean()
     dataset.save(update_fields=["schema"])

@@ -65,6 +65,15 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     })
 
 
+def image_shape_parse(text: str) -> list | str:
+    """``28 x 28``, ``28×28×3`` or ``28, 28`` -> a list; anything else is passed on for the service to reject."""
+    parts = [p for p in text.replace("×", "x").replace(",", "x").lower().split("x") if p.strip()]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        return [text]
+
+
 @login_required
 def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = dataset_get(user=request.user, dataset_id=dataset_id)
@@ -79,6 +88,8 @@ def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
             "categorical": request.POST.getlist("categorical"),
             "class_names": {v: request.POST.get(f"class_name__{i}", "") for i, v in enumerate(values)},
             "row_name": request.POST.get("row_name", ""),
+            "text": [request.POST.get("text", "")] if request.POST.get("text") else [],
+            "image_shape": image_shape_parse(request.POST.get("image_shape", "")),
         }
         try:
             dataset_schema_set(dataset=dataset, **posted)
@@ -98,6 +109,10 @@ def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "columns": columns,
         "label_values": dataset.label_values,
         "class_names_initial": schema.get("class_names", {}),
+        "text_columns": [c["name"] for c in dataset.columns if c["dtype"] != "numeric"],
+        "show_text": bool(schema.get("text")) or any(c["dtype"] == "text" for c in dataset.columns),
+        "show_image": bool(schema.get("image_shape")) or sum(c["dtype"] == "numeric" for c in dataset.columns) >= 16,
+        "image_shape_text": " × ".join(map(str, schema.get("image_shape") or [])),
         "error": error,
         "error_field": field,
     }, status=400 if error else 200)

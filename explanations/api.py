@@ -11,9 +11,10 @@ from rest_framework.views import APIView
 from datasets.selectors import dataset_get
 from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS
+from explanations.explainers import EXPLAINERS, explainer_modalities
 from explanations.exports import explanation_record
 from explanations.insights import job_trust_summary, whatif_get
+from explanations.modalities import classifier_for, explainer_for
 from explanations.models import Job, Plot
 from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_metrics, job_progress
 from explanations.services import job_cancel, job_create, job_rerun
@@ -45,16 +46,29 @@ def job_payload(job: Job) -> dict:
     }
 
 
+def plugin_variants(key: str, modalities: list[str], lookup) -> dict[str, dict]:
+    """How a key reads on each kind of data (texts and images have their own description and parameters)."""
+    variants = {}
+    for modality in modalities:
+        plugin = lookup(key, modality)
+        variants[modality] = {"description": plugin.description, "params": [p.as_dict() for p in plugin.params]}
+    return variants
+
+
 class ClassifierListApi(APIView):
     def get(self, request):
         return Response([{"key": s.key, "label": s.label, "description": s.description, "queue": s.queue,
-                          "params": [p.as_dict() for p in s.params]} for s in CLASSIFIERS.values()])
+                          "params": [p.as_dict() for p in s.params], "modalities": list(s.modalities),
+                          "variants": plugin_variants(s.key, list(s.modalities), classifier_for)}
+                         for s in CLASSIFIERS.values()])
 
 
 class ExplainerListApi(APIView):
     def get(self, request):
         return Response([{"key": e.key, "label": e.label, "description": e.description,
-                          "params": [p.as_dict() for p in e.params]} for e in EXPLAINERS.values()])
+                          "params": [p.as_dict() for p in e.params], "modalities": explainer_modalities(e.key),
+                          "variants": plugin_variants(e.key, explainer_modalities(e.key), explainer_for)}
+                         for e in EXPLAINERS.values()])
 
 
 class JobInput(serializers.Serializer):

@@ -26,6 +26,7 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from explanations.explainers.base import Param, Predictor, TabularSpace, params_clean
+from explanations.torch_cnn import TorchCNNClassifier
 from explanations.torch_mlp import TorchMLPClassifier
 
 
@@ -40,6 +41,9 @@ class ClassifierSpec:
     queue: str  # "gpu" for torch models, else "celery"
     family: str  # "tree" | "linear" | "other"
     build: Callable[[dict[str, Any], TabularSpace, int], Pipeline]
+    # What it can learn from: "tabular" (the pipeline here), "text" (a TF-IDF pipeline, explanations.modalities.text),
+    # "image" (pixels as images).
+    modalities: tuple[str, ...] = ("tabular",)
 
 
 def _pipeline(space: TabularSpace, model: Any, *, scale: bool) -> Pipeline:
@@ -113,6 +117,11 @@ def _mlp(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
     return _pipeline(space, model, scale=True)
 
 
+def _cnn(params: dict[str, Any], space: TabularSpace, seed: int) -> TorchCNNClassifier:
+    return TorchCNNClassifier(channels=params["channels"], epochs=params["epochs"], lr=params["learning_rate"],
+                              random_state=seed)
+
+
 _MAX_DEPTH_HELP = "0 means no limit."
 
 CLASSIFIERS: dict[str, ClassifierSpec] = {
@@ -142,6 +151,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
             "celery",
             "linear",
             _logistic_regression,
+            ("tabular", "text"),
         ),
         ClassifierSpec(
             "svm",
@@ -155,6 +165,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
             "celery",
             "other",
             _svm,
+            ("tabular", "text"),
         ),
         ClassifierSpec(
             "gradient_boosting",
@@ -202,6 +213,7 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
             "celery",
             "other",
             _naive_bayes,
+            ("tabular", "text"),
         ),
         ClassifierSpec(
             "mlp",
@@ -215,6 +227,21 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
             "gpu",
             "other",
             _mlp,
+        ),
+        ClassifierSpec(
+            "cnn",
+            "Convolutional network",
+            "Convolutional network: a small PyTorch CNN that learns shapes in images (uses a GPU when there is one).",
+            (
+                Param("epochs", "Training epochs", 5, min=1, max=100),
+                Param("learning_rate", "Learning rate", 0.003, kind="float", min=1e-5, max=1.0),
+                Param("channels", "Filters in the first layer", 16, min=4, max=128,
+                      help="The second layer has twice as many."),
+            ),
+            "gpu",
+            "other",
+            _cnn,
+            ("image",),
         ),
     )
 }

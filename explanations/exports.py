@@ -45,6 +45,11 @@ def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str]
 
 def explanation_summary_text(explanation: Explanation) -> str:
     data = explanation.data
+    if "words" in data:  # text: LIME and SHAP weigh words
+        return "; ".join(f"{word}: {w:+.3f}" for word, w in data["words"])
+    if "top_regions" in data and explanation.explainer != "anchor":  # images: where the map is strongest
+        return "; ".join(f"rows {r['box'][0]}-{r['box'][2]} x columns {r['box'][1]}-{r['box'][3]}: {r['value']:+.3f}"
+                         for r in data["top_regions"])
     if explanation.explainer == "lime":
         return "; ".join(f"{cond}: {w:+.3f}" for cond, w in data.get("weights", []))
     if explanation.explainer == "anchor":
@@ -110,6 +115,11 @@ def job_zip_build(*, job: Job) -> str:
                 for extension in ("png", "svg"):
                     with getattr(plot, extension).open("rb") as handle:
                         archive.writestr(plot_archive_name(plot, extension), handle.read())
+            for explanation in explanations:  # image attribution maps, as .npy, where the records say
+                stored, archived = explanation.meta.get("attribution_file"), explanation.data.get("attribution_file")
+                if stored and archived and default_storage.exists(stored):
+                    with default_storage.open(stored, "rb") as handle:
+                        archive.writestr(archived, handle.read())
             archive.writestr("explanations.json", json.dumps(records, indent=2))
             archive.writestr("explanations.csv", explanations_csv(explanations))
             archive.writestr("manifest.json", json.dumps(job_manifest(job), indent=2, default=str))

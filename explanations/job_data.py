@@ -54,6 +54,28 @@ def job_data_build(*, dataset: Dataset, schema: dict, test_size: float, seed: in
 
 
 def job_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> JobData:
+    split = labels_split(frame, schema=schema, test_size=test_size, seed=seed)
+    features = schema["features"]
+    space = space_build(frame.iloc[split.train_idx][features], features=features, categorical=schema["categorical"],
+                        class_names=split.class_names)
+    X = frame_encode(space, frame[features])
+    return JobData(space=space, X=X, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
+                   test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=split.notes)
+
+
+@dataclass
+class LabelSplit:
+    """The label as class codes and the train/test split: the same for every modality (table, text, image)."""
+
+    y: np.ndarray
+    class_values: list[str]
+    class_names: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    notes: list[str]
+
+
+def labels_split(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> LabelSplit:
     label = schema["label"]
     class_values = list(schema["class_names"].keys())
     class_names = [schema["class_names"][v] for v in class_values]
@@ -75,15 +97,12 @@ def job_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, 
     if stratify is None:
         notes.append("Some classes have a single row, so the test split is random rather than balanced by class.")
     train_idx, test_idx = train_test_split(labelled, test_size=test_size, random_state=seed, stratify=stratify)
-    train_idx, test_idx = np.sort(train_idx), np.sort(test_idx)
-    features = schema["features"]
-    space = space_build(frame.iloc[train_idx][features], features=features, categorical=schema["categorical"],
-                        class_names=class_names)
-    X = frame_encode(space, frame[features])
+    return LabelSplit(y=y, class_values=class_values, class_names=class_names, train_idx=np.sort(train_idx),
+                      test_idx=np.sort(test_idx), notes=notes)
+
+
+def row_names_of(frame: pd.DataFrame, schema: dict) -> list[str]:
     row_name = schema.get("row_name") or ""
     if row_name:
-        row_names = [value_text(v) if pd.notna(v) else "" for v in frame[row_name]]
-    else:
-        row_names = [""] * len(frame)
-    return JobData(space=space, X=X, y=y, class_values=class_values, train_idx=train_idx, test_idx=test_idx,
-                   row_names=row_names, notes=notes)
+        return [value_text(v) if pd.notna(v) else "" for v in frame[row_name]]
+    return [""] * len(frame)

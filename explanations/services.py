@@ -27,6 +27,7 @@ from explanations.explainers.base import ExplainerError, params_clean
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
+from explanations.modalities import classifier_for, explainer_for, schema_modality
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.plots import PLOTTERS, explanation_alt_text, figure_render
 from explanations.plots.metrics import confusion_matrix_plot
@@ -53,12 +54,15 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
         raise ApplicationError("Pick at least one classifier.", {"field": "classifiers"})
     if not explainers:
         raise ApplicationError("Pick at least one explainer.", {"field": "explainers"})
-    for key in classifiers:
-        if key not in CLASSIFIERS:
-            raise ApplicationError(f"Unknown classifier “{key}”; choose from {', '.join(CLASSIFIERS)}.", {"field": "classifiers"})
-    for key in explainers:
-        if key not in EXPLAINERS:
-            raise ApplicationError(f"Unknown explainer “{key}”; choose from {', '.join(EXPLAINERS)}.", {"field": "explainers"})
+    modality = schema_modality(dataset.schema)
+    try:  # which keys (and which of their variants) serve this dataset's kind of data
+        classifier_specs = {key: classifier_for(key, modality) for key in classifiers}
+    except KeyError as exc:
+        raise ApplicationError(str(exc.args[0]), {"field": "classifiers"}) from None
+    try:
+        explainer_classes = {key: explainer_for(key, modality) for key in explainers}
+    except ExplainerError as exc:
+        raise ApplicationError(str(exc), {"field": "explainers"}) from None
     params = dict(params or {})
     clean: dict = {}
     try:
@@ -75,14 +79,14 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
     clean["classifiers"] = {}
     for key in classifiers:
         try:
-            clean["classifiers"][key] = params_clean(CLASSIFIERS[key].params, classifier_params.get(key) or params.pop(key, None))
+            clean["classifiers"][key] = params_clean(classifier_specs[key].params, classifier_params.get(key) or params.pop(key, None))
         except ValueError as exc:
-            raise ApplicationError(f"{CLASSIFIERS[key].label}: {exc}", {"field": key}) from None
+            raise ApplicationError(f"{classifier_specs[key].label}: {exc}", {"field": key}) from None
     for key in explainers:
         try:
-            clean[key] = params_clean(EXPLAINERS[key].params, params.pop(key, None))
+            clean[key] = params_clean(explainer_classes[key].params, params.pop(key, None))
         except ValueError as exc:
-            raise ApplicationError(f"{EXPLAINERS[key].label}: {exc}", {"field": key}) from None
+            raise ApplicationError(f"{explainer_classes[key].label}: {exc}", {"field": key}) from None
     clean.update(insight_params_clean(params=params, features=dataset.schema.get("features", [])))
     stray = [k for k in params if k not in EXPLAINERS and k not in CLASSIFIERS]
     if stray:
@@ -229,6 +233,7 @@ def job_fail(*, job_id: int, reason: str) -> None:
 def job_delete(*, job: Job) -> None:
     paths = [p.png.name for p in job.plots.all()] + [p.svg.name for p in job.plots.all()]
     paths += [r.model_file.name for r in job.runs.all() if r.model_file]
+    paths += [m["attribution_file"] for m in job.explanations.values_list("meta", flat=True) if m.get("attribution_file")]
     if job.result_zip:
         paths.append(job.result_zip.name)
     job.delete()
@@ -352,6 +357,11 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
         return
     if worker:
         ModelRun.objects.filter(pk=run.pk).update(worker=worker[:200])
+    if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
+        from explanations.modalities.run import modality_classifier_run
+
+        modality_classifier_run(job=job, run=run)
+        return
     spec = CLASSIFIERS[classifier]
     seed = job.params["seed"]
     job_stage_set(job_id, f"Preparing the data for {spec.label}", run_id=run.pk)
@@ -389,6 +399,13 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
                            seed=job.params["seed"])
     fit_seconds = time.perf_counter() - started
     predictor = predictor_build(run.classifier, model, data.space)
+    model_run_record(job=job, run=run, data=data, model=model, predictor=predictor, fit_seconds=fit_seconds)
+    return model
+
+
+def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor, fit_seconds: float) -> None:
+    """Test metrics, the model file and the confusion matrix of a freshly trained model; the run becomes TRAINED."""
+    spec = CLASSIFIERS[run.classifier]
     y_test = data.y[data.test_idx]
     y_pred = predictor.predict_proba(data.X[data.test_idx]).argmax(axis=1)
     labels = list(range(len(data.space.class_names)))
@@ -413,7 +430,6 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
     run.status = ModelRunStatus.TRAINED
     run.seconds = fit_seconds
     run.save()
-    return model
 
 
 def rows_resolve(*, job: Job, data: JobData, predict) -> list[int]:
@@ -476,7 +492,8 @@ def explanation_title(*, data: JobData, row: int, predicted: str, classifier_lab
 
 
 def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
-                     trust: dict | None = None) -> None:
+                     trust: dict | None = None, plotter=None, alt_text=None) -> None:
+    """Store one row's explanation with its picture; texts and images pass their own ``plotter``/``alt_text``."""
     space = data.space
     predicted = space.class_names[result.predicted]
     spec, explainer_cls = CLASSIFIERS[run.classifier], EXPLAINERS[result.method]
@@ -484,7 +501,7 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
     spread = (trust or {}).get("weight_spread") if result.method == "lime" else None
-    figure = PLOTTERS[result.method](result, space, title=title, subtitle=subtitle, **({"errors": spread} if spread else {}))
+    figure = (plotter or PLOTTERS[result.method])(result, space, title=title, subtitle=subtitle, **({"errors": spread} if spread else {}))
     png, svg = figure_render(figure)
     payload = dict(result.data)
     with transaction.atomic():
@@ -498,7 +515,7 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
         except IntegrityError:
             return  # a retried batch: this row was finished by the earlier attempt
         plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
-                        alt=explanation_alt_text(result, space), explanation=explanation)
+                        alt=(alt_text or explanation_alt_text)(result, space), explanation=explanation)
 
 
 def plot_save(*, job: Job, classifier: str, kind: str, figure, title: str, alt: str) -> Plot:

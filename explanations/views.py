@@ -20,11 +20,14 @@ from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS
 from explanations.insights import job_trust_summary, row_insight, whatif_list
+from explanations.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobStatus
 from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_progress, plot_get
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
+DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
+                       "image": ["cnn"]}
 
 
 @login_required
@@ -32,8 +35,8 @@ def job_list_page(request: HttpRequest) -> HttpResponse:
     return render(request, "explanations/job_list.html", {"jobs": job_list(user=request.user).prefetch_related("runs")})
 
 
-def job_form_request(post) -> dict:
-    """Turn the posted form into the service's arguments."""
+def job_form_request(post, modality: str = "tabular") -> dict:
+    """Turn the posted form into the service's arguments (the parameters of the plug-ins serving ``modality``)."""
     mode = post.get("rows_mode", "random")
     if mode == "ids":
         raw = post.get("rows_ids", "").replace(";", ",").replace(" ", ",")
@@ -47,13 +50,15 @@ def job_form_request(post) -> dict:
     else:
         rows = {"random": post.get("rows_count", "3"), "seed": post.get("seed", "0") or 0}
     params: dict = {"test_size": post.get("test_size", "0.25"), "seed": post.get("seed", "0"), "classifiers": {}}
-    for key, explainer in EXPLAINERS.items():
+    for explainer in explainer_choices(modality):
+        key = explainer.key
         params[key] = {p.name: post.get(f"{key}__{p.name}") for p in explainer.params if post.get(f"{key}__{p.name}") not in (None, "")}
         if explainer.params and any(p.kind == "bool" for p in explainer.params):
             for p in explainer.params:
                 if p.kind == "bool":
                     params[key][p.name] = post.get(f"{key}__{p.name}") == "on"
-    for key, classifier in CLASSIFIERS.items():
+    for classifier in classifier_choices(modality):
+        key = classifier.key
         params["classifiers"][key] = {p.name: post.get(f"clf__{key}__{p.name}") for p in classifier.params
                                       if post.get(f"clf__{key}__{p.name}") not in (None, "")}
     explainers = post.getlist("explainers")
@@ -75,10 +80,11 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if dataset is not None and not dataset.schema:
         messages.info(request, "First say which column to predict and which columns are features.")
         return redirect("datasets:schema", dataset.pk)
+    modality = schema_modality(dataset.schema if dataset is not None else None)
     error, field, status, posted = "", "", 200, request.POST if request.method == "POST" else None
     if request.method == "POST" and dataset is not None:
         try:
-            job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST))
+            job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST, modality))
         except ApplicationError as exc:  # including "the queue is unavailable" (503)
             error, field, status = exc.message, exc.extra.get("field", ""), exc.status
         else:
@@ -93,11 +99,12 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,
-        "classifiers": CLASSIFIERS.values(),
-        "explainers": EXPLAINERS.values(),
+        "classifiers": classifier_choices(modality),
+        "explainers": explainer_choices(modality),
+        "modality": modality,
         "posted": posted,
-        "checked_classifiers": posted.getlist("classifiers") if posted else ["random_forest", "logistic_regression"],
-        "checked_explainers": posted.getlist("explainers") if posted else list(EXPLAINERS),
+        "checked_classifiers": posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality],
+        "checked_explainers": posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)],
         "rows_mode": posted.get("rows_mode", "random") if posted else "random",
         "row_names": row_names,
         "request_key": uuid.uuid4().hex,

@@ -43,7 +43,7 @@ def test_every_plugin_describes_itself_and_accepts_its_defaults() -> None:
         params_clean(plugin.params, {})
     for key, spec in CLASSIFIERS.items():
         assert spec.key == key and spec.family in {"tree", "linear", "other"}
-        assert spec.queue == ("gpu" if key == "mlp" else "celery")
+        assert spec.queue == ("gpu" if key in ("mlp", "cnn") else "celery")
 
 
 def test_explainer_lookup_and_init_validation() -> None:
