@@ -14,6 +14,7 @@ from django.db import transaction
 
 from explainer_site.exceptions import ApplicationError
 
+from .images import images_zip_ingest, images_zip_is
 from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset
@@ -55,14 +56,19 @@ def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) 
             for chunk in file.chunks():
                 out.write(chunk)
         sha256 = file_sha256(path)
-        table = csv_ingest(
-            path,
-            filename=filename,
-            max_rows=settings.EXPLAINER_MAX_ROWS,
-            max_columns=settings.EXPLAINER_MAX_COLUMNS,
-        )
-    return dataset_from_table(owner=owner, table=table, name=dataset_name_clean(name, filename),
-                              filename=filename, sha256=sha256, size=file.size or 0, is_demo=is_demo)
+        limits = {"max_rows": settings.EXPLAINER_MAX_ROWS, "max_columns": settings.EXPLAINER_MAX_COLUMNS}
+        if images_zip_is(path):  # a ZIP of images, one folder per class
+            table, image_shape = images_zip_ingest(path, filename=filename, **limits)
+        else:
+            table, image_shape = csv_ingest(path, filename=filename, **limits), None
+    with transaction.atomic():
+        dataset = dataset_from_table(owner=owner, table=table, name=dataset_name_clean(name, filename),
+                                     filename=filename, sha256=sha256, size=file.size or 0, is_demo=is_demo)
+        if image_shape:  # the archive says what everything is: label folders, file names, pixels
+            pixels = [c for c in table.frame.columns if c not in ("label", "file")]
+            dataset = dataset_schema_set(dataset=dataset, label="label", features=pixels, row_name="file",
+                                         image_shape=image_shape)
+    return dataset
 
 
 def label_values_count(frame: pd.DataFrame) -> dict[str, list[list]]:

@@ -1,0 +1,154 @@
+"""A ZIP of images, one folder per class, read into the same table an image CSV gives: label, file, pixels.
+
+The archive is read in memory and never extracted, and it is bounded before anything is decoded: the
+number of images, their total and single unpacked sizes, and each image's width and height (read from its
+header). Entries whose path would leave the archive (absolute, ``..``, drive letters) refuse the whole
+upload. Every image is brought to one size (the most common one, shrunk when its pixels would exceed the
+column limit) and to grey or colour, so each row is one image of the same shape.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from explainer_site.exceptions import ApplicationError
+
+from .ingest import IngestedTable
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_IMAGES = 20_000
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+MAX_IMAGE_SIDE = 2048
+MAX_CLASSES = 100
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
+
+
+def images_zip_is(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def entry_path_check(name: str, filename: str) -> PurePosixPath:
+    """Paths stay inside the archive: no absolute paths, no ``..``, no drive letters or backslashes."""
+    path = PurePosixPath(name)
+    if name.startswith(("/", "\\")) or "\\" in name or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise ApplicationError(f"“{filename}” contains a path that points outside the archive ({name[:100]}). "
+                               "Zip a folder with one sub-folder of images per class and upload that.", {"field": "file"})
+    return path
+
+
+def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[zipfile.ZipInfo, str]], int]:
+    """(entry, class) for every image, and how many other files were skipped."""
+    entries, skipped = [], 0
+    for info in archive.infolist():
+        path = entry_path_check(info.filename, filename)
+        if info.is_dir():
+            continue
+        if any(part.startswith(".") or part == "__MACOSX" for part in path.parts):
+            continue  # macOS resource forks, .DS_Store and other hidden files
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped += 1
+            continue
+        if len(path.parts) < 2:
+            raise ApplicationError(f"“{path.name}” is not in a folder. Put each class's images in a folder named after "
+                                   "the class (e.g. cats/1.png, dogs/2.png).", {"field": "file"})
+        entries.append((info, path.parts[-2]))
+    if len(entries) > MAX_IMAGES:
+        raise ApplicationError(f"“{filename}” holds {len(entries):,} images; this server reads at most {MAX_IMAGES:,}. "
+                               "Upload a sample.", {"field": "file"})
+    if sum(info.file_size for info, _ in entries) > MAX_UNPACKED_BYTES:
+        raise ApplicationError(f"The images in “{filename}” unpack to more than {MAX_UNPACKED_BYTES // 1024 // 1024} MB. "
+                               "Upload fewer or smaller images.", {"field": "file"})
+    classes = {label for _, label in entries}
+    if len(classes) < 2:
+        raise ApplicationError(f"“{filename}” needs at least two class folders with images in them; it has "
+                               f"{len(classes)}.", {"field": "file"})
+    if len(classes) > MAX_CLASSES:
+        raise ApplicationError(f"“{filename}” has {len(classes)} class folders; at most {MAX_CLASSES} are supported.",
+                               {"field": "file"})
+    return entries, skipped
+
+
+def image_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """At most ``MAX_IMAGE_BYTES``, whatever the entry's header claims (zip bombs lie about sizes)."""
+    with archive.open(info) as handle:
+        data = handle.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ApplicationError(f"“{info.filename}” unpacks to more than {MAX_IMAGE_BYTES // 1024 // 1024} MB; "
+                               "images must be smaller.", {"field": "file"})
+    return data
+
+
+def image_open(data: bytes, name: str) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+    except (UnidentifiedImageError, OSError):
+        raise ApplicationError(f"“{name}” is not an image this server can read (PNG, JPEG, BMP, GIF, WebP, TIFF).",
+                               {"field": "file"}) from None
+    if max(image.size) > MAX_IMAGE_SIDE:
+        raise ApplicationError(f"“{name}” is {image.size[0]} × {image.size[1]} pixels; images may be at most "
+                               f"{MAX_IMAGE_SIDE} pixels wide and high.", {"field": "file"})
+    return image
+
+
+def target_shape(sizes: Counter, channels: int, max_pixels: int) -> tuple[int, int]:
+    """The most common (width, height), shrunk keeping its proportions until width*height*channels fits."""
+    width, height = sizes.most_common(1)[0][0]
+    scale = min(1.0, (max_pixels / (width * height * channels)) ** 0.5)
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> tuple[IngestedTable, list[int]]:
+    """The archive as a table (label, file, pixel0…) and the image shape ``[height, width(, 3)]``."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise ApplicationError(f"“{filename}” is not a readable ZIP archive.", {"field": "file"}) from None
+    with archive:
+        entries, skipped = image_entries(archive, filename)
+        if len(entries) > max_rows:
+            raise ApplicationError(f"“{filename}” holds {len(entries):,} images; the limit is {max_rows:,} rows.",
+                                   {"field": "file"})
+        headers = []
+        for info, _ in entries:
+            image = image_open(image_bytes(archive, info), info.filename)
+            headers.append((image.mode, image.size))
+        channels = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
+        width, height = target_shape(Counter(size for _, size in headers), channels, max_columns - 2)
+        if min(width, height) < 4:
+            raise ApplicationError(f"The images in “{filename}” are too small or too elongated to learn from "
+                                   f"({width} × {height} after fitting the {max_columns:,}-column limit).", {"field": "file"})
+        pixels = np.empty((len(entries), height * width * channels), dtype=np.uint8)
+        resized = 0
+        for i, (info, _) in enumerate(entries):
+            image = image_open(image_bytes(archive, info), info.filename).convert("L" if channels == 1 else "RGB")
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+                resized += 1
+            pixels[i] = np.asarray(image, dtype=np.uint8).reshape(-1)
+    names = [f"pixel{j}" for j in range(pixels.shape[1])]
+    frame = pd.concat([
+        pd.DataFrame({"label": pd.Series([label for _, label in entries], dtype=object),
+                      "file": pd.Series([info.filename for info, _ in entries], dtype=object)}),
+        pd.DataFrame(pixels.astype(np.float64), columns=names),
+    ], axis=1)
+    kinds = {"label": "categorical", "file": "categorical", **dict.fromkeys(names, "numeric")}
+    counts = Counter(label for _, label in entries)
+    notes = [f"Read {len(entries):,} images in {len(counts)} classes "
+             f"({', '.join(f'{label}: {n}' for label, n in sorted(counts.items()))}) as "
+             f"{height} × {width} {'grey' if channels == 1 else 'colour'} pixels, row by row (pixel0 is the top left)."]
+    if resized:
+        notes.append(f"Resized {resized:,} image{'s' if resized != 1 else ''} to {width} × {height}.")
+    if skipped:
+        notes.append(f"Skipped {skipped:,} file{'s' if skipped != 1 else ''} that {'are' if skipped != 1 else 'is'} not images.")
+    shape = [height, width] if channels == 1 else [height, width, 3]
+    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding="binary", delimiter=""), shape
+
