@@ -29,9 +29,11 @@ def explainer_modalities(key: str) -> list[str]:
 def explainer_for(key: str, modality: str) -> type[TabularExplainer]:
     """The class that explains ``key`` on this kind of data; an ``UnknownExplainerError`` names the keys that do."""
     variants = EXPLAINER_VARIANTS.get(modality, {})
+    if key not in EXPLAINERS:
+        raise UnknownExplainerError(f"Unknown explainer “{key}”; choose one of {', '.join(variants)}.")
     if key not in variants:
-        raise UnknownExplainerError(f"{EXPLAINERS[key].label if key in EXPLAINERS else repr(key)} cannot explain "
-                                    f"{modality} data; choose one of {', '.join(variants)}.")
+        raise UnknownExplainerError(f"{EXPLAINERS[key].label} cannot explain {modality} data; choose one of "
+                                    f"{', '.join(variants)}.")
     return variants[key]
 
 

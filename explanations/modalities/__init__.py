@@ -9,7 +9,7 @@ validation can ask it without loading torch models or data.
 from __future__ import annotations
 
 from explanations.classifiers import CLASSIFIERS, ClassifierSpec
-from explanations.explainers import EXPLAINER_VARIANTS, EXPLAINERS, TabularExplainer, explainer_for
+from explanations.explainers import EXPLAINER_VARIANTS, TabularExplainer, explainer_for
 from explanations.modalities.text import TEXT_CLASSIFIERS
 
 MODALITIES = ("tabular", "text", "image")
@@ -38,14 +38,12 @@ def classifier_for(key: str, modality: str) -> ClassifierSpec:
     for spec in classifier_choices(modality):
         if spec.key == key:
             return spec
-    what = f"“{CLASSIFIERS[key].label}”" if key in CLASSIFIERS else f"Unknown classifier “{key}”"
-    raise KeyError(f"{what} cannot learn from {modality} data; choose from "
-                   f"{', '.join(s.key for s in classifier_choices(modality))}.")
+    keys = ", ".join(s.key for s in classifier_choices(modality))
+    if key not in CLASSIFIERS:
+        raise KeyError(f"Unknown classifier “{key}”; choose from {keys}.")
+    raise KeyError(f"{CLASSIFIERS[key].label} cannot learn from {modality} data; choose from {keys}.")
 
 
 def explainer_choices(modality: str) -> list[type[TabularExplainer]]:
     return list(EXPLAINER_VARIANTS.get(modality, {}).values())
 
-
-def explainer_label(key: str) -> str:
-    return EXPLAINERS[key].label if key in EXPLAINERS else key
