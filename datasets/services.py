@@ -162,6 +162,10 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
             f"“{label}” has {columns[label]['n_unique']:,} different values — too many to be classes. "
             f"Pick a column with at most {LABEL_VALUES_MAX} values to predict.", {"field": "label"})
     values = [v for v, _ in dataset.label_values[label]]
+    if len(values) > 20 and len(values) > dataset.n_rows / 2:
+        raise ApplicationError(
+            f"“{label}” has a different value in almost every row ({len(values)} values in {dataset.n_rows} rows), like a "
+            "name or an id. Pick the column with the answer to predict; an id can name rows instead.", {"field": "label"})
     if len(values) < 2:
         raise ApplicationError(f"“{label}” has only one value ({values[0] if values else 'none'}), so there is nothing to predict. Pick another column.", {"field": "label"})
     features = list(dict.fromkeys(features or []))

@@ -60,3 +60,9 @@ def test_delete_removes_the_file_once_committed(zoo, user, django_capture_on_com
     assert not default_storage.exists(path)
     with pytest.raises(Http404):
         dataset_get(user=user, dataset_id=zoo.pk)
+
+
+def test_an_id_like_column_is_refused_as_label(zoo):
+    with pytest.raises(ApplicationError, match="almost every row") as error:
+        dataset_schema_set(dataset=zoo, label="animal_name", features=["hair"])
+    assert error.value.extra["field"] == "label"
