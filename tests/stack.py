@@ -290,6 +290,8 @@ class AppStack:
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": "1",
             "MPLBACKEND": "Agg",
+            # Journeys check that trust scores appear, not how steady they are: one rerun keeps CI quick.
+            "EXPLAINER_TRUST_STABILITY_RUNS": "1",
         })
         env.update(self.extra_env)
         return env
