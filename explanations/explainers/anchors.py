@@ -1,8 +1,10 @@
-"""Anchors (Ribeiro et al., 2018) through ``anchor-exp``: an IF-THEN rule that keeps the prediction.
+"""Anchors (Ribeiro et al., 2018): an IF-THEN rule that keeps the prediction, with anchor-exp's search, batched.
 
-anchor-exp draws from numpy's global generator, so each row runs inside ``numpy_global_seed`` with a
-seed derived from the job seed and the row id (the caller's RNG state is restored afterwards).
-Its names are rebuilt here: it drops the ``feature =`` part of categories that contain ``<`` or ``>``.
+``fit`` builds anchor-exp's ``AnchorTabularExplainer`` (quartile bins, training sample, names) and hands it to
+``explanations.engine.anchors.AnchorBatch``, which runs anchor-exp's KL-LUCB beam search for every row of a
+batch in lockstep, with one model call per round for all rows. Each row draws from its own generator seeded
+from the job seed and the row id, so a row's rule does not depend on its batch.
+Names are rebuilt here: anchor-exp drops the ``feature =`` part of categories that contain ``<`` or ``>``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 from anchor.anchor_tabular import AnchorTabularExplainer
 
+from explanations.engine.anchors import AnchorBatch
 from explanations.explainers.base import (
     Param,
     Predictor,
@@ -49,6 +52,7 @@ class AnchorExplainer(TabularExplainer):
             )
         tidy = discretizer_names_tidy(self.anchor_.disc, space.feature_names)
         self.anchor_.categorical_names.update(tidy)
+        self.engine_ = AnchorBatch(self.anchor_)
         return self
 
     def _rule(self, x: np.ndarray, features: list[int], names: list[str]) -> list[str]:
@@ -61,25 +65,29 @@ class AnchorExplainer(TabularExplainer):
 
     def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         settings = self.settings
+        anchors = self.engine_.explain(
+            X,
+            [int(label) for label in predicted],
+            [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
+            self.predict_label,
+            threshold=settings["threshold"],
+            delta=0.1,
+            epsilon=0.15,
+            batch_size=settings["batch_size"],
+            beam_size=settings["beam_size"],
+            max_anchor_size=settings["max_anchor_size"] or None,
+            coverage_samples=COVERAGE_SAMPLES,
+        )
         out = []
-        for x, row, label in zip(X, rows, predicted):
-            with numpy_global_seed(row_seed(self.seed_, row)):
-                explained = self.anchor_.explain_instance(
-                    x,
-                    self.predict_label,
-                    threshold=settings["threshold"],
-                    batch_size=settings["batch_size"],
-                    beam_size=settings["beam_size"],
-                    max_anchor_size=settings["max_anchor_size"] or None,
-                    desired_label=int(label),
-                    coverage_samples=COVERAGE_SAMPLES,
-                )
+        for x, label, anchor in zip(X, predicted, anchors):
+            exp: dict[str, Any] = {"feature": list(anchor.order)}
+            self.anchor_.add_names_to_exp(x, exp, anchor.mapping)
             out.append(
                 {
                     "label": int(label),
-                    "rule": self._rule(x, explained.exp_map["feature"], explained.names()),
-                    "precision": float(explained.precision()),
-                    "coverage": float(explained.coverage()),
+                    "rule": self._rule(x, exp["feature"], exp["names"]),
+                    "precision": float(anchor.precision[-1] if anchor.order else anchor.all_precision),
+                    "coverage": float(anchor.coverage[-1] if anchor.order else 1.0),
                 }
             )
         return out
