@@ -18,8 +18,8 @@ from .services import dataset_create, dataset_delete, dataset_schema_set
 class DatasetOutput(serializers.ModelSerializer):
     class Meta:
         model = Dataset
-        fields = ["id", "name", "original_filename", "n_rows", "n_columns", "columns", "cleaning_notes", "schema",
-                  "sha256", "created_at"]
+        fields = ["id", "name", "original_filename", "status", "error", "n_rows", "n_columns", "columns",
+                  "cleaning_notes", "schema", "sha256", "created_at"]
 
 
 class DatasetUploadInput(serializers.Serializer):

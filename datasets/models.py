@@ -11,15 +11,29 @@ def dataset_upload_path(instance: "Dataset", filename: str) -> str:
     return f"datasets/{instance.owner_id}/{uuid.uuid4().hex}.parquet"
 
 
+class DatasetStatus(models.TextChoices):
+    READY = "ready", "Ready"
+    PROCESSING = "processing", "Reading the file"
+    FAILED = "failed", "Could not be read"
+
+
+def raw_upload_path(instance: "Dataset", filename: str) -> str:
+    return f"uploads/{instance.owner_id}/{uuid.uuid4().hex}.upload"
+
+
 class Dataset(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
     name = models.CharField(max_length=200)
     original_filename = models.CharField(max_length=255, blank=True)
-    data_file = models.FileField(upload_to=dataset_upload_path, max_length=300)
-    sha256 = models.CharField(max_length=64)
+    data_file = models.FileField(upload_to=dataset_upload_path, max_length=300, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)  # known once the file has been read
     size_bytes = models.BigIntegerField(default=0)
-    n_rows = models.PositiveIntegerField()
-    n_columns = models.PositiveIntegerField()
+    n_rows = models.PositiveIntegerField(default=0)
+    n_columns = models.PositiveIntegerField(default=0)
+    # Big uploads are read by a worker: the raw file waits under a generated name until then, then is deleted.
+    status = models.CharField(max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.READY)
+    error = models.TextField(blank=True)
+    raw_file = models.FileField(upload_to=raw_upload_path, max_length=300, blank=True)
     columns = models.JSONField(default=list, blank=True)  # profile: [{name, dtype, n_missing, missing_pct, n_unique, examples}]
     preview = models.JSONField(default=list, blank=True)  # first rows as text
     cleaning_notes = models.JSONField(default=list, blank=True)
@@ -37,6 +51,10 @@ class Dataset(models.Model):
     @property
     def column_names(self) -> list[str]:
         return [c["name"] for c in self.columns]
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == DatasetStatus.READY
 
     @property
     def has_schema(self) -> bool:

@@ -17,7 +17,7 @@ from explainer_site.exceptions import ApplicationError
 from .images import images_zip_ingest, images_zip_is
 from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
-from .models import Dataset
+from .models import Dataset, DatasetStatus
 
 LABEL_VALUES_MAX = 100
 
@@ -47,28 +47,91 @@ def dataset_name_clean(name: str, filename: str) -> str:
 
 def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) -> Dataset:
     """Read and clean an uploaded CSV (or a ZIP of images in class folders) and store it as Parquet; the upload
-    itself is never kept or executed."""
+    itself is never kept or executed. Files above ``EXPLAINER_SYNC_INGEST_MB`` are read by a worker instead,
+    so the web process never holds a big table in memory."""
     filename = Path(getattr(file, "name", "") or "upload.csv").name
     upload_size_check(file.size or 0)
+    if (file.size or 0) > settings.EXPLAINER_SYNC_INGEST_MB * 1024 * 1024:
+        return dataset_create_deferred(owner=owner, file=file, name=name, filename=filename)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "upload.csv"
         with open(path, "wb") as out:
             for chunk in file.chunks():
                 out.write(chunk)
-        sha256 = file_sha256(path)
-        limits = {"max_rows": settings.EXPLAINER_MAX_ROWS, "max_columns": settings.EXPLAINER_MAX_COLUMNS}
-        if images_zip_is(path):  # a ZIP of images, one folder per class
-            table, image_shape = images_zip_ingest(path, filename=filename, **limits)
-        else:
-            table, image_shape = csv_ingest(path, filename=filename, **limits), None
+        table, image_shape, sha256 = upload_read(path, filename=filename)
     with transaction.atomic():
-        dataset = dataset_from_table(owner=owner, table=table, name=dataset_name_clean(name, filename),
-                                     filename=filename, sha256=sha256, size=file.size or 0, is_demo=is_demo)
-        if image_shape:  # the archive says what everything is: label folders, file names, pixels
-            pixels = [c for c in table.frame.columns if c not in ("label", "file")]
-            dataset = dataset_schema_set(dataset=dataset, label="label", features=pixels, row_name="file",
-                                         image_shape=image_shape)
+        dataset = Dataset(owner=owner, name=dataset_name_clean(name, filename), original_filename=filename[:255],
+                          size_bytes=file.size or 0, is_demo=is_demo)
+        return dataset_fill(dataset=dataset, table=table, image_shape=image_shape, sha256=sha256)
+
+
+def upload_read(path: Path, *, filename: str) -> tuple[IngestedTable, tuple | None, str]:
+    sha256 = file_sha256(path)
+    limits = {"max_rows": settings.EXPLAINER_MAX_ROWS, "max_columns": settings.EXPLAINER_MAX_COLUMNS}
+    if images_zip_is(path):  # a ZIP of images, one folder per class
+        table, image_shape = images_zip_ingest(path, filename=filename, **limits)
+    else:
+        table, image_shape = csv_ingest(path, filename=filename, **limits), None
+    return table, image_shape, sha256
+
+
+def dataset_fill(*, dataset: Dataset, table: IngestedTable, image_shape, sha256: str) -> Dataset:
+    dataset = dataset_from_table(dataset=dataset, table=table, sha256=sha256)
+    if image_shape:  # the archive says what everything is: label folders, file names, pixels
+        pixels = [c for c in table.frame.columns if c not in ("label", "file")]
+        dataset = dataset_schema_set(dataset=dataset, label="label", features=pixels, row_name="file",
+                                     image_shape=image_shape)
     return dataset
+
+
+def dataset_create_deferred(*, owner, file: File, name: str, filename: str) -> Dataset:
+    """Keep the upload under a generated name and let a worker read it (``dataset_ingest``)."""
+    with transaction.atomic():
+        dataset = Dataset(owner=owner, name=dataset_name_clean(name, filename), original_filename=filename[:255],
+                          size_bytes=file.size or 0, status=DatasetStatus.PROCESSING)
+        dataset.raw_file.save("upload", file, save=False)
+        dataset.full_clean()
+        dataset.save()
+        transaction.on_commit(lambda: dataset_ingest_enqueue(dataset_id=dataset.pk))
+    return dataset
+
+
+def dataset_ingest_enqueue(*, dataset_id: int) -> None:
+    from .tasks import dataset_ingest as dataset_ingest_task
+
+    try:
+        dataset_ingest_task.delay(dataset_id)
+    except Exception as exc:  # the broker is away: say so on the dataset rather than leave it "reading" forever
+        Dataset.objects.filter(pk=dataset_id).update(
+            status=DatasetStatus.FAILED, error="The queue that reads big files is unavailable; upload the file again "
+                                               f"in a minute ({type(exc).__name__}).")
+
+
+def dataset_ingest(*, dataset_id: int) -> None:
+    """Worker side of a big upload: read, clean and profile it, then delete the raw file. Safe to run twice."""
+    dataset = Dataset.objects.filter(pk=dataset_id).first()
+    if dataset is None or dataset.status != DatasetStatus.PROCESSING or not dataset.raw_file:
+        return
+    raw = dataset.raw_file
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.csv"
+            with raw.open("rb") as source, open(path, "wb") as out:
+                for chunk in iter(lambda: source.read(1024 * 1024), b""):
+                    out.write(chunk)
+            table, image_shape, sha256 = upload_read(path, filename=dataset.original_filename or "upload.csv")
+        with transaction.atomic():
+            dataset_fill(dataset=dataset, table=table, image_shape=image_shape, sha256=sha256)
+    except ApplicationError as exc:
+        Dataset.objects.filter(pk=dataset_id).update(status=DatasetStatus.FAILED, error=exc.message)
+    except MemoryError:
+        Dataset.objects.filter(pk=dataset_id).update(
+            status=DatasetStatus.FAILED, error="The file is too big for this server's memory; upload a sample of it.")
+    else:
+        Dataset.objects.filter(pk=dataset_id).update(status=DatasetStatus.READY, error="", raw_file="")
+    finally:
+        if Dataset.objects.filter(pk=dataset_id).exclude(status=DatasetStatus.PROCESSING).exists():
+            raw.storage.delete(raw.name)
 
 
 def label_values_count(frame: pd.DataFrame) -> dict[str, list[list]]:
@@ -89,24 +152,17 @@ def class_sort_key(item: list) -> tuple:
 
 
 @transaction.atomic
-def dataset_from_table(*, owner, table: IngestedTable, name: str, filename: str, sha256: str, size: int,
-                       is_demo: bool = False) -> Dataset:
+def dataset_from_table(*, dataset: Dataset, table: IngestedTable, sha256: str) -> Dataset:
     buffer = io.BytesIO()
     table.frame.to_parquet(buffer, index=False)
-    dataset = Dataset(
-        owner=owner,
-        name=name,
-        original_filename=filename[:255],
-        sha256=sha256,
-        size_bytes=size,
-        n_rows=len(table.frame),
-        n_columns=table.frame.shape[1],
-        columns=frame_profile(table.frame, table.kinds),
-        preview=frame_preview(table.frame),
-        cleaning_notes=table.notes,
-        label_values=label_values_count(table.frame),
-        is_demo=is_demo,
-    )
+    dataset.sha256 = sha256
+    dataset.n_rows = len(table.frame)
+    dataset.n_columns = table.frame.shape[1]
+    dataset.columns = frame_profile(table.frame, table.kinds)
+    dataset.preview = frame_preview(table.frame)
+    dataset.cleaning_notes = table.notes
+    dataset.label_values = label_values_count(table.frame)
+    dataset.status, dataset.error = DatasetStatus.READY, ""
     dataset.data_file.save("data.parquet", ContentFile(buffer.getvalue()), save=False)
     try:
         dataset.full_clean()
@@ -151,6 +207,10 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
     ``text`` names the free-text column of a text dataset (its only feature); ``image_shape`` folds the
     feature columns into images. Without either the schema is tabular, exactly as before.
     """
+    if not dataset.is_ready:
+        message = (f"“{dataset.name}” could not be read: {dataset.error}" if dataset.status == DatasetStatus.FAILED
+                   else f"“{dataset.name}” is still being read; name its columns once that is done.")
+        raise ApplicationError(message, {"field": "dataset"}, status=409)
     columns = {c["name"]: c for c in dataset.columns}
     if label not in columns:
         raise ApplicationError(f"There is no column called “{label}”. Pick the label from: {', '.join(columns)}.", {"field": "label"})
@@ -222,6 +282,7 @@ def dataset_delete(*, dataset: Dataset) -> None:
 
     for job in dataset.jobs.all():
         job_delete(job=job)
-    storage, path = dataset.data_file.storage, dataset.data_file.name
+    storage = dataset.data_file.storage
+    paths = [f.name for f in (dataset.data_file, dataset.raw_file) if f]
     dataset.delete()
-    transaction.on_commit(lambda: storage.delete(path) if path else None)
+    transaction.on_commit(lambda: [storage.delete(path) for path in paths])

@@ -39,7 +39,10 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             error = exc.message
         else:
-            messages.success(request, f"Uploaded “{dataset.name}”: {dataset.n_rows:,} rows, {dataset.n_columns} columns.")
+            if dataset.is_ready:
+                messages.success(request, f"Uploaded “{dataset.name}”: {dataset.n_rows:,} rows, {dataset.n_columns} columns.")
+            else:
+                messages.info(request, f"Uploaded “{dataset.name}”. It is big, so a worker is reading it now.")
             return redirect("datasets:detail", dataset.pk)
     return render(request, "datasets/list.html",
                   {"datasets": dataset_list(user=request.user), **upload_context(error)}, status=400)
@@ -77,6 +80,8 @@ def image_shape_parse(text: str) -> list | str:
 @login_required
 def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = dataset_get(user=request.user, dataset_id=dataset_id)
+    if not dataset.is_ready:
+        return redirect("datasets:detail", dataset.pk)
     schema = dataset.schema or dataset_schema_default(dataset=dataset)
     error, field = "", ""
     if request.method == "POST":
