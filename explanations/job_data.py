@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from sklearn.model_selection import train_test_split
 
 from datasets.ingest import value_text
@@ -97,6 +98,13 @@ def labels_split(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: i
     if stratify is None:
         notes.append("Some classes have a single row, so the test split is random rather than balanced by class.")
     train_idx, test_idx = train_test_split(labelled, test_size=test_size, random_state=seed, stratify=stratify)
+    rng = np.random.default_rng(seed)
+    for name, limit in (("training", settings.EXPLAINER_MAX_TRAIN_ROWS), ("test", settings.EXPLAINER_MAX_TEST_ROWS)):
+        idx = train_idx if name == "training" else test_idx
+        if len(idx) > limit:  # big tables: these models learn (and are scored) as well from a large random sample
+            notes.append(f"Used a random sample of {limit:,} of the {len(idx):,} {name} rows, to keep the job quick.")
+            idx = rng.choice(idx, size=limit, replace=False)
+            train_idx, test_idx = (idx, test_idx) if name == "training" else (train_idx, idx)
     return LabelSplit(y=y, class_values=class_values, class_names=class_names, train_idx=np.sort(train_idx),
                       test_idx=np.sort(test_idx), notes=notes)
 

@@ -111,6 +111,8 @@ EXPLAINER_MAX_UPLOAD_MB = int(os.environ.get("EXPLAINER_MAX_UPLOAD_MB", "200"))
 EXPLAINER_MAX_ROWS = int(os.environ.get("EXPLAINER_MAX_ROWS", "2000000"))
 EXPLAINER_MAX_COLUMNS = int(os.environ.get("EXPLAINER_MAX_COLUMNS", "2000"))
 EXPLAINER_SYNC_INGEST_MB = float(os.environ.get("EXPLAINER_SYNC_INGEST_MB", "20"))  # bigger uploads are read by a worker
+EXPLAINER_MAX_TRAIN_ROWS = int(os.environ.get("EXPLAINER_MAX_TRAIN_ROWS", "100000"))  # bigger tables train on a sample
+EXPLAINER_MAX_TEST_ROWS = int(os.environ.get("EXPLAINER_MAX_TEST_ROWS", "50000"))
 EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "8"))
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.

@@ -116,3 +116,15 @@ def test_misclassified_rows_are_wrong_predictions(heart, user, run_on_commit):
     explanations = list(Explanation.objects.filter(job=job))
     assert len(explanations) == 3
     assert all(e.predicted != e.true_label and not e.in_train for e in explanations)
+
+
+def test_big_tables_train_and_test_on_samples(heart, settings):
+    from explanations.job_data import job_data_build
+
+    settings.EXPLAINER_MAX_TRAIN_ROWS, settings.EXPLAINER_MAX_TEST_ROWS = 100, 40
+    data = job_data_build(dataset=heart, schema=heart.schema, test_size=0.25, seed=3)
+    assert len(data.train_idx) == 100 and len(data.test_idx) == 40
+    assert not set(data.train_idx) & set(data.test_idx)
+    assert any("random sample of 100" in note for note in data.notes)
+    again = job_data_build(dataset=heart, schema=heart.schema, test_size=0.25, seed=3)
+    assert list(again.train_idx) == list(data.train_idx)  # every task of a job rebuilds the same split
