@@ -1,0 +1,1 @@
+"""``python -m bench``: the project's batch engines against the reference libraries' per-row loops, measured together."""
