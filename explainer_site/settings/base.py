@@ -114,7 +114,7 @@ EXPLAINER_SYNC_INGEST_MB = float(os.environ.get("EXPLAINER_SYNC_INGEST_MB", "20"
 EXPLAINER_MAX_TRAIN_ROWS = int(os.environ.get("EXPLAINER_MAX_TRAIN_ROWS", "100000"))  # bigger tables train on a sample
 EXPLAINER_MAX_TEST_ROWS = int(os.environ.get("EXPLAINER_MAX_TEST_ROWS", "50000"))
 EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
-EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "8"))
+EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "16"))  # rows per explain call: the engines call the model once per batch
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
 EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
 FILE_UPLOAD_HANDLERS = [
