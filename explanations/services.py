@@ -195,7 +195,10 @@ def job_enqueue(*, job: Job) -> None:
 def model_run_enqueue(*, job_id: int, classifier: str) -> None:
     from explanations.tasks import job_classifier_run
 
-    job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue)
+    # No time limits in the message: the worker that runs the task applies its own (CELERY_TASK_*_TIME_LIMIT),
+    # the same ones its failure message and the sweeper quote.
+    job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue,
+                                   time_limit=None, soft_time_limit=None)
 
 
 @transaction.atomic
@@ -271,7 +274,7 @@ def model_run_claim(*, run: ModelRun, task_id: str) -> bool:
 
     The same task id may always take it back: that is the message redelivered after its worker died.
     """
-    free = Q(task_id="") | Q(task_id=task_id) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=timezone.now() - job_stale_after())
+    free = Q(task_id=task_id) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=timezone.now() - job_stale_after())
     runs = ModelRun.objects.filter(pk=run.pk)
     if task_id:
         runs = runs.filter(free)
@@ -299,8 +302,9 @@ def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: tim
             job_fail(job_id=run.job_id, reason=model_run_lost_reason(label=label, attempts=run.attempts))
             result["failed"].append(run.job_id)
             continue
+        # The run's task id stays: a task still alive after all beats the heartbeat again and keeps the run.
         taken = ModelRun.objects.filter(pk=run.pk, heartbeat_at=run.heartbeat_at, queued_at=run.queued_at).update(
-            task_id="", heartbeat_at=None, queued_at=now)
+            heartbeat_at=None, queued_at=now)
         if not taken:  # another sweeper got there first
             continue
         try:

@@ -1,5 +1,6 @@
 """Celery tasks: ids in, one service call; every failure ends on the job as a sentence a user can act on."""
 
+import errno
 import logging
 import threading
 import time
@@ -41,7 +42,10 @@ def failure_reason(exc: BaseException, *, job_id: int) -> str:
         return "The worker ran out of memory; try fewer rows, samples or a smaller background."
     if isinstance(exc, OSError):
         logger.exception("job %s: storage error", job_id)
-        return f"Results could not be saved ({exc.strerror or exc}); tell the administrator the disk may be full."
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return "Results could not be saved: the disk is full. Tell the administrator, then run the job again."
+        return (f"Results could not be saved ({exc.strerror or exc}); tell the administrator the results folder "
+                "is not writable or the disk is full.")
     logger.exception("job %s failed", job_id)
     return (f"Something went wrong while running the job ({type(exc).__name__}: {exc}). "
             "Try other settings, or report it with the job number.")

@@ -62,7 +62,7 @@ REFUSED = [
     Refused("one-column", lambda: b"x\n1\n2\n3\n", "only one column"),
     Refused("label-is-the-only-column", lambda: b"label\nyes\nno\nyes\nno\n", "only one column"),
     Refused("png", corpus.png, "PNG image"),
-    Refused("zip", corpus.zip_of_csv, "ZIP archive"),
+    Refused("zip-without-images", corpus.zip_of_csv, "needs at least two class folders with images"),
     Refused("gzip", corpus.gzip_of_csv, "gzip archive"),
     Refused("pdf", lambda: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF document"),
     Refused("old-excel", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "old Excel"),
@@ -429,7 +429,7 @@ def browser(client, user):
     return client
 
 
-PAGE_REFUSED = [c for c in REFUSED if c.id in ("one-column", "random-binary", "ragged-rows", "10000-columns", "zip")]
+PAGE_REFUSED = [c for c in REFUSED if c.id in ("one-column", "random-binary", "ragged-rows", "10000-columns", "zip-without-images")]
 
 
 @pytest.mark.parametrize("case", PAGE_REFUSED, ids=[c.id for c in PAGE_REFUSED])
