@@ -359,8 +359,9 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
     if run.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
         job_fail(job_id=job_id, reason=model_run_lost_reason(label=CLASSIFIERS[classifier].label, attempts=run.attempts - 1))
         return
-    if worker:
-        ModelRun.objects.filter(pk=run.pk).update(worker=worker[:200])
+    if worker:  # on the instance too: later full saves of ``run`` must not blank it
+        run.worker = worker[:200]
+        ModelRun.objects.filter(pk=run.pk).update(worker=run.worker)
     if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
         from explanations.modalities.run import modality_classifier_run
 
