@@ -26,8 +26,10 @@ from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
 from explanations.explainers.base import Param, Predictor, TabularSpace, params_clean
-from explanations.torch_cnn import TorchCNNClassifier
-from explanations.torch_mlp import TorchMLPClassifier
+from explanations.lazy import lazy
+
+TorchCNNClassifier = lazy("explanations.torch_cnn", "TorchCNNClassifier")  # torch only where models run
+TorchMLPClassifier = lazy("explanations.torch_mlp", "TorchMLPClassifier")
 
 
 @dataclass(frozen=True)

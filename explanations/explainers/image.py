@@ -20,11 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
-from anchor import anchor_base
-from anchor.anchor_image import AnchorImage
-from lime.lime_image import LimeImageExplainer as LimeImage
-from lime.wrappers.scikit_image import SegmentationAlgorithm
 
 from explanations.explainers.base import (
     ExplainerError,
@@ -36,6 +31,13 @@ from explanations.explainers.base import (
     row_seed,
 )
 from explanations.explainers.text import sample_lean
+from explanations.lazy import lazy
+
+torch = lazy("torch")  # imported where images are explained, never in the web process
+anchor_base = lazy("anchor.anchor_base")
+AnchorImage = lazy("anchor.anchor_image", "AnchorImage")
+LimeImage = lazy("lime.lime_image", "LimeImageExplainer")
+SegmentationAlgorithm = lazy("lime.wrappers.scikit_image", "SegmentationAlgorithm")
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 TOP_REGIONS = 5

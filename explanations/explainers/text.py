@@ -21,10 +21,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-import shap
-from anchor import anchor_base
-from anchor.anchor_text import AnchorText
-from lime.lime_text import LimeTextExplainer as LimeText
 
 from explanations.explainers.base import (
     ExplainerError,
@@ -36,6 +32,12 @@ from explanations.explainers.base import (
     numpy_global_seed,
     row_seed,
 )
+from explanations.lazy import lazy
+
+shap = lazy("shap")  # imported where text is explained, never in the web process
+anchor_base = lazy("anchor.anchor_base")
+AnchorText = lazy("anchor.anchor_text", "AnchorText")
+LimeText = lazy("lime.lime_text", "LimeTextExplainer")
 
 WORD = re.compile(r"\w+")
 SEPARATORS = r"\W+"  # what LIME and SHAP split messages on

@@ -17,7 +17,9 @@ from explanations.classifiers import CLASSIFIERS
 from explanations.explainers.base import TabularSpace, params_clean
 from explanations.explainers.image import ImagePredictor
 from explanations.job_data import JobData, labels_split, row_names_of
-from explanations.torch_cnn import TorchCNNClassifier
+from explanations.lazy import lazy
+
+TorchCNNClassifier = lazy("explanations.torch_cnn", "TorchCNNClassifier")
 
 
 def image_shape_of(schema: dict) -> tuple[int, int, int]:
