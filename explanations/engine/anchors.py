@@ -95,6 +95,8 @@ class _Row:
         self.t_idx: dict[tuple, np.ndarray] = {}
         self.t_n: dict[tuple, float] = {}
         self.t_pos: dict[tuple, float] = {}
+        self.own_n: dict[tuple, float] = {}  # samples drawn for the tuple itself, not inherited from a parent
+        self.own_pos: dict[tuple, float] = {}
         self.t_order: dict[tuple, list[int]] = {}
         self.t_cover: dict[tuple, np.ndarray] = {}
 
@@ -168,6 +170,8 @@ class _Row:
             self.t_n[t] += n
             positives = float(labels[:n].sum())
             self.t_pos[t] += positives
+            self.own_n[t] = self.own_n.get(t, 0.0) + n
+            self.own_pos[t] = self.own_pos.get(t, 0.0) + positives
             out.append(positives)
         return out
 
@@ -327,12 +331,16 @@ class AnchorBatch:
             stop = False
             beta = np.log(1.0 / (delta / (1 + (beam_size - 1) * n_features)))
             for t in best_of_size[size]:
-                mean = row.t_pos[t] / row.t_n[t]
-                lb, ub = kl_lower(mean, beta / row.t_n[t]), kl_upper(mean, beta / row.t_n[t])
+                # Unlike anchor-exp, a rule is accepted on samples drawn for the rule itself: samples inherited
+                # from a shorter rule where the new condition happened to hold are a biased sample of it.
+                if not row.own_n.get(t):
+                    yield from row.draw([(t, batch_size)])
+                mean = row.own_pos[t] / row.own_n[t]
+                lb, ub = kl_lower(mean, beta / row.own_n[t]), kl_upper(mean, beta / row.own_n[t])
                 while (mean >= threshold and lb < threshold - epsilon_stop) or (mean < threshold and ub >= threshold + epsilon_stop):
                     yield from row.draw([(t, batch_size)])
-                    mean = row.t_pos[t] / row.t_n[t]
-                    lb, ub = kl_lower(mean, beta / row.t_n[t]), kl_upper(mean, beta / row.t_n[t])
+                    mean = row.own_pos[t] / row.own_n[t]
+                    lb, ub = kl_lower(mean, beta / row.own_n[t]), kl_upper(mean, beta / row.own_n[t])
                 cover = float(row.t_cover[t].mean())
                 if mean >= threshold and lb > threshold - epsilon_stop and cover > best_coverage:
                     best_coverage, best_tuple = cover, t
@@ -348,7 +356,8 @@ class AnchorBatch:
         for f in row.t_order[best_tuple]:
             current = tuple(sorted(set(current + (f,))))
             order.append(f)
-            precision.append(row.t_pos[current] / row.t_n[current])
+            own = row.own_n.get(current)
+            precision.append(row.own_pos[current] / own if own else row.t_pos[current] / row.t_n[current])
             coverage_after.append(float(row.t_cover[current].mean()))
         return Anchor(best_tuple, order, precision, coverage_after, 0.0, row.mapping)
 
