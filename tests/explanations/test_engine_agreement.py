@@ -1,0 +1,161 @@
+"""The batch engines against the reference libraries on small data: same answers, not timings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shap
+from anchor.anchor_base import AnchorBaseBeam
+
+from explanations.classifiers import classifier_fit, predictor_build
+from explanations.engine.anchors import kl_lower, kl_upper
+from explanations.engine.kernel_shap import KernelShapBatch
+from explanations.engine.lime import lime_fit
+from explanations.explainers import shap as shap_module
+from explanations.explainers.anchors import AnchorExplainer
+from explanations.explainers.base import numpy_global_seed
+from explanations.explainers.lime import LimeExplainer
+from explanations.explainers.shap import ShapExplainer
+
+
+@pytest.fixture(scope="module")
+def forest(heart_table):
+    model = classifier_fit("random_forest", {"n_estimators": 30}, heart_table.space, heart_table.X_train,
+                           heart_table.y_train, seed=0)
+    return predictor_build("random_forest", model, heart_table.space)
+
+
+@pytest.fixture(scope="module")
+def logistic(heart_table):
+    model = classifier_fit("logistic_regression", {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0)
+    return predictor_build("logistic_regression", model, heart_table.space)
+
+
+def _top(pairs) -> set[int]:
+    return {int(j) for j, _ in pairs}
+
+
+@pytest.mark.parametrize(("num_features", "discretize"), [(5, True), (8, True), (4, False)])
+def test_lime_fit_matches_lime_on_the_same_samples(heart_table, forest, num_features: int, discretize: bool) -> None:
+    """Forward selection / highest weights and the ridge fit, from the Gram matrix, equal lime's own on identical samples."""
+    explainer = LimeExplainer(num_features=num_features, discretize_continuous=discretize).fit(
+        heart_table.X_train, forest, heart_table.space, seed=0)
+    for i, x in enumerate(heart_table.X_test[:3]):
+        scaled, inputs = explainer.engine_.sample(x, 2000, np.random.default_rng(i))
+        Z, proba = scaled.T.copy(), forest.predict_proba(inputs.T)
+        label = int(np.argmax(proba[0]))
+        distances = np.sqrt(((Z - Z[0]) ** 2).sum(axis=1))
+        intercept, pairs, score, _ = explainer.lime_.base.explain_instance_with_data(
+            Z, proba, distances, label, num_features)
+        weights = explainer.lime_.base.kernel_fn(distances)
+        fit = lime_fit(Z[None], proba[None, :, label], weights[None], num_features)[0]
+        assert [int(j) for j, _ in pairs] == fit.features.tolist()
+        np.testing.assert_allclose([w for _, w in pairs], fit.weights, rtol=1e-6, atol=1e-9)
+        assert fit.intercept == pytest.approx(float(intercept), abs=1e-8)
+        assert fit.score == pytest.approx(float(score), abs=1e-8)
+
+
+def test_lime_samples_follow_limes_distribution(heart_table, forest) -> None:
+    """Same bin frequencies and same per-bin values as lime's own sampler (checked on many samples)."""
+    explainer = LimeExplainer().fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    x = heart_table.X_test[0]
+    ours_scaled, ours_inputs = explainer.engine_.sample(x, 40000, np.random.default_rng(0))
+    lime = explainer.lime_
+    lime.random_state = lime.base.random_state = lime.discretizer.random_state = np.random.RandomState(0)
+    theirs_scaled, theirs_inputs = lime._LimeTabularExplainer__data_inverse(x, 40000)
+    np.testing.assert_allclose(ours_scaled.mean(axis=1), theirs_scaled.mean(axis=0), atol=0.015)
+    spread = heart_table.X_train.std(axis=0) + 1e-9
+    np.testing.assert_allclose(ours_inputs.mean(axis=1) / spread, theirs_inputs.mean(axis=0) / spread, atol=0.03)
+    np.testing.assert_allclose(ours_inputs.std(axis=1) / spread, theirs_inputs.std(axis=0) / spread, atol=0.03)
+
+
+def test_lime_agrees_with_lime_as_much_as_lime_with_itself(heart_table, logistic) -> None:
+    """Top-5 features overlap with lime's about as much as two lime runs overlap (the margin is sampling noise)."""
+    explainer = LimeExplainer(num_samples=5000).fit(heart_table.X_train, logistic, heart_table.space, seed=0)
+    X = heart_table.X_test[:16]
+    ours = explainer.explain(X, list(range(len(X))))
+    names = heart_table.space.feature_names
+    lime = explainer.lime_
+
+    def reference(seed: int, x: np.ndarray, label: int) -> set[int]:
+        state = np.random.RandomState(seed)
+        lime.random_state = lime.base.random_state = lime.discretizer.random_state = state
+        return _top(lime.explain_instance(x, logistic.predict_proba, labels=(label,), num_features=5,
+                                          num_samples=5000).local_exp[label])
+
+    agreement, self_agreement = [], []
+    for i, (x, e) in enumerate(zip(X, ours)):
+        first, second = reference(100 + i, x, e.predicted), reference(200 + i, x, e.predicted)
+        mine = {names.index(f) for f in e.data["feature_of"]}
+        agreement.append(len(mine & first) / len(mine | first))
+        self_agreement.append(len(second & first) / len(second | first))
+    assert np.mean(agreement) >= np.mean(self_agreement) - 0.12
+
+
+def test_kernel_shap_enumerating_every_coalition_equals_shaps(heart_table, logistic) -> None:
+    """With every coalition both are exact Kernel SHAP for the background, so they must coincide."""
+    background = heart_table.X_train[:8]
+    X = heart_table.X_test[:3]
+    engine = KernelShapBatch(background, logistic.predict_proba, seed=0)
+    ours = engine.explain(X, logistic.predict_proba(X), nsamples=2**20)
+    kernel = shap.KernelExplainer(logistic.predict_proba, background)
+    theirs = np.stack([np.asarray(kernel.shap_values(x[None, :], nsamples=2**20, l1_reg=False, silent=True))[0] for x in X])
+    np.testing.assert_allclose(ours, theirs, atol=1e-8)
+    np.testing.assert_allclose(engine.expected_value_, kernel.expected_value, atol=1e-12)
+
+
+def test_kernel_shap_with_few_coalitions_is_near_the_exact_values(heart_table, logistic) -> None:
+    background = heart_table.X_train[:8]
+    X = heart_table.X_test[:4]
+    engine = KernelShapBatch(background, logistic.predict_proba, seed=0)
+    exact = engine.explain(X, logistic.predict_proba(X), nsamples=2**20)
+    sampled = engine.explain(X, logistic.predict_proba(X), nsamples=300)
+    kernel = shap.KernelExplainer(logistic.predict_proba, background)
+    with numpy_global_seed(0):
+        theirs = np.stack([np.asarray(kernel.shap_values(x[None, :], nsamples=300, silent=True))[0] for x in X])
+    assert np.abs(sampled - exact).max() <= max(np.abs(theirs - exact).max(), 0.01)
+    np.testing.assert_allclose(sampled.sum(axis=1) + engine.expected_value_, logistic.predict_proba(X), atol=1e-9)
+
+
+def test_kl_bounds_are_anchor_exps() -> None:
+    for p in (0.0, 0.3, 0.9, 0.97, 1.0):
+        for level in (0.01, 0.5, 3.0):
+            assert kl_upper(p, level) == pytest.approx(AnchorBaseBeam.dup_bernoulli(p, level), abs=1e-12)
+            assert kl_lower(p, level) == pytest.approx(AnchorBaseBeam.dlow_bernoulli(p, level), abs=1e-12)
+
+
+def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, forest) -> None:
+    """The engine's rules, re-measured with anchor-exp's own conditional sampler, keep their precision."""
+    threshold = 0.9
+    explainer = AnchorExplainer(threshold=threshold).fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    found: list = []
+    run = explainer.engine_.explain
+
+    def recording(*args, **kwargs):
+        anchors = run(*args, **kwargs)
+        found.extend(anchors)
+        return anchors
+
+    explainer.engine_.explain = recording  # keep the engine's anchors (mapping indices) to re-measure them
+    X = heart_table.X_test[:6]
+    results = explainer.explain(X, list(range(len(X))))
+
+    def predict_label(Z: np.ndarray) -> np.ndarray:
+        return np.argmax(forest.predict_proba(Z), axis=1)
+
+    fresh = []
+    for i, (x, e, anchor) in enumerate(zip(X, results, found)):
+        sample_fn, _ = explainer.anchor_.get_sample_fn(x, predict_label, desired_label=e.predicted)
+        with numpy_global_seed(i):
+            fresh.append(np.mean(sample_fn(list(anchor.present), 2000)[2]))
+    assert np.mean(fresh) >= threshold - 0.05
+
+
+def test_tree_shap_in_processes_equals_in_process(heart_table, forest, monkeypatch) -> None:
+    explainer = ShapExplainer(algorithm="tree").fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    X = np.repeat(heart_table.X_test[:20], 4, axis=0)
+    serial = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
+    monkeypatch.setattr(shap_module, "TREE_ROWS_PER_PROCESS", 20)
+    monkeypatch.setenv("EXPLAINER_TREE_PROCESSES", "2")
+    parallel = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
+    np.testing.assert_allclose(np.array(parallel), np.array(serial), atol=1e-12)
