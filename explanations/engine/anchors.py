@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from anchor.anchor_tabular import AnchorTabularExplainer
+
+from explanations.lazy import lazy
+
+AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")
 
 Search = Generator[np.ndarray, np.ndarray, Any]
 PREFETCH = 8  # at most this many of the bandit's batches drawn at once for one tuple

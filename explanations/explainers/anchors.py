@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from anchor.anchor_tabular import AnchorTabularExplainer
 
 from explanations.engine.anchors import AnchorBatch
 from explanations.explainers.base import (
@@ -25,6 +24,9 @@ from explanations.explainers.base import (
     numpy_global_seed,
     row_seed,
 )
+from explanations.lazy import lazy
+
+AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")  # workers only
 
 COVERAGE_SAMPLES = 5000
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from lime.lime_tabular import LimeTabularExplainer
 
 from explanations.engine.lime import LimeBatch
 from explanations.explainers.base import (
@@ -25,6 +24,9 @@ from explanations.explainers.base import (
     discretizer_names_tidy,
     row_seed,
 )
+from explanations.lazy import lazy
+
+LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")  # workers only
 
 
 class LimeExplainer(TabularExplainer):

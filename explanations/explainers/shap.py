@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import shap
 from joblib import Parallel, delayed
 
 from explanations.engine.kernel_shap import KernelShapBatch
@@ -42,6 +41,9 @@ from explanations.explainers.base import (
     numpy_global_seed,
     row_seed,
 )
+from explanations.lazy import lazy
+
+shap = lazy("shap")  # workers only: importing shap costs the web process ~80 MB
 
 logger = logging.getLogger(__name__)
 
