@@ -14,19 +14,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.svm import SVC
-from sklearn.tree import DecisionTreeClassifier
 
 from explanations.explainers.base import Param, Predictor, TabularSpace, params_clean
 from explanations.lazy import lazy
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+ColumnTransformer = lazy("sklearn.compose", "ColumnTransformer")
+GradientBoostingClassifier = lazy("sklearn.ensemble", "GradientBoostingClassifier")
+RandomForestClassifier = lazy("sklearn.ensemble", "RandomForestClassifier")
+SimpleImputer = lazy("sklearn.impute", "SimpleImputer")
+LogisticRegression = lazy("sklearn.linear_model", "LogisticRegression")
+GaussianNB = lazy("sklearn.naive_bayes", "GaussianNB")
+KNeighborsClassifier = lazy("sklearn.neighbors", "KNeighborsClassifier")
+Pipeline = lazy("sklearn.pipeline", "Pipeline")
+OneHotEncoder = lazy("sklearn.preprocessing", "OneHotEncoder")
+StandardScaler = lazy("sklearn.preprocessing", "StandardScaler")
+SVC = lazy("sklearn.svm", "SVC")
+DecisionTreeClassifier = lazy("sklearn.tree", "DecisionTreeClassifier")
 
 TorchCNNClassifier = lazy("explanations.torch_cnn", "TorchCNNClassifier")  # torch only where models run
 TorchMLPClassifier = lazy("explanations.torch_mlp", "TorchMLPClassifier")

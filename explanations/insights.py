@@ -19,7 +19,6 @@ import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from scipy.stats import rankdata
 
 from datasets.ingest import formula_safe
 from explainer_site.exceptions import ApplicationError
@@ -30,11 +29,15 @@ from explanations.explainers import EXPLAINERS
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.explainers.base import Predictor, TabularExplainer, row_seed
 from explanations.job_data import JobData, job_data_build
+from explanations.lazy import lazy
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus, Plot, WhatIf
-from explanations.plots import figure_render
-from explanations.plots.style import percent
-from explanations.plots.whatif import whatif_plot
 from explanations.representative_rows import representative_rows_pick
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+rankdata = lazy("scipy.stats", "rankdata")
+figure_render = lazy("explanations.plots", "figure_render")
+percent = lazy("explanations.plots.style", "percent")
+whatif_plot = lazy("explanations.plots.whatif", "whatif_plot")
 
 logger = logging.getLogger(__name__)
 

@@ -11,14 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from sklearn.model_selection import train_test_split
 
 from datasets.ingest import value_text
 from datasets.models import Dataset
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
 from explanations.explainers.base import TabularSpace
+from explanations.lazy import lazy
 from explanations.tabular import frame_encode, space_build
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+train_test_split = lazy("sklearn.model_selection", "train_test_split")
 
 EXPLAINER_BACKGROUND_MAX = 10_000
 

@@ -1,7 +1,8 @@
 """Deferred imports of the heavy libraries (torch, shap, lime, anchor-exp).
 
 The web process imports the registries to list classifiers and explainers and to validate jobs, but only
-workers run them; importing torch and shap there would cost the web process hundreds of megabytes.
+workers run them; importing torch, shap, scikit-learn and matplotlib there would cost the web process
+hundreds of megabytes.
 ``lazy("torch")`` stands for the module and ``lazy("anchor.anchor_text", "AnchorText")`` for one of its
 names; either is imported the first time it is used (called or an attribute read).
 """
@@ -29,6 +30,21 @@ class Lazy:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._load()(*args, **kwargs)
+
+    def __getitem__(self, key: Any) -> Any:  # registries of plotters are dicts
+        return self._load()[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._load()
+
+    def __iter__(self):
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __bool__(self) -> bool:  # ``lazy_thing or default`` must not load (or measure) the target
+        return True
 
     def __repr__(self) -> str:
         return f"<lazy {self._module}{'.' + self._name if self._name else ''}>"

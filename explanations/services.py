@@ -17,7 +17,6 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
@@ -27,11 +26,19 @@ from explanations.explainers.base import ExplainerError, params_clean
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
+from explanations.lazy import lazy
 from explanations.modalities import classifier_for, explainer_for, schema_modality
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
-from explanations.plots import PLOTTERS, explanation_alt_text, figure_render
-from explanations.plots.metrics import confusion_matrix_plot
 from explanations.summaries import run_summary_plots
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+accuracy_score = lazy("sklearn.metrics", "accuracy_score")
+confusion_matrix = lazy("sklearn.metrics", "confusion_matrix")
+f1_score = lazy("sklearn.metrics", "f1_score")
+PLOTTERS = lazy("explanations.plots", "PLOTTERS")
+explanation_alt_text = lazy("explanations.plots", "explanation_alt_text")
+figure_render = lazy("explanations.plots", "figure_render")
+confusion_matrix_plot = lazy("explanations.plots.metrics", "confusion_matrix_plot")
 
 logger = logging.getLogger(__name__)
 

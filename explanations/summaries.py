@@ -10,8 +10,12 @@ from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS
 from explanations.explainers.shap import shap_values_matrix
 from explanations.job_data import JobData
+from explanations.lazy import lazy
 from explanations.models import Explanation, Job, ModelRun
-from explanations.plots.shap import importance_bar_plot, shap_summary_plot
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+importance_bar_plot = lazy("explanations.plots.shap", "importance_bar_plot")
+shap_summary_plot = lazy("explanations.plots.shap", "shap_summary_plot")
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 

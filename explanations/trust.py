@@ -23,9 +23,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 from explanations.explainers.base import Param, Predictor, TabularSpace
+from explanations.lazy import lazy
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+rankdata = lazy("scipy.stats", "rankdata")
 
 PredictProba = Callable[[np.ndarray], np.ndarray]
 

@@ -24,13 +24,20 @@ from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
 from explanations.explainers.base import ExplainerError
 from explanations.job_data import JobData
+from explanations.lazy import lazy
 from explanations.modalities import classifier_for, explainer_for, schema_modality
 from explanations.modalities.image import attribution_npy, cnn_fit, image_data_from_frame, image_predictor_build
 from explanations.modalities.text import text_classifier_fit, text_data_from_frame, text_predictor_build
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
-from explanations.plots.image import IMAGE_PLOTTERS, attribution_class_maps, image_alt_text, image_comparison_plot
-from explanations.plots.shap import importance_bar_plot
-from explanations.plots.text import TEXT_PLOTTERS, text_alt_text
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+IMAGE_PLOTTERS = lazy("explanations.plots.image", "IMAGE_PLOTTERS")
+attribution_class_maps = lazy("explanations.plots.image", "attribution_class_maps")
+image_alt_text = lazy("explanations.plots.image", "image_alt_text")
+image_comparison_plot = lazy("explanations.plots.image", "image_comparison_plot")
+importance_bar_plot = lazy("explanations.plots.shap", "importance_bar_plot")
+TEXT_PLOTTERS = lazy("explanations.plots.text", "TEXT_PLOTTERS")
+text_alt_text = lazy("explanations.plots.text", "text_alt_text")
 
 COMPARISON_ROWS_MAX = 6
 

@@ -10,16 +10,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import MultinomialNB
-from sklearn.pipeline import Pipeline
-from sklearn.svm import LinearSVC
 
 from explanations.classifiers import ClassifierSpec, predict_proba_full
 from explanations.explainers.base import Param, Predictor, TabularSpace
 from explanations.job_data import JobData, labels_split, row_names_of
+from explanations.lazy import lazy
+
+# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+CalibratedClassifierCV = lazy("sklearn.calibration", "CalibratedClassifierCV")
+TfidfVectorizer = lazy("sklearn.feature_extraction.text", "TfidfVectorizer")
+LogisticRegression = lazy("sklearn.linear_model", "LogisticRegression")
+MultinomialNB = lazy("sklearn.naive_bayes", "MultinomialNB")
+Pipeline = lazy("sklearn.pipeline", "Pipeline")
+LinearSVC = lazy("sklearn.svm", "LinearSVC")
 
 VOCABULARY_MAX = 20_000
 
