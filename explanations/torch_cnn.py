@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from explanations.torch_mlp import device_resolve
+from explanations.torch_mlp import TorchWeightsPickling, device_resolve
 
 PREDICT_BATCH = 4096
 
@@ -49,7 +49,7 @@ def images_to_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(X.transpose(0, 3, 1, 2))).to(device)
 
 
-class TorchCNNClassifier(ClassifierMixin, BaseEstimator):
+class TorchCNNClassifier(TorchWeightsPickling, ClassifierMixin, BaseEstimator):
     """Adam on cross-entropy; ``fit`` can report each finished epoch to ``on_epoch(epoch, epochs)``."""
 
     def __init__(
@@ -113,22 +113,5 @@ class TorchCNNClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())
-        if "module_" in state:
-            module = state.pop("module_")
-            state["module_state_"] = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
-            state.pop("device_", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("module_state_", None)
-        super().__setstate__(state)
-        if weights is not None:
-            device = device_resolve(self.device)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")
-            self.device_ = device
-            module = cnn_module_build(self.image_shape_, int(self.channels), len(self.classes_))
-            module.load_state_dict(weights)
-            self.module_ = module.to(self.device_).eval()
+    def _module_rebuild(self) -> nn.Module:
+        return cnn_module_build(self.image_shape_, int(self.channels), len(self.classes_))

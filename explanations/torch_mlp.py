@@ -36,7 +36,38 @@ def _module_build(n_features: int, hidden_units: int, n_classes: int) -> nn.Modu
     )
 
 
-class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
+class TorchWeightsPickling:
+    """Pickles a fitted torch module as CPU weights and rebuilds it on load, on CUDA when the loader has it.
+
+    Models are trained on one worker and loaded by another (maybe without a GPU); the subclass says how to
+    rebuild its empty module in ``_module_rebuild``.
+    """
+
+    def _module_rebuild(self) -> nn.Module:
+        raise NotImplementedError
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
+        if "module_" in state:
+            module = state.pop("module_")
+            state["module_state_"] = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
+            state.pop("device_", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("module_state_", None)
+        super().__setstate__(state)
+        if weights is not None:
+            device = device_resolve(self.device)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                device = torch.device("cpu")  # trained on a GPU machine, loaded on one without
+            self.device_ = device
+            module = self._module_rebuild()
+            module.load_state_dict(weights)
+            self.module_ = module.to(self.device_).eval()
+
+
+class TorchMLPClassifier(TorchWeightsPickling, ClassifierMixin, BaseEstimator):
     """Two hidden ReLU layers trained with Adam on cross-entropy; reproducible for a fixed ``random_state``."""
 
     def __init__(
@@ -104,22 +135,5 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(super().__getstate__())  # object.__getstate__ returns the live __dict__
-        if "module_" in state:
-            module = state.pop("module_")
-            state["module_state_"] = {name: tensor.detach().cpu() for name, tensor in module.state_dict().items()}
-            state.pop("device_", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("module_state_", None)
-        super().__setstate__(state)
-        if weights is not None:
-            device = device_resolve(self.device)
-            if device.type == "cuda" and not torch.cuda.is_available():
-                device = torch.device("cpu")  # trained on a GPU machine, loaded on one without
-            self.device_ = device
-            module = _module_build(self.n_features_in_, int(self.hidden_units), len(self.classes_))
-            module.load_state_dict(weights)
-            self.module_ = module.to(self.device_).eval()
+    def _module_rebuild(self) -> nn.Module:
+        return _module_build(self.n_features_in_, int(self.hidden_units), len(self.classes_))
