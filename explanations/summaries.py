@@ -18,6 +18,7 @@ importance_bar_plot = lazy("explanations.plots.shap", "importance_bar_plot")
 shap_summary_plot = lazy("explanations.plots.shap", "shap_summary_plot")
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
+SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows
 
 
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
@@ -31,7 +32,8 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
         reference = summary_class(data, [e.predicted for e in shap_rows])
         records = [(e.row, e.data) for e in shap_rows] + summary_extra_rows(job=job, data=data, predictor=predictor,
                                                                             explained={e.row for e in shap_rows},
-                                                                            algorithm=shap_rows[0].data.get("algorithm"))
+                                                                            algorithm=shap_rows[0].data.get("algorithm"),
+                                                                            seconds_per_row=max(e.seconds for e in shap_rows))
         values = shap_values_matrix([d for _, d in records], reference)
         X = data.X[[row for row, _ in records]]
         subtitle = (f"{len(records)} rows ({len(shap_rows)} explained, the rest sampled from the test set) · "
@@ -65,14 +67,20 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
         run.refresh_from_db()
 
 
-def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int], algorithm: str | None) -> list:
-    """More test rows for the beeswarm when SHAP is exact and cheap here (tree/linear); sampled SHAP stays as is."""
-    if algorithm not in {"tree", "linear"} or len(explained) >= SUMMARY_ROWS:
+def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int], algorithm: str | None,
+                       seconds_per_row: float) -> list:
+    """More test rows for the beeswarm when SHAP is exact and cheap here (tree/linear); sampled SHAP stays as is.
+
+    Deep forests on big tables make even exact TreeSHAP take seconds a row, so the extra rows are bounded by
+    what the explained rows cost.
+    """
+    wanted = min(SUMMARY_ROWS - len(explained), int(SUMMARY_EXTRA_SECONDS / max(seconds_per_row, 1e-3)))
+    if algorithm not in {"tree", "linear"} or wanted <= 0:
         return []
     seed = job.params["seed"]
     pool = np.setdiff1d(data.test_idx, list(explained))
     rng = np.random.default_rng(seed)
-    rows = sorted(int(r) for r in rng.choice(pool, size=min(SUMMARY_ROWS - len(explained), len(pool)), replace=False))
+    rows = sorted(int(r) for r in rng.choice(pool, size=min(wanted, len(pool)), replace=False))
     if not rows:
         return []
     explainer = EXPLAINERS["shap"](**job.params.get("shap", {})).fit(data.background(seed), predictor, data.space, seed=seed)
