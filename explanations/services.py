@@ -6,11 +6,14 @@ import io
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 
 import joblib
 import numpy as np
 import pandas as pd
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -258,11 +261,37 @@ def job_delete(*, job: Job) -> None:
     transaction.on_commit(remove)
 
 
+_deadline: ContextVar[float | None] = ContextVar("job_deadline", default=None)
+
+
+@contextmanager
+def job_deadline(seconds: float | None) -> Iterator[None]:
+    """Work inside must end within ``seconds``: checked at every stage (so at every batch) by ``job_stage_set``.
+
+    Celery's soft time limit is an exception raised asynchronously by a signal handler; one that lands inside a
+    logging handler, a ``__del__`` or a library's ``except Exception`` is swallowed and the task runs on to the
+    hard kill. This check makes the limit certain at the next batch boundary.
+    """
+    token = _deadline.set(time.monotonic() + seconds if seconds else None)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def job_deadline_check() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise SoftTimeLimitExceeded("the task's time limit passed")
+
+
 def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool:
     """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then).
 
-    Also the heartbeat the stale-job sweeper reads: of the job, and of the classifier run when given.
+    Also the heartbeat the stale-job sweeper reads: of the job, and of the classifier run when given. Raises
+    ``SoftTimeLimitExceeded`` once the task's deadline (``job_deadline``) has passed.
     """
+    job_deadline_check()
     now = timezone.now()
     alive = bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=now))
     if alive and run_id is not None:

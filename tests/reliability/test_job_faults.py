@@ -240,6 +240,30 @@ def test_time_limit_ends_failed_with_the_limit_and_advice(user, table, run_on_co
     assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
 
 
+def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, table, run_on_commit, monkeypatch, settings):
+    """Celery's soft limit is an asynchronous exception, and one landing in a logging handler or a library's
+    ``except Exception`` is lost; the task's own deadline still ends the job at the next batch."""
+    import time
+
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 120
+    settings.EXPLAINER_BATCH_SIZE = 2
+    real_monotonic, saved = time.monotonic, []
+    original_save = services.explanation_save
+
+    def save_then_time_passes(**kwargs):
+        saved.append(kwargs["result"].row)
+        return original_save(**kwargs)
+
+    monkeypatch.setattr(services, "explanation_save", save_then_time_passes)
+    monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + (600 if saved else 0))
+    with run_on_commit():
+        job = new_job(user, table)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
+    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0, 1]  # the first batch is kept
+
+
 def test_time_limit_under_a_minute_is_said_in_seconds(settings):
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 5
     assert tasks.failure_reason(SoftTimeLimitExceeded(), job_id=0) == (
