@@ -33,6 +33,8 @@ COVERAGE_SAMPLES = 5000
 
 class AnchorExplainer(TabularExplainer):
     key = "anchor"
+    # One thread: the beam search is Python-heavy, and two threads contending for the GIL were slower than one.
+    parallel_rows = False
     label = "Anchors"
     description = "Anchors: finds a short IF-THEN rule under which the model almost always gives the same answer."
     params = (

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from explanations.engine import rows_in_threads
+
 
 class ExplainerError(Exception):
     """Base of every error an explainer raises on purpose; its message is shown to users."""
@@ -210,6 +212,8 @@ class TabularExplainer:
     label: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
+    parallel_rows: ClassVar[bool] = False
 
     def __init__(self, **params: Any) -> None:
         self.settings = params_clean(self.params, params)
@@ -246,7 +250,11 @@ class TabularExplainer:
             raise ValueError(f"Got {len(X)} rows to explain but {len(rows)} row ids.")
         proba = self.predict_proba(X)
         predicted = np.argmax(proba, axis=1)
-        datas = self._explain_rows(X, list(rows), predicted)
+        rows = list(rows)
+        if self._parallel_rows():
+            datas = rows_in_threads(lambda i: self._explain_rows(X[i], [rows[j] for j in i], predicted[i]), len(rows))
+        else:
+            datas = self._explain_rows(X, rows, predicted)
         meta = {**self.settings, "seed": self.seed_}
         return [
             Explanation(
@@ -259,6 +267,9 @@ class TabularExplainer:
             )
             for row, label, probs, data in zip(rows, predicted, proba, datas)
         ]
+
+    def _parallel_rows(self) -> bool:
+        return self.parallel_rows
 
     def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -31,6 +31,7 @@ LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")  # work
 
 class LimeExplainer(TabularExplainer):
     key = "lime"
+    parallel_rows = True  # every row draws from its own Generator; the engine keeps no state between calls
     label = "LIME"
     description = "LIME: fits a simple model around one row to see which features drive its prediction."
     params = (

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
+from explanations.engine import child_processes_allowed
 from explanations.engine.kernel_shap import KernelShapBatch
 from explanations.explainers.base import (
     Param,
@@ -97,6 +98,11 @@ class ShapExplainer(TabularExplainer):
                 masker = shap.maskers.Independent(self.background_, max_samples=len(self.background_))
                 self.shap_ = shap.PermutationExplainer(self.predict_proba, masker)
         return requested
+
+    def _parallel_rows(self) -> bool:
+        """Kernel SHAP splits a batch over threads; TreeSHAP uses processes (its C++ holds the GIL) and the
+        permutation method seeds numpy's global random state, so both stay on one thread."""
+        return self.algorithm_ == "kernel"
 
     def _model_specific_values(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Tree/linear SHAP on the transformed input, summed back per feature: values (n, d, k_model), base (k_model,).
@@ -170,7 +176,8 @@ def tree_values_parallel(explainer: Any, transformed: np.ndarray) -> Any:
     if processes < 2:
         return explainer.shap_values(transformed)
     chunks = np.array_split(transformed, processes * 2)
-    parts = Parallel(n_jobs=processes, backend="loky")(delayed(explainer.shap_values)(chunk) for chunk in chunks)
+    with child_processes_allowed():  # in a Celery worker too, not only in the bench's main process
+        parts = Parallel(n_jobs=processes, backend="loky")(delayed(explainer.shap_values)(chunk) for chunk in chunks)
     if isinstance(parts[0], list):
         return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
     return np.concatenate(parts)
