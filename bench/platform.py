@@ -106,13 +106,14 @@ class RssSampler:
 class BenchStack(AppStack):
     """The shared test stack plus what the bench needs: workers swapped for others, the web master's pid."""
 
-    def worker_replace(self, concurrency: int) -> Service:
+    def worker_replace(self, concurrency: int, *, engine_threads: int | None = None) -> Service:
         for service in [s for s in self.services if s.name.startswith("worker")]:
             self._stop(service)
             self.services.remove(service)
         argv = command_adapt(self.commands["worker"], {"--concurrency": str(concurrency), "-Q": "celery,gpu",
                                                        "-n": f"bench{concurrency}-{uuid.uuid4().hex[:6]}@%h"})
-        service = self._spawn(f"worker-c{concurrency}", executable(argv), env=self.env)
+        env = self.env if engine_threads is None else {**self.env, "EXPLAINER_ENGINE_THREADS": str(engine_threads)}
+        service = self._spawn(f"worker-c{concurrency}", executable(argv), env=env)
         self._wait(service, lambda: " ready." in service.log_text(), timeout=180, what="Celery worker")
         return service
 
@@ -200,7 +201,9 @@ def e2e_section(stack: BenchStack, api: ApiClient, username: str, heart_id: int)
 def scaling_section(stack: BenchStack, api: ApiClient, heart_id: int) -> dict[str, Any]:
     rates = {}
     for concurrency in (1, 2):
-        stack.worker_replace(concurrency=concurrency)
+        # One engine thread per pool process: this measures how the platform scales with processes; a
+        # single process spreading LIME over both cores would otherwise leave the second process little to add.
+        stack.worker_replace(concurrency=concurrency, engine_threads=1)
         # warm every pool process: as many jobs as processes, at once
         warm = [api.json("POST", "/api/jobs/", job_payload(heart_id, WARM_ROWS, seed=90 + i), expect=201)["id"]
                 for i in range(concurrency)]
@@ -221,7 +224,8 @@ def scaling_section(stack: BenchStack, api: ApiClient, heart_id: int) -> dict[st
         "worker_scaling_note": (
             f"{SCALING_JOBS} jobs (heart.csv, random_forest + lime num_samples {E2E_LIME_SAMPLES} on {SCALING_ROWS} rows,"
             " trust stability_runs 0) posted at once, first POST to last succeeded; one worker with --concurrency 1, "
-            f"then one with --concurrency 2, each warmed first; OMP_NUM_THREADS=1; {os.cpu_count()} cores on the box"
+            f"then one with --concurrency 2, each warmed first; OMP_NUM_THREADS=1, EXPLAINER_ENGINE_THREADS=1; "
+            f"{os.cpu_count()} cores on the box"
         ),
     }
 

@@ -229,8 +229,9 @@ def treeshap_section(table: Table, predictor: Predictor, rows: int) -> dict[str,
 
     X = table.X_test[:rows]
     explainer = ShapExplainer(algorithm="tree").fit(background(table), predictor, table.space, seed=0)
-    with stopwatch() as project:
-        explainer.explain(X, list(range(len(X))))
+    with stopwatch() as project:  # as a job runs it: batch after batch, each spread over the (reused) processes
+        for batch in _batches(rows, batch_size()):
+            explainer.explain(X[batch], batch)
     tree = shap.TreeExplainer(predictor.tree_model)
     with stopwatch() as reference:
         tree.shap_values(predictor.transform(X))

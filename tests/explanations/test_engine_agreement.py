@@ -155,7 +155,7 @@ def test_tree_shap_in_processes_equals_in_process(heart_table, forest, monkeypat
     explainer = ShapExplainer(algorithm="tree").fit(heart_table.X_train, forest, heart_table.space, seed=0)
     X = np.repeat(heart_table.X_test[:20], 4, axis=0)
     serial = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
-    monkeypatch.setattr(shap_module, "TREE_ROWS_PER_PROCESS", 20)
+    monkeypatch.setattr(shap_module, "TREE_PARALLEL_NODE_ROWS", 1)
     monkeypatch.setenv("EXPLAINER_TREE_PROCESSES", "2")
     parallel = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
     np.testing.assert_allclose(np.array(parallel), np.array(serial), atol=1e-12)
