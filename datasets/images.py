@@ -47,7 +47,7 @@ def entry_path_check(name: str, filename: str) -> PurePosixPath:
 
 def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[zipfile.ZipInfo, str]], int]:
     """(entry, class) for every image, and how many other files were skipped."""
-    entries, skipped = [], 0
+    entries, skipped, tables = [], 0, []
     for info in archive.infolist():
         path = entry_path_check(info.filename, filename)
         if info.is_dir():
@@ -56,6 +56,8 @@ def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[z
             continue  # macOS resource forks, .DS_Store and other hidden files
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             skipped += 1
+            if path.suffix.lower() in {".csv", ".tsv", ".txt"}:
+                tables.append(path.name)
             continue
         if len(path.parts) < 2:
             raise ApplicationError(f"“{path.name}” is not in a folder. Put each class's images in a folder named after "
@@ -68,6 +70,11 @@ def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[z
         raise ApplicationError(f"The images in “{filename}” unpack to more than {MAX_UNPACKED_BYTES // 1024 // 1024} MB. "
                                "Upload fewer or smaller images.", {"field": "file"})
     classes = {label for _, label in entries}
+    if not entries and tables:
+        raise ApplicationError(f"“{filename}” is a ZIP holding {tables[0]}"
+                               f"{f' and {len(tables) - 1} more table(s)' if len(tables) > 1 else ''}, not images. "
+                               "Unzip it and upload the CSV file itself; ZIP files are read as folders of images.",
+                               {"field": "file"})
     if len(classes) < 2:
         raise ApplicationError(f"“{filename}” needs at least two class folders with images in them; it has "
                                f"{len(classes)}.", {"field": "file"})

@@ -16,7 +16,15 @@ from explanations.exports import explanation_record
 from explanations.insights import job_trust_summary, whatif_get
 from explanations.modalities import classifier_for, explainer_for
 from explanations.models import Job, Plot
-from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_metrics, job_progress
+from explanations.selectors import (
+    explanation_list,
+    job_get,
+    job_global_plots,
+    job_list,
+    job_metrics,
+    job_progress,
+    job_run_stages,
+)
 from explanations.services import job_cancel, job_create, job_rerun
 
 
@@ -34,6 +42,7 @@ def job_payload(job: Job) -> dict:
         "status": job.status,
         "progress": job_progress(job=job),
         "stage": job.stage,
+        "runs": job_run_stages(job=job),
         "error": job.error or None,
         "classifiers": job.classifiers,
         "explainers": job.explainers,

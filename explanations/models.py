@@ -68,6 +68,7 @@ class ModelRun(models.Model):
     units_total = models.PositiveIntegerField(default=1)
     seconds = models.FloatField(default=0.0)
     worker = models.CharField(max_length=200, blank=True)  # the Celery worker (hostname) that ran it, e.g. for GPU routing
+    stage = models.CharField(max_length=300, blank=True)  # what this classifier's task is doing; the job's stage is the latest of any
     # Delivery bookkeeping, so a task delivered twice (or re-queued by the stale-job sweeper) never runs alongside
     # a live copy of itself: the task holding the run beats ``heartbeat_at`` at every batch.
     task_id = models.CharField(max_length=64, blank=True)

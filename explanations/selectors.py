@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
+from explanations.classifiers import CLASSIFIERS
 from explanations.models import Explanation, Job, ModelRun, Plot
 
 
@@ -28,6 +29,14 @@ def job_progress(*, job: Job) -> float:
     if not runs:
         return 0.0
     return round(sum(min(r.units_done / max(r.units_total, 1), 1.0) for r in runs) / len(runs), 4)
+
+
+def job_run_stages(*, job: Job) -> list[dict]:
+    """Each classifier's own line (parallel tasks would otherwise overwrite one another's job stage)."""
+    labels = {key: spec.label for key, spec in CLASSIFIERS.items()}
+    return [{"classifier": r.classifier, "label": labels.get(r.classifier, r.classifier), "status": r.status,
+             "stage": r.stage, "progress": 1.0 if r.status == "done" else round(min(r.units_done / max(r.units_total, 1), 1.0), 4)}
+            for r in job.runs.all()]
 
 
 def job_metrics(*, job: Job) -> dict[str, dict]:

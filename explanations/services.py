@@ -295,7 +295,7 @@ def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool
     now = timezone.now()
     alive = bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=now))
     if alive and run_id is not None:
-        ModelRun.objects.filter(pk=run_id).update(heartbeat_at=now)
+        ModelRun.objects.filter(pk=run_id).update(heartbeat_at=now, stage=stage[:300])
     return alive
 
 

@@ -22,7 +22,15 @@ from explanations.explainers import EXPLAINERS
 from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobStatus
-from explanations.selectors import explanation_list, job_get, job_global_plots, job_list, job_progress, plot_get
+from explanations.selectors import (
+    explanation_list,
+    job_get,
+    job_global_plots,
+    job_list,
+    job_progress,
+    job_run_stages,
+    plot_get,
+)
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
@@ -120,6 +128,7 @@ def job_status_payload(job) -> dict:
         "status": job.status,
         "progress": job_progress(job=job),
         "stage": job.stage,
+        "runs": job_run_stages(job=job),
         "error": job.error,
         "elapsed": round(((job.finished_at or timezone.now()) - (job.started_at or job.created_at)).total_seconds()),
         "results_url": reverse("explanations:results", args=[job.pk]),

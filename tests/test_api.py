@@ -36,6 +36,8 @@ def test_upload_schema_job_explanations_download(api, run_on_commit):
     job = api.get(f"/api/jobs/{job_id}/").json()
     assert job["status"] == "succeeded" and job["progress"] == 1.0 and job["error"] is None
     assert set(job["metrics"]["random_forest"]) >= {"accuracy", "f1_macro"}
+    assert job["runs"] == [{"classifier": "random_forest", "label": "Random forest", "status": "done",
+                            "stage": "Drawing the global views for Random forest", "progress": 1.0}]
 
     explanations = api.get(f"/api/jobs/{job_id}/explanations/").json()
     assert len(explanations) == 6

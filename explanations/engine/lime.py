@@ -166,15 +166,19 @@ class LimeBatch:
         low, high = self.bin_low_.take(flat_bins), self.bin_high_.take(flat_bins)
         narrow = self.bin_narrow_.take(flat_bins)
         z = rng.standard_normal(flat_bins.shape)
-        bad = ((z < low) | (z > high)) & ~narrow
+        # Redraw only the rejected cells, round after round, in flat order (the same random numbers as redrawing
+        # over the whole array, without touching every cell again in each of up to ~40 rounds).
+        z_flat, low_flat, high_flat = z.reshape(-1), low.reshape(-1), high.reshape(-1)
+        pending = np.flatnonzero(((z_flat < low_flat) | (z_flat > high_flat)) & ~narrow.reshape(-1))
         for _ in range(REJECTION_ROUNDS):
-            if not bad.any():
+            if not len(pending):
                 break
-            index = np.nonzero(bad)
-            redraw = rng.standard_normal(len(index[0]))
-            z[index] = redraw
-            bad[index] = (redraw < low[index]) | (redraw > high[index])
-        narrow |= bad
+            redraw = rng.standard_normal(len(pending))
+            inside = (redraw >= low_flat.take(pending)) & (redraw <= high_flat.take(pending))
+            z_flat[pending[inside]] = redraw[inside]
+            pending = pending[~inside]
+        if len(pending):
+            narrow.reshape(-1)[pending] = True
         if narrow.any():
             index = np.nonzero(narrow)
             lo, hi = ndtr(low[index]), ndtr(high[index])

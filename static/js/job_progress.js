@@ -12,6 +12,7 @@
     document.getElementById("progressbar").setAttribute("aria-valuenow", pct);
     document.getElementById("percent").textContent = pct + "%";
     document.getElementById("stage").textContent = s.stage;
+    renderRuns(s.runs || []);
     document.getElementById("elapsed").textContent = s.elapsed;
     const status = document.getElementById("job-status");
     status.textContent = labels[s.status] || s.status;
@@ -25,6 +26,23 @@
       document.getElementById("partial-results").hidden = false;
       document.getElementById("delete-form").hidden = false;
     }
+  }
+
+  // One line per classifier when several run side by side: their tasks run in parallel.
+  function renderRuns(runs) {
+    const list = document.getElementById("run-stages");
+    if (!list) return;
+    list.hidden = runs.length < 2;
+    list.replaceChildren.apply(list, runs.map(function (run) {
+      const item = document.createElement("li");
+      const name = document.createElement("strong");
+      name.textContent = run.label;
+      const pct = document.createElement("span");
+      pct.className = "muted";
+      pct.textContent = Math.round(run.progress * 100) + "%";
+      item.append(name, " ", pct, " ", run.status === "done" ? "Done" : run.stage);
+      return item;
+    }));
   }
 
   function poll() {

@@ -55,6 +55,13 @@ def zip_of_csv() -> bytes:
     return buffer.getvalue()
 
 
+def zip_of_text() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes/readme.md", b"no images here")
+    return buffer.getvalue()
+
+
 def random_binary() -> bytes:
     return b"\x00\x01\x02" + random.Random(3).randbytes(4096)
 
