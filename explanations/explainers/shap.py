@@ -26,12 +26,9 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import joblib
 import numpy as np
 from joblib import Parallel, delayed
 
@@ -183,44 +180,12 @@ def tree_values_parallel(explainer: Any, transformed: np.ndarray) -> Any:
     nodes = int(np.sum(getattr(explainer.model, "num_nodes", 0)))
     if processes < 2 or len(transformed) * nodes < TREE_PARALLEL_NODE_ROWS:
         return explainer.shap_values(transformed)
-    chunks = np.array_split(transformed, processes)
-    path = _shipped(explainer)
+    chunks = np.array_split(transformed, processes)  # one chunk per process: the forest is pickled once for each
     with child_processes_allowed():  # in a Celery worker too, not only in the bench's main process
-        parts = Parallel(n_jobs=processes, backend="loky")(delayed(_tree_chunk_values)(path, chunk) for chunk in chunks)
+        parts = Parallel(n_jobs=processes, backend="loky")(delayed(explainer.shap_values)(chunk) for chunk in chunks)
     if isinstance(parts[0], list):
         return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
     return np.concatenate(parts)
-
-
-_LOADED: dict[str, Any] = {}  # in loky's processes: the explainer of the last forest shipped, by file
-
-
-def _shipped(explainer: Any) -> str:
-    """The explainer written once to a temporary file (removed with it): processes load it once and keep it,
-    instead of receiving the pickled forest (18 MB for a 100-tree Adult forest) with every chunk."""
-    path = getattr(explainer, "_explainer_shipped_path", None)
-    if path is None:
-        handle, path = tempfile.mkstemp(prefix="treeshap-", suffix=".joblib")
-        os.close(handle)
-        joblib.dump(explainer, path)
-        explainer._explainer_shipped_path = path
-        weakref.finalize(explainer, _remove, path)
-    return path
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
-def _tree_chunk_values(path: str, chunk: np.ndarray) -> Any:
-    explainer = _LOADED.get(path)
-    if explainer is None:
-        _LOADED.clear()
-        explainer = _LOADED[path] = joblib.load(path)  # written by this app's own worker, never an upload
-    return explainer.shap_values(chunk)
 
 
 def shap_values_matrix(data: Sequence[dict], class_index: int) -> np.ndarray:

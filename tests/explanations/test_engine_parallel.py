@@ -83,23 +83,3 @@ def test_treeshap_processes_start_inside_a_celery_prefork_worker() -> None:
     assert daemon is True
     assert pid not in pids and len(pids) >= 1  # the work ran in loky's processes, not in the daemonic one
 
-
-def test_the_forest_is_shipped_to_the_processes_once_and_removed_with_its_explainer(heart_table) -> None:
-    import gc
-
-    import shap
-
-    from explanations.explainers import shap as shap_module
-
-    model = classifier_fit("random_forest", {"n_estimators": 10}, heart_table.space, heart_table.X_train,
-                           heart_table.y_train, seed=0)
-    explainer = shap.TreeExplainer(model.named_steps["model"])
-    path = shap_module._shipped(explainer)
-    assert shap_module._shipped(explainer) == path and os.path.getsize(path) > 0
-    transformed = model.named_steps["prep"].transform(heart_table.X_test[:4])
-    np.testing.assert_allclose(np.asarray(shap_module._tree_chunk_values(path, transformed)),
-                               np.asarray(explainer.shap_values(transformed)))
-    shap_module._LOADED.clear()
-    del explainer
-    gc.collect()
-    assert not os.path.exists(path)
