@@ -47,6 +47,9 @@ def figure_render(fig: Figure) -> tuple[bytes, bytes]:
     png, svg = io.BytesIO(), io.BytesIO()
     try:
         fig.savefig(png, format="png", dpi=PNG_DPI, facecolor="white")
+        # The layout is in figure fractions and text sizes in points, so the PNG's layout holds for the SVG:
+        # keeping it skips a second constrained-layout pass (about a third of the SVG's time).
+        fig.set_layout_engine("none")
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "explainer"}):
             fig.savefig(svg, format="svg", facecolor="white")
     finally:
