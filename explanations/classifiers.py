@@ -318,4 +318,5 @@ def predictor_build(key: str, model: Pipeline, space: TabularSpace) -> Predictor
         linear_model=estimator if family == "linear" else None,
         transform=model.named_steps["prep"].transform,
         groups=transformed_groups(model),
+        pipeline=model,
     )

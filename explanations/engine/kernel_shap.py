@@ -9,6 +9,8 @@ and solves a weighted least squares with the efficiency constraint. Here:
 - a background row that already equals the explained row on some features makes coalitions that differ
   only there identical inputs: each distinct input is evaluated once (exactly the same values);
 - the model is called once per chunk of rows on all their distinct inputs stacked;
+- for an RBF SVM the outputs on all coalitions come from per-feature kernel distances instead
+  (``engine.rbf_svc``: the model's own probabilities to about 1e-13, without building the inputs);
 - no L1 feature selection (shap's ``num_features(10)`` default), so every varying feature gets a value.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from math import comb
+from typing import Any
 
 import numpy as np
 
@@ -90,13 +93,17 @@ class KernelShapBatch:
     """Kernel SHAP values for many rows against one weighted background."""
 
     def __init__(self, background: np.ndarray, predict: Callable[[np.ndarray], np.ndarray], *,
-                 weights: np.ndarray | None = None, seed: int = 0) -> None:
+                 weights: np.ndarray | None = None, seed: int = 0, coalitions: Any = None) -> None:
+        """``coalitions``: an exact shortcut for the model's outputs on every coalition (``RbfSvcCoalitions``),
+        used instead of building and predicting the inputs; None for plain model calls."""
         self.background_ = np.asarray(background, dtype=np.float64)
         m = len(self.background_)
         self.weights_ = np.full(m, 1.0 / m) if weights is None else np.asarray(weights, float) / np.sum(weights)
         self.predict_ = predict
         self.seed_ = int(seed)
         self.expected_value_ = self.weights_ @ predict(self.background_)
+        self.coalitions_ = coalitions
+        self.background_shares_ = coalitions.background_prepare(self.background_) if coalitions is not None else None
         self._designs: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _design(self, M: int, nsamples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +164,10 @@ class KernelShapBatch:
             if M < 2:
                 continue
             masks, _ = self._design(M, nsamples)
+            if self.coalitions_ is not None:
+                out = self.coalitions_.coalition_proba(x, varying[i], masks, self.background_shares_)
+                ey[i] = np.einsum("smk,m->sk", out, self.weights_)
+                continue
             inputs, index = self._inputs(x, varying[i], masks)
             pending.append((i, inputs, index))
             cells += inputs.size

@@ -111,7 +111,8 @@ class Predictor:
     ``tree_model``/``transform``/``groups`` are optional hooks for model-specific algorithms: the
     fitted tree ensemble, the function from encoded rows to its input, and for each encoded feature the
     list of that input's columns it became (e.g. one-hot columns), so attributions can be summed back.
-    ``linear_model`` likewise for linear models. ``key`` is the classifier's registry key.
+    ``linear_model`` likewise for linear models. ``key`` is the classifier's registry key. ``pipeline`` is
+    the fitted scikit-learn pipeline itself, for exact shortcuts that need its parts (RBF SVM Kernel SHAP).
     """
 
     predict_proba: Callable[[np.ndarray], np.ndarray]
@@ -120,6 +121,7 @@ class Predictor:
     linear_model: Any = None
     transform: Callable[[np.ndarray], np.ndarray] | None = None
     groups: list[list[int]] | None = None
+    pipeline: Any = None
 
 
 @dataclass

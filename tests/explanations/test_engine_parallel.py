@@ -7,10 +7,9 @@ import os
 import billiard
 import numpy as np
 import pytest
-from joblib import Parallel, delayed
 
 from explanations.classifiers import classifier_fit, predictor_build
-from explanations.engine import child_processes_allowed, engine_threads, rows_in_threads
+from explanations.engine import engine_threads, rows_in_threads
 from explanations.explainers.lime import LimeExplainer
 from explanations.explainers.shap import ShapExplainer
 
@@ -61,25 +60,47 @@ def test_explanations_do_not_depend_on_the_number_of_threads(heart_table, svm, m
     assert [e.data for e in two] == [e.data for e in one]
 
 
-def _loky_pids(queue) -> None:
-    with child_processes_allowed():
-        pids = Parallel(n_jobs=2, backend="loky")(delayed(os.getpid)() for _ in range(8))
-    queue.put((os.getpid(), sorted(set(pids)), billiard.current_process().daemon))
+_RECORDED: dict = {}
 
 
-def test_treeshap_processes_start_inside_a_celery_prefork_worker() -> None:
-    """Celery's pool processes are daemonic; without lifting that flag joblib would run everything in-process."""
-    # Spawned, not forked: a fork of this test process would inherit the executor an earlier test started.
+def _recording_chunk(bounds):
+    """Stands in for ``_tree_chunk`` in the daemonic process; its forked children inherit the patch."""
+    (_RECORDED["folder"] / str(os.getpid())).touch()
+    return _RECORDED["chunk"](bounds)
+
+
+def _treeshap_pids(queue, folder) -> None:
+    """In a daemonic process: TreeSHAP on two processes; which pids explained a chunk, and the values."""
+    import shap
+    from sklearn.ensemble import RandomForestClassifier
+
+    from explanations.explainers import shap as shap_module
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)
+    explainer = shap.TreeExplainer(RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y))
+    _RECORDED.update(folder=folder, chunk=shap_module._tree_chunk)
+    shap_module._tree_chunk = _recording_chunk
+    shap_module.TREE_PARALLEL_NODE_ROWS = 1
+    os.environ["EXPLAINER_TREE_PROCESSES"] = "2"
+    parallel = shap_module.tree_values_parallel(explainer, X[:20])
+    queue.put((os.getpid(), billiard.current_process().daemon, np.asarray(parallel), np.asarray(explainer.shap_values(X[:20]))))
+
+
+def test_treeshap_processes_start_inside_a_celery_prefork_worker(tmp_path) -> None:
+    """Celery's pool processes are daemonic, and a daemonic process may not start children unless the flag is lifted."""
+    # Spawned, not forked: a clean interpreter, as a Celery pool process is before its first task.
     context = billiard.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_loky_pids, args=(queue,), daemon=True)
+    child = context.Process(target=_treeshap_pids, args=(queue, tmp_path), daemon=True)
     child.start()
     try:
-        pid, pids, daemon = queue.get(timeout=120)
+        pid, daemon, parallel, serial = queue.get(timeout=120)
     finally:
         child.join(30)
         if child.is_alive():
             child.terminate()
     assert daemon is True
-    assert pid not in pids and len(pids) >= 1  # the work ran in loky's processes, not in the daemonic one
-
+    pids = {int(p.name) for p in tmp_path.iterdir()}
+    assert pids and pid not in pids  # the second chunk ran in a forked child, not in the daemonic process
+    np.testing.assert_allclose(parallel, serial, atol=1e-12)
