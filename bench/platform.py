@@ -319,8 +319,9 @@ PLATFORM_NULLS = {"e2e_overhead": None, "worker_scaling": None, "bigdata_upload_
                   "bigdata_upload_s": None, "bigdata_ingest_s": None, "bigdata_web_max_rss_mb": None}
 
 
-def platform_section() -> dict[str, Any]:
-    """All platform keys; null with a note for whatever could not be measured (no redis-server, no datasets...)."""
+def platform_section(only: set[str] | None = None) -> dict[str, Any]:
+    """All platform keys (or the ``only`` sections named: e2e, worker_scaling, bigdata); null with a note for
+    whatever could not be measured (no redis-server, no datasets...)."""
     out: dict[str, Any] = {}
     if not shutil.which("redis-server"):
         return {**PLATFORM_NULLS, "platform_note": "redis-server is not installed: the app stack cannot start"}
@@ -339,6 +340,8 @@ def platform_section() -> dict[str, Any]:
         for name, section in (("e2e", lambda: e2e_section(stack, api, username, heart_ds["id"])),
                               ("worker_scaling", lambda: scaling_section(stack, api, heart_ds["id"])),
                               ("bigdata", lambda: bigdata_section(stack, api))):
+            if only and name not in only:
+                continue
             try:
                 out.update(section())
             except Exception as exc:  # noqa: BLE001
@@ -355,6 +358,6 @@ def platform_section() -> dict[str, Any]:
     return out
 
 
-if __name__ == "__main__":  # python -m bench.platform: this section alone
-    json.dump(platform_section(), sys.stdout, indent=1)
+if __name__ == "__main__":  # python -m bench.platform [e2e] [worker_scaling] [bigdata]: these sections alone
+    json.dump(platform_section(set(sys.argv[1:]) or None), sys.stdout, indent=1)
     print()
