@@ -91,6 +91,9 @@ def lime_section(table: Table, predictor: Predictor, rows: int, *, suffix: str =
     with stopwatch() as inference:  # the same inputs, in the same calls, and nothing else
         for chunk in inputs:
             predictor.predict_proba(chunk)
+    with stopwatch() as inference_threads:  # the same calls, each split over the engine's threads as a job does
+        for chunk in inputs:
+            rows_in_threads(lambda i, chunk=chunk: list(predictor.predict_proba(chunk[i])), len(chunk))
     with stopwatch() as project:  # as a job runs it: the batch's rows spread over the engine's threads
         threaded = [e for batch in _batches(rows, batch_size()) for e in explainer.explain(X[batch], batch)]
     assert [e.data for e in threaded] == [e.data for e in results], "threads changed the explanations"
@@ -106,8 +109,11 @@ def lime_section(table: Table, predictor: Predictor, rows: int, *, suffix: str =
         f"lime_overhead{suffix}": one_thread[0] / inference[0],
         # The most any single-thread engine can reach here: the reference's time over the model's own time.
         f"lime_speedup_bound{suffix}": reference[0] / inference[0],
+        # The same on the engine's threads: the model alone on the same inputs, split over the same threads.
+        f"lime_speedup_bound_threads{suffix}": reference[0] / inference_threads[0],
         f"lime_seconds_per_row{suffix}": {"project": project[0] / rows, "project_1thread": one_thread[0] / rows,
-                                          "reference": reference[0] / rows, "model_only": inference[0] / rows},
+                                          "reference": reference[0] / rows, "model_only": inference[0] / rows,
+                                          "model_only_threads": inference_threads[0] / rows},
     }
     if not suffix:
         ref_other = _lime_reference(explainer, predictor.predict_proba, X, labels, seed=2)
@@ -252,10 +258,38 @@ def treeshap_section(table: Table, predictor: Predictor, rows: int) -> dict[str,
     with stopwatch() as reference:
         tree.shap_values(predictor.transform(X))
     return {
+        "treeshap_two_process_ceiling": _two_process_ceiling(explainer.shap_, predictor.transform(X[: batch_size()])),
         "treeshap_speedup": reference[0] / project[0],
         "treeshap_rows_per_s": len(X) / project[0],
         "treeshap_rows": len(X),
     }
+
+
+def _two_process_ceiling(tree_explainer: Any, rows: np.ndarray, repeats: int = 3) -> float:
+    """What two processes can give on this machine for this work: 2 x (one batch alone) / (two at once).
+
+    Both copies do the same TreeSHAP batch in forked processes started beforehand, so the figure holds no
+    start-up, pickling or splitting cost: only how much two busy cores slow each other down here.
+    """
+    import multiprocessing
+
+    from explanations.explainers import shap as shap_module
+
+    shap_module._FORK_SHARED = (tree_explainer, np.asarray(rows, dtype=np.float64))
+    try:
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            pool.map(abs, range(2))  # a first round trip: both processes up and answering
+            alone, together = [], []
+            for _ in range(repeats):
+                with stopwatch() as one:
+                    pool.apply(shap_module._tree_chunk, ((0, len(rows)),))
+                with stopwatch() as two:
+                    pool.map(shap_module._tree_chunk, [(0, len(rows))] * 2, chunksize=1)
+                alone.append(one[0])
+                together.append(two[0])
+    finally:
+        shap_module._FORK_SHARED = None
+    return 2 * float(np.median(alone)) / float(np.median(together))
 
 
 # ---------------------------------------------------------------- GPU

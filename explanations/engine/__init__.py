@@ -52,12 +52,12 @@ def rows_in_threads(work: Callable[[np.ndarray], Sequence[T]], n_rows: int, *, t
 
 @contextmanager
 def child_processes_allowed() -> Iterator[None]:
-    """Let joblib start worker processes from inside a Celery prefork worker, for the block's duration.
+    """Let this process start child processes from inside a Celery prefork worker, for the block's duration.
 
-    Celery runs tasks in daemonic processes, and joblib's loky backend then silently falls back to one
-    process ("Loky-backed parallel loops cannot be called in a multiprocessing"), so TreeSHAP on two cores
-    would only ever use one in a real job. loky's workers watch their parent and exit with it, which is what
-    the daemon flag protects against, so the flag is lifted while the parallel call runs.
+    Celery runs tasks in daemonic processes, and a daemonic process may not have children ("daemonic
+    processes are not allowed to have children"; joblib's loky backend silently falls back to one process),
+    so TreeSHAP on two cores would only ever use one in a real job. The children here live only for the
+    block (the caller terminates and joins them), which is what the daemon flag protects against.
     """
     import multiprocessing
 
