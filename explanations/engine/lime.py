@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from explanations.engine import rows_in_threads
 from explanations.lazy import lazy
 
 LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")
@@ -111,6 +112,16 @@ def lime_fit(
     return fits
 
 
+@dataclass
+class Neighbourhood:
+    """Perturbed samples as lime draws them, before any row is put in column 0 (see ``LimeBatch.draw``)."""
+
+    inverse: np.ndarray  # (d, n) model inputs; column 0 is the row's place
+    scaled_normal: np.ndarray  # (unbinned numeric columns, n) standardised values
+    codes: np.ndarray  # (sampled columns, n) category codes, or bin numbers for binned numeric columns
+    proba: np.ndarray | None = None  # (n - 1, classes) the model on columns 1.. of ``inverse``
+
+
 class LimeBatch:
     """Draws lime's neighbourhoods for many rows and fits them together."""
 
@@ -187,41 +198,112 @@ class LimeBatch:
         values = self.bin_mean_.take(flat_bins) + self.bin_std_.take(flat_bins) * z
         return np.where(low == high, low, values)
 
-    def sample(self, x: np.ndarray, num_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """lime's ``__data_inverse`` then scaling, one column per row of the result: (scaled (d, n), model inputs (d, n)).
+    def draw(self, num_samples: int, rng: np.random.Generator) -> Neighbourhood:
+        """lime's ``__data_inverse`` without the row: ``num_samples`` samples whose column 0 the row will take.
 
-        Sample 0 is ``x`` itself.
+        lime draws every sample without looking at the row (bins and categories from their training
+        frequencies, values inside the bins, unbinned numbers around the training mean), so one draw can serve
+        any number of rows; the random numbers are consumed exactly as ``sample`` always did.
         """
-        x = np.asarray(x, dtype=np.float64)
-        scaled = np.empty((self.d_, num_samples))
         inverse = np.empty((self.d_, num_samples))
+        scaled_normal = np.empty((len(self.normal_), num_samples))
+        codes = np.empty((len(self.chosen_), num_samples))
         if len(self.normal_):
             mean, scale = self.mean_[self.normal_, None], self.scale_[self.normal_, None]
             z = rng.standard_normal((len(self.normal_), num_samples))
             inverse[self.normal_] = z * scale + mean
-            scaled[self.normal_] = (inverse[self.normal_] - mean) / scale
-            scaled[self.normal_, 0] = (x[self.normal_] - mean[:, 0]) / scale[:, 0]
+            scaled_normal[:] = (inverse[self.normal_] - mean) / scale
         if len(self.chosen_):
-            first = np.array(x, dtype=np.float64)  # the instance as samples are compared with it: bins where binned
-            for cuts, j in zip(self.cuts_, self.binned_):
-                first[j] = float(np.searchsorted(cuts, x[j]))
             u = rng.random((len(self.chosen_), num_samples))
             for position in self.categorical_positions_:
-                j = self.chosen_[position]
-                codes = self.choice_values_[position].take(np.searchsorted(self.choice_cdf_[position], u[position], side="right"))
-                inverse[j] = codes
-                scaled[j] = codes == first[j]
+                codes[position] = self.choice_values_[position].take(
+                    np.searchsorted(self.choice_cdf_[position], u[position], side="right"))
+                inverse[self.chosen_[position]] = codes[position]
             if len(self.binned_):  # few bins each: count the cdf steps below u, all binned columns at once
                 ub = u[self.binned_position_]
                 steps = np.zeros(ub.shape, dtype=np.intp)
                 for k in range(self.bin_cdf_.shape[1]):
                     steps += ub >= self.bin_cdf_[:, k : k + 1]
                 flat = self.bin_values_.take(steps + self.bin_offsets_)
-                scaled[self.binned_] = flat == (first[self.binned_].astype(np.intp) + self.bin_offsets_[:, 0])[:, None]
+                codes[self.binned_position_] = flat - self.bin_offsets_
                 inverse[self.binned_] = self._truncated_normal(flat, rng)
-            scaled[self.chosen_, 0] = 1.0
+        return Neighbourhood(inverse, scaled_normal, codes)
+
+    def scaled(self, hood: Neighbourhood, X: np.ndarray) -> np.ndarray:
+        """lime's scaled neighbourhood of each row of ``X`` (rows, d, samples): column 0 is the row itself.
+
+        Sampled categories and bins become 1 where they equal the row's own, 0 elsewhere; unbinned numbers
+        are standardised. Only this, and the model's answer on the row, depend on the row.
+        """
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        Zt = np.empty((len(X), self.d_, hood.inverse.shape[1]))
+        if len(self.normal_):
+            Zt[:, self.normal_, :] = hood.scaled_normal
+            Zt[:, self.normal_, 0] = (X[:, self.normal_] - self.mean_[self.normal_]) / self.scale_[self.normal_]
+        if len(self.chosen_):
+            first = X[:, self.chosen_].copy()  # the row as samples are compared with it: bin numbers where binned
+            for position, cuts, j in zip(self.binned_position_ if len(self.binned_) else (), self.cuts_, self.binned_):
+                first[:, position] = np.searchsorted(cuts, X[:, j])
+            Zt[:, self.chosen_, :] = hood.codes[None] == first[:, :, None]
+            Zt[:, self.chosen_, 0] = 1.0
+        return Zt
+
+    def sample(self, x: np.ndarray, num_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """lime's ``__data_inverse`` then scaling, one column per row of the result: (scaled (d, n), model inputs (d, n)).
+
+        Sample 0 is ``x`` itself.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        hood = self.draw(num_samples, rng)
+        inverse = hood.inverse
         inverse[:, 0] = x
-        return scaled, inverse
+        return self.scaled(hood, x)[0], inverse
+
+    def neighbourhood(
+        self, num_samples: int, rng: np.random.Generator, predict_proba: Callable[[np.ndarray], np.ndarray]
+    ) -> Neighbourhood:
+        """One draw shared by many rows, with the model's probabilities on it (split over the engine's threads)."""
+        hood = self.draw(num_samples, rng)
+        inputs = np.ascontiguousarray(hood.inverse[:, 1:].T)
+        hood.proba = np.concatenate(rows_in_threads(lambda i: [predict_proba(inputs[i])], len(inputs)))
+        return hood
+
+    def explain_shared(
+        self,
+        X: np.ndarray,
+        labels: Sequence[int],
+        hood: Neighbourhood,
+        proba_rows: np.ndarray | Callable[[np.ndarray], np.ndarray],
+        *,
+        num_features: int,
+        feature_selection: str = "auto",
+    ) -> list[LimeFit]:
+        """One ``LimeFit`` per row of ``X`` on ``hood``'s samples; ``proba_rows`` is the model (or its answer) on ``X``.
+
+        Row ``i``'s fit is lime's on the samples ``[X[i]] + hood``: exactly what lime computes had its random
+        draw been ``hood``. Rows explained with the same ``hood`` share its random draws.
+        """
+        if hood.proba is None:
+            raise ValueError("The neighbourhood has no model probabilities; build it with LimeBatch.neighbourhood.")
+        num_samples = hood.inverse.shape[1]
+        if callable(proba_rows):
+            proba_rows = proba_rows(np.atleast_2d(np.asarray(X, dtype=np.float64)))
+        labels = np.asarray(labels, dtype=np.intp)
+        chunk = max(1, SAMPLE_CELLS_PER_CHUNK // (num_samples * self.d_))
+        fits: list[LimeFit] = []
+        for start in range(0, len(X), chunk):
+            stop = min(start + chunk, len(X))
+            Zt = self.scaled(hood, X[start:stop])
+            y = np.empty((stop - start, num_samples))
+            y[:, 0] = proba_rows[np.arange(start, stop), labels[start:stop]]
+            y[:, 1:] = hood.proba[:, labels[start:stop]].T
+            fits.extend(self._fit(Zt, y, num_features, feature_selection))
+        return fits
+
+    def _fit(self, Zt: np.ndarray, y: np.ndarray, num_features: int, feature_selection: str) -> list[LimeFit]:
+        distance2 = ((Zt - Zt[:, :, :1]) ** 2).sum(axis=1)
+        weights = np.sqrt(np.exp(-distance2 / self.kernel_width_**2))
+        return lime_fit(Zt.transpose(0, 2, 1), y, weights, num_features, feature_selection)
 
     def explain(
         self,
@@ -244,7 +326,5 @@ class LimeBatch:
             inputs = np.concatenate([inverse.T for _, inverse in drawn])
             proba = predict_proba(inputs).reshape(stop - start, num_samples, -1)
             y = proba[np.arange(stop - start), :, np.asarray(labels[start:stop], dtype=np.intp)]
-            distance2 = ((Zt - Zt[:, :, :1]) ** 2).sum(axis=1)
-            weights = np.sqrt(np.exp(-distance2 / self.kernel_width_**2))
-            fits.extend(lime_fit(Zt.transpose(0, 2, 1), y, weights, num_features, feature_selection))
+            fits.extend(self._fit(Zt, y, num_features, feature_selection))
         return fits

@@ -67,7 +67,9 @@ class AnchorExplainer(TabularExplainer):
             for f, name in zip(ordered, names)
         ]
 
-    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
         settings = self.settings
         anchors = self.engine_.explain(
             X,

@@ -207,7 +207,8 @@ class TabularExplainer:
     """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``Explanation``s.
 
     Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
-    ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes.
+    ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes (``proba``: the
+    model's probabilities on those rows, already computed).
     """
 
     key: ClassVar[str]
@@ -254,9 +255,10 @@ class TabularExplainer:
         predicted = np.argmax(proba, axis=1)
         rows = list(rows)
         if self._parallel_rows():
-            datas = rows_in_threads(lambda i: self._explain_rows(X[i], [rows[j] for j in i], predicted[i]), len(rows))
+            datas = rows_in_threads(
+                lambda i: self._explain_rows(X[i], [rows[j] for j in i], predicted[i], proba[i]), len(rows))
         else:
-            datas = self._explain_rows(X, rows, predicted)
+            datas = self._explain_rows(X, rows, predicted, proba)
         meta = {**self.settings, "seed": self.seed_}
         return [
             Explanation(
@@ -273,5 +275,7 @@ class TabularExplainer:
     def _parallel_rows(self) -> bool:
         return self.parallel_rows
 
-    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -124,7 +124,9 @@ class ImageExplainer(TabularExplainer):
             for r, x in zip(results, X)
         ]
 
-    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
         proba = self.predict_proba(X)
         out = []
         for x, row, label, probs in zip(X, rows, predicted, proba):

@@ -3,8 +3,12 @@
 ``fit`` builds lime's own explainer (quartile bins, bin frequencies, scaler, kernel width) and hands its
 statistics to ``explanations.engine.lime.LimeBatch``, which samples for many rows at once, calls the model
 once per chunk of rows and solves lime's feature selection and ridge fits from one Gram matrix per row.
-Each row gets its own random stream derived from the seed and the row id, so an explanation is the
-same whether the row is explained alone or in a batch. Conditions name original values:
+lime draws its perturbed samples without looking at the row (only sample 0, the row itself, and the 0/1
+"same bin as the row" columns depend on it), so by default one draw, scored by the model once, serves
+every row of the job: each row's explanation is exactly lime's on the samples ``[row] + draw``, and the
+model's work no longer grows with the rows. With ``shared_samples`` off each row draws its own samples from
+a stream derived from the seed and the row id, as lime does. Either way a row's explanation is the same
+whether it is explained alone or in a batch. Conditions name original values:
 ``workclass = Private``, ``28 < age <= 37``.
 """
 
@@ -14,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from explanations.engine.lime import LimeBatch
+from explanations.engine.lime import LimeBatch, Neighbourhood
 from explanations.explainers.base import (
     Param,
     Predictor,
@@ -27,11 +31,12 @@ from explanations.explainers.base import (
 from explanations.lazy import lazy
 
 LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")  # workers only
+NEIGHBOURHOOD_STREAM = 0xFFFFFFFF  # row_seed's stream for the shared samples; no row id gets this far
 
 
 class LimeExplainer(TabularExplainer):
     key = "lime"
-    parallel_rows = True  # every row draws from its own Generator; the engine keeps no state between calls
+    parallel_rows = True  # rows read the shared samples or draw from their own Generator; nothing is written meanwhile
     label = "LIME"
     description = "LIME: fits a simple model around one row to see which features drive its prediction."
     params = (
@@ -40,6 +45,11 @@ class LimeExplainer(TabularExplainer):
               help="More samples give steadier weights but take longer."),
         Param("discretize_continuous", "Bin numeric features", True, kind="bool",
               help="Explain numbers as ranges such as 28 < age <= 37."),
+        Param("shared_samples", "One set of samples for all rows", True, kind="bool",
+              help="The model scores one set of perturbed samples for the whole job instead of a new set per row, "
+                   "which is many times faster. LIME draws these samples without looking at the row, so each "
+                   "row's explanation is still a LIME explanation, but rows share the same random draw. Turn off "
+                   "to draw new samples for every row, as the lime library does."),
     )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> LimeExplainer:
@@ -58,7 +68,15 @@ class LimeExplainer(TabularExplainer):
         if self.lime_.discretizer is not None:
             discretizer_names_tidy(self.lime_.discretizer, space.feature_names)
         self.engine_ = LimeBatch(self.lime_)
+        self.neighbourhood_: Neighbourhood | None = None
         return self
+
+    def explain(self, X: np.ndarray, rows: list[int]) -> list:
+        if self.settings["shared_samples"] and hasattr(self, "engine_") and self.neighbourhood_ is None:
+            # Drawn and scored once, before the rows are spread over threads; the same for every batch of the job.
+            rng = np.random.default_rng(row_seed(self.seed_, NEIGHBOURHOOD_STREAM))
+            self.neighbourhood_ = self.engine_.neighbourhood(self.settings["num_samples"], rng, self.predict_proba)
+        return super().explain(X, rows)
 
     def _condition(self, feature: int, value: float) -> str:
         space = self.space_
@@ -69,15 +87,22 @@ class LimeExplainer(TabularExplainer):
             return discretizer.names[feature][int(discretizer.lambdas[feature](value))]
         return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
 
-    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
-        fits = self.engine_.explain(
-            X,
-            [int(label) for label in predicted],
-            [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
-            self.predict_proba,
-            num_features=self.settings["num_features"],
-            num_samples=self.settings["num_samples"],
-        )
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
+        labels = [int(label) for label in predicted]
+        if self.neighbourhood_ is not None:
+            fits = self.engine_.explain_shared(X, labels, self.neighbourhood_, self.predict_proba if proba is None else proba,
+                                               num_features=self.settings["num_features"])
+        else:
+            fits = self.engine_.explain(
+                X,
+                labels,
+                [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
+                self.predict_proba,
+                num_features=self.settings["num_features"],
+                num_samples=self.settings["num_samples"],
+            )
         out = []
         for x, label, fit in zip(X, predicted, fits):
             pairs = sorted(zip(fit.features, fit.weights), key=lambda pair: -abs(pair[1]))

@@ -141,7 +141,9 @@ class ShapExplainer(TabularExplainer):
             result = self.shap_(x[None, :], max_evals=max_evals, silent=True)
             return np.asarray(result.values[0]), np.asarray(result.base_values[0], dtype=np.float64)
 
-    def _explain_rows(self, X: np.ndarray, rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
         space = self.space_
         n_classes = len(space.class_names)
         full = np.zeros((len(X), len(space.feature_names), n_classes))  # every class's values, for global views

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import shap
@@ -53,6 +55,53 @@ def test_lime_fit_matches_lime_on_the_same_samples(heart_table, forest, num_feat
         np.testing.assert_allclose([w for _, w in pairs], fit.weights, rtol=1e-6, atol=1e-9)
         assert fit.intercept == pytest.approx(float(intercept), abs=1e-8)
         assert fit.score == pytest.approx(float(score), abs=1e-8)
+
+
+@pytest.mark.parametrize("discretize", [True, False])
+def test_lime_on_shared_samples_is_limes_own_fit_on_those_samples(heart_table, forest, discretize: bool) -> None:
+    """Each row's explanation from the shared draw is what lime computes from ``[row] + draw``, built lime's way."""
+    from sklearn.metrics import pairwise_distances
+
+    explainer = LimeExplainer(num_samples=1500, discretize_continuous=discretize).fit(
+        heart_table.X_train, forest, heart_table.space, seed=0)
+    X = heart_table.X_test[:4]
+    results = explainer.explain(X, [10, 11, 12, 13])
+    hood, lime, names = explainer.neighbourhood_, explainer.lime_, heart_table.space.feature_names
+    assert hood is not None and hood.proba.shape == (1499, len(heart_table.space.class_names))
+    categorical = sorted(lime.feature_values)  # the columns lime samples from frequencies and compares with the row
+    for x, e in zip(X, results):
+        inputs = hood.inverse.T.copy()
+        inputs[0] = x
+        compared = lime.discretizer.discretize(inputs) if discretize else inputs.copy()
+        data = inputs.copy()
+        data[:, categorical] = compared[:, categorical] == compared[0, categorical]
+        scaled = (data - lime.scaler.mean_) / lime.scaler.scale_
+        distances = pairwise_distances(scaled, scaled[:1]).ravel()
+        intercept, pairs, score, _ = lime.base.explain_instance_with_data(
+            scaled, forest.predict_proba(inputs), distances, e.predicted, 5)
+        assert e.data["feature_of"] == [names[int(j)] for j, _ in pairs]
+        np.testing.assert_allclose([w for _, w in e.data["weights"]], [w for _, w in pairs], rtol=1e-6, atol=1e-9)
+        assert e.data["intercept"] == pytest.approx(float(intercept), abs=1e-8)
+        assert e.data["score"] == pytest.approx(float(score), abs=1e-8)
+
+
+def test_lime_scores_the_shared_samples_once_per_job(heart_table, forest) -> None:
+    """The model sees the shared draw once, then only the explained rows; with it off, every row's own samples."""
+    calls: list[int] = []
+
+    def counting(X: np.ndarray) -> np.ndarray:
+        calls.append(len(X))
+        return forest.predict_proba(X)
+
+    counted = replace(forest, predict_proba=counting)
+    explainer = LimeExplainer(num_samples=800).fit(heart_table.X_train, counted, heart_table.space, seed=0)
+    for batch in ([0, 1, 2], [3, 4]):
+        explainer.explain(heart_table.X_test[batch], batch)
+    assert sum(calls) == 799 + 3 + 2  # the draw once, then only each batch's own rows
+    calls.clear()
+    fresh = LimeExplainer(num_samples=800, shared_samples=False).fit(heart_table.X_train, counted, heart_table.space, seed=0)
+    fresh.explain(heart_table.X_test[:3], [0, 1, 2])
+    assert sum(calls) == 3 + 3 * 800
 
 
 def test_lime_samples_follow_limes_distribution(heart_table, forest) -> None:

@@ -44,11 +44,13 @@ def test_rows_in_threads_keeps_row_order_and_uses_threads() -> None:
     assert rows_in_threads(work, 2, threads=1) == [0, 10]
 
 
-@pytest.mark.parametrize("key", ["lime", "shap"])
+@pytest.mark.parametrize("key", ["lime", "lime_fresh", "shap"])
 def test_explanations_do_not_depend_on_the_number_of_threads(heart_table, svm, monkeypatch, key: str) -> None:
-    """Each row draws from its own random stream, so two threads give exactly the one-thread answer."""
-    explainer_cls = LimeExplainer if key == "lime" else ShapExplainer
-    params = {"num_samples": 300} if key == "lime" else {"algorithm": "kernel", "background_size": 10, "nsamples": 100}
+    """Each row draws from its own random stream or reads the shared draw, so two threads give the one-thread answer."""
+    explainer_cls = ShapExplainer if key == "shap" else LimeExplainer
+    params = {"algorithm": "kernel", "background_size": 10, "nsamples": 100} if key == "shap" else {"num_samples": 300}
+    if key == "lime_fresh":
+        params["shared_samples"] = False
     explainer = explainer_cls(**params).fit(heart_table.X_train, svm, heart_table.space, seed=3)
     X, rows = heart_table.X_test[:5], [4, 8, 15, 16, 23]
     monkeypatch.setenv("EXPLAINER_ENGINE_THREADS", "1")
