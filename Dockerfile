@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=explainer_site.settings.production \
     EXPLAINER_VAR_DIR=/app/var \
     MEDIA_ROOT=/app/var/media \
-    STATIC_ROOT=/app/staticfiles
+    STATIC_ROOT=/app/staticfiles \
+    NUMBA_CACHE_DIR=/app/var/numba
 
 # libgomp: OpenMP for scikit-learn and torch.
 RUN apt-get update \

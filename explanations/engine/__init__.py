@@ -2,7 +2,9 @@
 
 The reference libraries explain one row at a time and spend most of it outside the model. These modules
 sample for a batch of rows, call the model once on the stacked samples, and solve the per-row problems
-with vectorised linear algebra. Every row still draws from its own random stream (``row_seed``), so a row's
+with vectorised linear algebra: ``lime`` (one shared draw of samples per job, or one per row), ``anchors``,
+``kernel_shap`` (with ``rbf_svc``'s exact shortcut for RBF SVMs) and ``tree_shap`` (path-dependent TreeSHAP,
+compiled). Random draws come from streams seeded by the job's seed and the row (``row_seed``), so a row's
 explanation does not depend on which rows share its batch, nor on how many threads share the work
 (``rows_in_threads``). No Django here.
 """
@@ -10,9 +12,8 @@ explanation does not depend on which rows share its batch, nor on how many threa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -48,25 +49,3 @@ def rows_in_threads(work: Callable[[np.ndarray], Sequence[T]], n_rows: int, *, t
     slices = np.array_split(np.arange(n_rows), threads)
     with ThreadPoolExecutor(threads, thread_name_prefix="explain") as pool:
         return [item for part in pool.map(work, slices) for item in part]
-
-
-@contextmanager
-def child_processes_allowed() -> Iterator[None]:
-    """Let this process start child processes from inside a Celery prefork worker, for the block's duration.
-
-    Celery runs tasks in daemonic processes, and a daemonic process may not have children ("daemonic
-    processes are not allowed to have children"; joblib's loky backend silently falls back to one process),
-    so TreeSHAP on two cores would only ever use one in a real job. The children here live only for the
-    block (the caller terminates and joins them), which is what the daemon flag protects against.
-    """
-    import multiprocessing
-
-    config = multiprocessing.current_process()._config
-    daemon = config.get("daemon")
-    if daemon:
-        config["daemon"] = False
-    try:
-        yield
-    finally:
-        if daemon:
-            config["daemon"] = daemon

@@ -4,7 +4,9 @@ Algorithms:
 
 - ``tree``: exact TreeSHAP on the fitted trees, over the pipeline's transformed input; attributions of
   one-hot columns are summed back to their original feature. Output is a probability for forests and
-  single trees, log-odds for gradient boosting.
+  single trees, log-odds for gradient boosting. shap's ``TreeExplainer`` reads the trees; its values come
+  from ``explanations.engine.tree_shap`` (the same values, O(nodes) per row instead of O(leaves x depth²),
+  rows over the engine's threads), or from shap's C++ for trees that kernel does not cover.
 - ``linear``: exact linear SHAP on the logistic regression's transformed input, in log-odds (for more than
   two classes, the class's logit).
 - ``kernel``: model-agnostic Kernel SHAP on the encoded features, against a random background sample of
@@ -25,14 +27,11 @@ Global summary: every explanation also carries ``class_values`` ([class][feature
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from explanations.engine import child_processes_allowed, engine_threads
 from explanations.engine.kernel_shap import KernelShapBatch
 from explanations.engine.rbf_svc import RbfSvcCoalitions
 from explanations.explainers.base import (
@@ -48,12 +47,6 @@ from explanations.lazy import lazy
 shap = lazy("shap")  # workers only: importing shap costs the web process ~80 MB
 
 logger = logging.getLogger(__name__)
-
-# Rows x nodes of the forest below which TreeSHAP stays in this process: about half a second of work on one
-# core. Forking costs some 20-40 ms, and on these 2-core machines two processes explain 16 Adult rows on a
-# 100-tree, 157,000-node forest in 1.2-1.5 s against 2.0-2.5 s in one (two busy cores each run ~30 % slower).
-TREE_PARALLEL_NODE_ROWS = 1_000_000
-
 
 class ShapExplainer(TabularExplainer):
     key = "shap"
@@ -86,7 +79,10 @@ class ShapExplainer(TabularExplainer):
             if model is not None and predictor.transform is not None and predictor.groups is not None:
                 try:
                     if requested == "tree":
+                        from explanations.engine.tree_shap import PathDependentTreeShap  # numba: workers only
+
                         self.shap_ = shap.TreeExplainer(model)
+                        self.tree_kernel_ = PathDependentTreeShap.build(self.shap_)
                     else:
                         self.shap_ = shap.LinearExplainer(model, predictor.transform(self.background_))
                     self.classes_ = np.asarray(model.classes_, dtype=int)
@@ -108,8 +104,8 @@ class ShapExplainer(TabularExplainer):
         return requested
 
     def _parallel_rows(self) -> bool:
-        """Kernel SHAP splits a batch over threads; TreeSHAP uses processes (its C++ holds the GIL) and the
-        permutation method seeds numpy's global random state, so both stay on one thread."""
+        """Kernel SHAP splits a batch over threads; the TreeSHAP kernel splits its rows over threads itself, and
+        the permutation method seeds numpy's global random state, so both are called on one thread."""
         return self.algorithm_ == "kernel"
 
     def _model_specific_values(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +116,8 @@ class ShapExplainer(TabularExplainer):
         """
         transformed = np.asarray(self.predictor_.transform(X), dtype=np.float64)
         tree = isinstance(self.shap_, shap.TreeExplainer)
-        raw = tree_values_parallel(self.shap_, transformed) if tree else self.shap_.shap_values(transformed)
+        kernel = getattr(self, "tree_kernel_", None) if tree else None
+        raw = kernel.values(transformed) if kernel is not None else self.shap_.shap_values(transformed)
         raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw)
         base = np.atleast_1d(np.asarray(self.shap_.expected_value, dtype=np.float64)).ravel()
         if raw.ndim == 2:
@@ -173,50 +170,6 @@ class ShapExplainer(TabularExplainer):
             }
             for i, (x, label) in enumerate(zip(X, predicted))
         ]
-
-
-_FORK_SHARED: tuple[Any, np.ndarray] | None = None  # (explainer, rows): what forked TreeSHAP children inherit
-
-
-def _tree_chunk(bounds: tuple[int, int]) -> Any:
-    explainer, transformed = _FORK_SHARED  # type: ignore[misc]
-    return explainer.shap_values(transformed[bounds[0] : bounds[1]])
-
-
-def tree_values_parallel(explainer: Any, transformed: np.ndarray) -> Any:
-    """TreeSHAP over forked processes for many rows (shap's C++ holds the GIL, so threads would not help).
-
-    The children are forked with the explainer and the rows already in memory, so nothing but row bounds
-    and the answers cross between processes (loky pickled the 18 MB forest with every chunk: 1.3-1.6 s for a
-    16-row Adult batch against 1.2 s this way, 2.2 s in one process). This process explains the first chunk
-    itself while ``processes - 1`` children explain the rest. Below ``TREE_PARALLEL_NODE_ROWS``, on one core
-    and where the platform cannot fork, the rows are explained here. ``EXPLAINER_TREE_PROCESSES`` caps the
-    processes (0 = one per core).
-    """
-    global _FORK_SHARED
-    processes = int(os.environ.get("EXPLAINER_TREE_PROCESSES", "0") or 0) or engine_threads()
-    processes = min(processes, len(transformed) // 2)
-    nodes = int(np.sum(getattr(explainer.model, "num_nodes", 0)))
-    can_fork = "fork" in multiprocessing.get_all_start_methods()
-    if processes < 2 or not can_fork or len(transformed) * nodes < TREE_PARALLEL_NODE_ROWS:
-        return explainer.shap_values(transformed)
-    edges = np.linspace(0, len(transformed), processes + 1).astype(int)
-    bounds = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
-    _FORK_SHARED = (explainer, transformed)
-    pool = None
-    try:
-        with child_processes_allowed():  # Celery's pool processes are daemonic, and may not have children otherwise
-            pool = multiprocessing.get_context("fork").Pool(processes - 1)
-        others = pool.map_async(_tree_chunk, bounds[1:])
-        parts = [explainer.shap_values(transformed[bounds[0][0] : bounds[0][1]])] + others.get()
-    finally:
-        _FORK_SHARED = None
-        if pool is not None:
-            pool.terminate()  # also on a time limit or cancel raised while waiting: no child outlives the call
-            pool.join()
-    if isinstance(parts[0], list):
-        return [np.concatenate([part[k] for part in parts]) for k in range(len(parts[0]))]
-    return np.concatenate(parts)
 
 
 def shap_values_matrix(data: Sequence[dict], class_index: int) -> np.ndarray:

@@ -13,7 +13,6 @@ from explanations.classifiers import classifier_fit, predictor_build
 from explanations.engine.anchors import kl_lower, kl_upper
 from explanations.engine.kernel_shap import KernelShapBatch
 from explanations.engine.lime import lime_fit
-from explanations.explainers import shap as shap_module
 from explanations.explainers.anchors import AnchorExplainer
 from explanations.explainers.base import numpy_global_seed
 from explanations.explainers.lime import LimeExplainer
@@ -200,11 +199,103 @@ def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, for
     assert np.mean(fresh) >= threshold - 0.05
 
 
-def test_tree_shap_in_processes_equals_in_process(heart_table, forest, monkeypatch) -> None:
+def _tree_models() -> list:
+    from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    return [
+        (RandomForestClassifier(n_estimators=15, random_state=0), 2),
+        (RandomForestClassifier(n_estimators=8, min_samples_leaf=3, random_state=0), 3),
+        (GradientBoostingClassifier(n_estimators=15, max_depth=4, random_state=0), 2),
+        (DecisionTreeClassifier(random_state=0), 3),
+        (ExtraTreesClassifier(n_estimators=8, random_state=0), 2),
+    ]
+
+
+@pytest.mark.parametrize(("model", "classes"), _tree_models(), ids=lambda v: type(v).__name__ if not isinstance(v, int) else str(v))
+def test_tree_shap_kernel_equals_shaps_own_tree_shap(model, classes: int) -> None:
+    """The O(nodes) kernel gives shap's path-dependent values: forests, boosting, one deep tree, repeated features, NaN."""
+    from explanations.engine.tree_shap import PathDependentTreeShap
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6))
+    X[:, 3] = rng.integers(0, 3, 300)  # few values: the trees test it again and again on one path
+    y = np.digitize(X[:, 0] + 0.5 * X[:, 3] + rng.normal(size=300) * 0.5, [0.3, 1.2][: classes - 1])
+    explainer = shap.TreeExplainer(model.fit(X, y))
+    kernel = PathDependentTreeShap.build(explainer)
+    assert kernel is not None
+    rows = X[:40].copy()
+    rows[3, 2] = np.nan  # missing: the split's default child, as in shap
+    theirs = np.asarray(explainer.shap_values(rows, check_additivity=False))
+    ours = kernel.values(rows)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    assert np.abs(theirs).max() > 0.01  # not trivially zero
+
+
+def _exact_path_dependent(kernel, x: np.ndarray) -> np.ndarray:
+    """Path-dependent SHAP of one tree by its definition: every subset of the features it tests, enumerated.
+
+    v(S) = sum over leaves of value x P(reach leaf), an edge on a feature in S followed as ``x`` goes, any other
+    taken in proportion to its cover (Lundberg et al.'s EXPVALUE); then the Shapley formula over all subsets.
+    """
+    from math import factorial
+
+    left, right, feature = kernel.left_[0], kernel.right_[0], kernel.feature_[0]
+    threshold, cover, values = kernel.threshold_[0], kernel.cover_[0], kernel.values_[0]
+    used = sorted({int(feature[u]) for u in range(len(left)) if left[u] >= 0})
+    n = len(used)
+    masks = (np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1  # subset s holds used[j] when bit j is set
+    v = np.zeros((2**n, values.shape[1]))
+    stack = [(0, np.ones(2**n))]
+    while stack:
+        u, reach = stack.pop()
+        if left[u] < 0:
+            v += reach[:, None] * values[u]
+            continue
+        j = used.index(int(feature[u]))
+        hot = left[u] if x[feature[u]] <= threshold[u] else right[u]
+        for child in (left[u], right[u]):
+            follow = np.where(masks[:, j] == 1, float(child == hot), cover[child] / cover[u])
+            stack.append((child, reach * follow))
+    size = masks.sum(axis=1)
+    by_size = np.array([factorial(k) * factorial(n - k - 1) / factorial(n) for k in range(n)])
+    phi = np.zeros((len(x), values.shape[1]))
+    for j, f in enumerate(used):
+        without = np.flatnonzero(masks[:, j] == 0)
+        weight = by_size[size[without]]
+        phi[f] = (weight[:, None] * (v[without | (1 << j)] - v[without])).sum(axis=0)
+    return phi
+
+
+def test_tree_shap_kernel_equals_shap_and_the_definition_on_a_real_forest(heart_table, forest) -> None:
+    """Heart's one-hot columns and integer features meet thresholds stored from float32 (57.0 against 57.0): the kernel
+    compares in the trees' precision, as shap and scikit-learn do, and equals shap and brute-force enumeration."""
+    from explanations.engine.tree_shap import PathDependentTreeShap
+
+    explainer = shap.TreeExplainer(forest.tree_model)
+    kernel = PathDependentTreeShap.build(explainer)
+    X = forest.transform(heart_table.X_test[:12])
+    np.testing.assert_allclose(kernel.values(X), np.asarray(explainer.shap_values(X, check_additivity=False)),
+                               rtol=0, atol=1e-12)
+    x = X[1].astype(np.float32).astype(np.float64)  # the row as the trees read it
+    for t in range(3):
+        one = kernel.tree(t)
+        np.testing.assert_allclose(one.values(x[None])[0], _exact_path_dependent(one, x), rtol=0, atol=1e-12)
+
+
+def test_tree_shap_kernel_serves_the_shap_explainer_and_leaves_other_perturbations_to_shap(heart_table, forest) -> None:
+    from explanations.engine.tree_shap import PathDependentTreeShap
+
     explainer = ShapExplainer(algorithm="tree").fit(heart_table.X_train, forest, heart_table.space, seed=0)
-    X = np.repeat(heart_table.X_test[:20], 4, axis=0)
-    serial = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
-    monkeypatch.setattr(shap_module, "TREE_PARALLEL_NODE_ROWS", 1)
-    monkeypatch.setenv("EXPLAINER_TREE_PROCESSES", "2")
-    parallel = [e.data["class_values"] for e in explainer.explain(X, list(range(len(X))))]
-    np.testing.assert_allclose(np.array(parallel), np.array(serial), atol=1e-12)
+    assert explainer.tree_kernel_ is not None
+    X = heart_table.X_test[:12]
+    results = explainer.explain(X, list(range(len(X))))
+    values = explainer.tree_kernel_.values(forest.transform(X))
+    for e, raw in zip(results, values):  # one-hot columns summed back to their feature
+        summed = np.stack([raw[group].sum(axis=0) for group in forest.groups])
+        np.testing.assert_allclose(np.array(e.data["class_values"]), summed.T, atol=1e-8)
+        assert e.data["algorithm"] == "tree"
+    background = forest.transform(heart_table.X_train[:50])
+    interventional = shap.TreeExplainer(forest.tree_model, data=background)
+    assert PathDependentTreeShap.build(interventional) is None

@@ -1,10 +1,9 @@
-"""The engines' use of both cores: threads for LIME and Kernel SHAP rows, processes for TreeSHAP inside Celery."""
+"""The engines' use of both cores: threads for LIME, Kernel SHAP and TreeSHAP rows, with the one-thread answers."""
 
 from __future__ import annotations
 
 import os
 
-import billiard
 import numpy as np
 import pytest
 
@@ -62,47 +61,17 @@ def test_explanations_do_not_depend_on_the_number_of_threads(heart_table, svm, m
     assert [e.data for e in two] == [e.data for e in one]
 
 
-_RECORDED: dict = {}
-
-
-def _recording_chunk(bounds):
-    """Stands in for ``_tree_chunk`` in the daemonic process; its forked children inherit the patch."""
-    (_RECORDED["folder"] / str(os.getpid())).touch()
-    return _RECORDED["chunk"](bounds)
-
-
-def _treeshap_pids(queue, folder) -> None:
-    """In a daemonic process: TreeSHAP on two processes; which pids explained a chunk, and the values."""
-    import shap
-    from sklearn.ensemble import RandomForestClassifier
-
-    from explanations.explainers import shap as shap_module
-
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(200, 5)), rng.integers(0, 2, 200)
-    explainer = shap.TreeExplainer(RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y))
-    _RECORDED.update(folder=folder, chunk=shap_module._tree_chunk)
-    shap_module._tree_chunk = _recording_chunk
-    shap_module.TREE_PARALLEL_NODE_ROWS = 1
-    os.environ["EXPLAINER_TREE_PROCESSES"] = "2"
-    parallel = shap_module.tree_values_parallel(explainer, X[:20])
-    queue.put((os.getpid(), billiard.current_process().daemon, np.asarray(parallel), np.asarray(explainer.shap_values(X[:20]))))
-
-
-def test_treeshap_processes_start_inside_a_celery_prefork_worker(tmp_path) -> None:
-    """Celery's pool processes are daemonic, and a daemonic process may not start children unless the flag is lifted."""
-    # Spawned, not forked: a clean interpreter, as a Celery pool process is before its first task.
-    context = billiard.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_treeshap_pids, args=(queue, tmp_path), daemon=True)
-    child.start()
-    try:
-        pid, daemon, parallel, serial = queue.get(timeout=120)
-    finally:
-        child.join(30)
-        if child.is_alive():
-            child.terminate()
-    assert daemon is True
-    pids = {int(p.name) for p in tmp_path.iterdir()}
-    assert pids and pid not in pids  # the second chunk ran in a forked child, not in the daemonic process
-    np.testing.assert_allclose(parallel, serial, atol=1e-12)
+def test_tree_shap_rows_on_threads_give_the_one_thread_values(heart_table, monkeypatch) -> None:
+    """The TreeSHAP kernel splits a batch's rows over the engine's threads; each row's values stay bit for bit."""
+    model = classifier_fit("random_forest", {"n_estimators": 20}, heart_table.space, heart_table.X_train,
+                           heart_table.y_train, seed=0)
+    forest = predictor_build("random_forest", model, heart_table.space)
+    explainer = ShapExplainer(algorithm="tree").fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    rows = forest.transform(heart_table.X_test[:9])
+    one = explainer.tree_kernel_.values(rows, threads=1)
+    two = explainer.tree_kernel_.values(rows, threads=2)
+    np.testing.assert_array_equal(two, one)
+    monkeypatch.setenv("EXPLAINER_ENGINE_THREADS", "1")
+    alone = [e.data for e in explainer.explain(heart_table.X_test[:9], list(range(9)))]
+    monkeypatch.setenv("EXPLAINER_ENGINE_THREADS", "2")
+    assert [e.data for e in explainer.explain(heart_table.X_test[:9], list(range(9)))] == alone
