@@ -173,8 +173,9 @@ def anchor_section(table: Table, predictor: Predictor, rows: int, *, beam_size: 
         return anchors
 
     explainer.engine_.explain = recording  # keep the anchors to re-measure their precision
-    with stopwatch() as project:
-        results = [e for batch in _batches(rows, batch_size()) for e in explainer.explain(X[batch], batch)]
+    with stopwatch() as project:  # as a job runs it: the explainer's batches, one model round for all their rows
+        results = [e for batch in _batches(rows, batch_size() * explainer.batch_scale)
+                   for e in explainer.explain(X[batch], batch)]
     labels = [e.predicted for e in results]
 
     def predict_label(Z: np.ndarray) -> np.ndarray:

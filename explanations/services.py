@@ -216,8 +216,12 @@ def job_rerun(*, job: Job) -> Job:
     """A new job with the same dataset, schema, classifiers, explainers, rows, parameters and seeds."""
     spec = dict(job.rows_spec)
     rows = {"names": spec["names"]} if spec.get("names") else {"ids": spec["ids"]} if "ids" in spec else spec
+    params = dict(job.params)
+    if isinstance(params.get("lime"), dict) and "shared_samples" not in params["lime"]:
+        # Made before LIME shared one draw of samples across rows: its rows drew their own, so the rerun does too.
+        params["lime"] = {**params["lime"], "shared_samples": False}
     new = job_create(owner=job.owner, dataset=job.dataset, classifiers=list(job.classifiers),
-                     explainers=list(job.explainers), rows=rows, params=job.params)
+                     explainers=list(job.explainers), rows=rows, params=params)
     if new.schema != job.schema:  # the dataset's columns were renamed since: keep the old job's (tasks start on commit)
         Job.objects.filter(pk=new.pk).update(schema=job.schema)
         new.schema = job.schema
@@ -510,7 +514,7 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
         raise ApplicationError(f"{explainer_cls.label} could not be set up for {spec.label}: {exc}") from exc
     meter = trust_meter_build(job=job, data=data, predictor=predictor, explainer_key=explainer_key)
     total = len(run.rows)
-    for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE):
+    for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE * getattr(explainer_cls, "batch_scale", 1)):
         position = total - len(pending) + 1
         if not job_stage_set(job.pk, f"Explaining rows {position}–{position + len(batch) - 1} of {total} with "
                                      f"{explainer_cls.label} — {spec.label}", run_id=run.pk):

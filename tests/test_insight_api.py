@@ -151,6 +151,19 @@ def test_rerun_repeats_a_job_exactly(api, zoo, run_on_commit):
     assert len(api.get(f"/api/jobs/{first}/summary/").json()["whatif_features"]) == 3
 
 
+def test_rerun_of_a_job_from_before_shared_lime_samples_draws_per_row_as_it_did(api, zoo, run_on_commit):
+    with run_on_commit():
+        first = api.post("/api/jobs/", {"dataset": zoo.pk, "classifiers": ["decision_tree"], "explainers": ["lime"],
+                                        "rows": {"names": ["flamingo"]}, "params": FAST}, format="json").json()["id"]
+    job = Job.objects.get(pk=first)
+    assert job.params["lime"]["shared_samples"] is True  # new jobs store the default
+    job.params["lime"].pop("shared_samples")  # as a job stored before the parameter existed
+    job.save(update_fields=["params"])
+    with run_on_commit():
+        second = api.post(f"/api/jobs/{first}/rerun/").json()["id"]
+    assert Job.objects.get(pk=second).params["lime"]["shared_samples"] is False
+
+
 @pytest.mark.parametrize(("params", "field"), [
     ({"trust": {"stability_runs": 500}}, "trust"),
     ({"trust": {"wobble": 1}}, "trust"),

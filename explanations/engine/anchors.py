@@ -6,7 +6,9 @@ asks for, so most of its time goes to per-call overhead. Here each row's search 
 written as a generator that yields the model inputs it needs. A driver runs the rows of a batch in
 lockstep, stacks what they ask for and calls the model once per round for all of them. Sampling from
 the training data conditional on an anchor is vectorised, sample statistics are kept as index arrays
-rather than Python sets, and every row draws from its own ``numpy.random.Generator``.
+rather than Python sets, and every row draws from its own ``numpy.random.Generator``. A sample that is a
+training row left as it was (it already satisfied the rule) is answered from the model's classes on the
+training rows, asked once per explainer.
 """
 
 from __future__ import annotations
@@ -59,6 +61,18 @@ def lucb_beta(n_features: int, t: int, delta: float) -> float:
 
 
 @dataclass
+class Drawn:
+    """Samples for a rule: the model inputs, and for each the training row it is unchanged (-1: values replaced)."""
+
+    raw: np.ndarray
+    known: np.ndarray
+
+    @staticmethod
+    def stack(parts: Sequence[Drawn]) -> Drawn:
+        return Drawn(np.concatenate([d.raw for d in parts]), np.concatenate([d.known for d in parts]))
+
+
+@dataclass
 class Anchor:
     """One row's anchor: mapping indices in the order they were added, with precision and coverage after each."""
 
@@ -73,8 +87,8 @@ class Anchor:
 class _Row:
     """One row's search state: its conditions (anchor-exp's ``mapping``), samples drawn so far and tuple statistics."""
 
-    def __init__(self, engine: AnchorBatch, x: np.ndarray, rng: np.random.Generator) -> None:
-        self.engine, self.rng = engine, rng
+    def __init__(self, engine: AnchorBatch, x: np.ndarray, rng: np.random.Generator, label: int) -> None:
+        self.engine, self.rng, self.label = engine, rng, int(label)
         self.x_disc = engine.discretize(x[None, :])[0]
         mapping: dict[int, tuple[int, str, float]] = {}
         for f in engine.categorical_:
@@ -122,7 +136,7 @@ class _Row:
         self.count = last
         return np.arange(first, last)
 
-    def sample(self, present: Sequence[int], n: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, present: Sequence[int], n: int) -> tuple[Drawn, np.ndarray]:
         """anchor-exp's ``sample_fn`` without labels: training rows made to satisfy the anchor, and their condition matrix."""
         eq: dict[int, float] = {}
         leq: dict[int, float] = {}
@@ -135,12 +149,22 @@ class _Row:
                 leq[f] = min(leq.get(f, v), v)
             else:
                 geq[f] = max(geq.get(f, v), v)
-        raw = self.engine.sample_from_train(eq, geq, leq, n, self.rng)
+        raw, known = self.engine.sample_from_train(eq, geq, leq, n, self.rng)
         disc = self.engine.discretize(raw)[:, self.m_feature]
         data = np.where(
             self.m_op == "eq", disc == self.x_disc[self.m_feature], np.where(self.m_op == "leq", disc <= self.m_value, disc > self.m_value)
         )
-        return raw, data
+        return Drawn(raw, known), data
+
+    def answers(self, drawn: Drawn) -> Generator[np.ndarray, np.ndarray, np.ndarray]:
+        """Whether the model gives the row's class on ``drawn``: asked of the model only for the samples that are
+        not training rows left as they were (the engine knows its answers on those; no model round if none)."""
+        answer = np.empty(len(drawn.raw), dtype=bool)
+        known = drawn.known >= 0
+        answer[known] = self.engine.train_label_[drawn.known[known]] == self.label
+        if not known.all():
+            answer[~known] = yield drawn.raw[~known]
+        return answer
 
     def draw(self, requests: list[tuple[tuple, int]]) -> Generator[np.ndarray, np.ndarray, list[float]]:
         """``complete_sample_fn`` for several tuples at once: positives per request, at most one model round.
@@ -158,7 +182,7 @@ class _Row:
                 self.asked[t] = asked + 1
                 fetch.append((t, n * min(2**asked, PREFETCH) if n > 1 else n))
             drawn = [self.sample(t, n) for t, n in fetch]
-            labels = yield np.concatenate([raw for raw, _ in drawn])
+            labels = yield from self.answers(Drawn.stack([d for d, _ in drawn]))
             start = 0
             for (t, n), (_, data) in zip(fetch, drawn):
                 part = labels[start : start + n].astype(np.int64)
@@ -191,6 +215,7 @@ class AnchorBatch:
         self.min_, self.max_ = reference.min, reference.max
         self.lambdas_ = dict(reference.disc.lambdas)
         self._options: dict[tuple, np.ndarray] = {}
+        self.train_label_: np.ndarray | None = None  # the model's class for each training row, asked once
 
     def discretize(self, X: np.ndarray) -> np.ndarray:
         out = np.array(X, dtype=np.float64)
@@ -210,12 +235,17 @@ class AnchorBatch:
             self._options[key] = self.train_[keep, f]
         return self._options[key]
 
-    def sample_from_train(self, eq: dict, geq: dict, leq: dict, n: int, rng: np.random.Generator) -> np.ndarray:
-        """anchor-exp's ``sample_from_train``, vectorised: rows resampled only where they break a bound."""
+    def sample_from_train(self, eq: dict, geq: dict, leq: dict, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """anchor-exp's ``sample_from_train``, vectorised: rows resampled only where they break a bound.
+
+        Also returns, per sample, the training row it still is unchanged (-1 where a value was replaced).
+        """
         index = rng.integers(0, len(self.train_), n)
         sample = self.train_[index]
         d_sample = self.d_train_[index]
+        changed = np.zeros(n, dtype=bool)
         for f, v in eq.items():
+            changed |= sample[:, f] != v
             sample[:, f] = v
         for f in list(geq) + [f for f in leq if f not in geq]:
             low, high = geq.get(f), leq.get(f)
@@ -227,6 +257,7 @@ class AnchorBatch:
             count = int(broken.sum())
             if not count:
                 continue
+            changed |= broken
             options = self._values_between(f, low, high)
             if len(options) == 0:
                 sample[broken, f] = rng.uniform(
@@ -234,7 +265,7 @@ class AnchorBatch:
                 )
             else:
                 sample[broken, f] = options[rng.integers(0, len(options), count)]
-        return sample
+        return sample, np.where(changed, -1, index)
 
     # ------------------------------------------------------------ the search, one generator per row
 
@@ -305,14 +336,14 @@ class AnchorBatch:
     ) -> Search:
         """``AnchorBaseBeam.anchor_beam`` for one row, yielding model inputs and receiving ``label == desired`` for them."""
         _, coverage = row.sample([], coverage_samples)
-        raw, data = row.sample([], 1)
-        labels = (yield raw).astype(np.int64)
+        drawn, data = row.sample([], 1)
+        labels = (yield from row.answers(drawn)).astype(np.int64)
         beta = np.log(1.0 / delta)
         mean = labels.mean()
         lb = kl_lower(mean, beta / len(data))
         while mean > threshold and lb < threshold - epsilon:
-            more_raw, more = row.sample([], batch_size)
-            more_labels = (yield more_raw).astype(np.int64)
+            more_drawn, more = row.sample([], batch_size)
+            more_labels = (yield from row.answers(more_drawn)).astype(np.int64)
             data, labels = np.concatenate([data, more]), np.concatenate([labels, more_labels])
             mean = labels.mean()
             lb = kl_lower(mean, beta / len(data))
@@ -372,8 +403,15 @@ class AnchorBatch:
         predict_label: Callable[[np.ndarray], np.ndarray],
         **search: Any,
     ) -> list[Anchor]:
-        """One ``Anchor`` per row; every round, one model call on the inputs all unfinished rows asked for."""
-        searches = [self._search(_Row(self, np.asarray(x, float), rng), **search) for x, rng in zip(X, rngs)]
+        """One ``Anchor`` per row; every round, one model call on the inputs all unfinished rows asked for.
+
+        Samples are training rows with some values replaced to satisfy a rule; one that needed no replacing is
+        a training row as it is, and the model's class for every training row is asked once, on the first call.
+        """
+        if self.train_label_ is None:
+            self.train_label_ = np.asarray(predict_label(self.train_), dtype=np.int64)
+        searches = [self._search(_Row(self, np.asarray(x, float), rng, label), **search)
+                    for x, rng, label in zip(X, rngs, labels)]
         results: list[Anchor | None] = [None] * len(searches)
         asked: dict[int, np.ndarray] = {}
         for i, search_row in enumerate(searches):

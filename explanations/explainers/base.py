@@ -217,6 +217,9 @@ class TabularExplainer:
     params: ClassVar[tuple[Param, ...]]
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
+    # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
+    # cost per call does not grow with the rows (the anchor search's model rounds are shared by a batch's rows).
+    batch_scale: ClassVar[int] = 1
 
     def __init__(self, **params: Any) -> None:
         self.settings = params_clean(self.params, params)

@@ -199,6 +199,40 @@ def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, for
     assert np.mean(fresh) >= threshold - 0.05
 
 
+def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(heart_table, forest, monkeypatch) -> None:
+    """A sample that is a training row left as it was gets the model's class on that row, asked once per explainer:
+    the same anchors as asking the model every time, from fewer samples; and the same in batches of any size."""
+    from explanations.engine import anchors as engine
+
+    def counted() -> tuple:
+        calls: list[int] = []
+
+        def counting(X: np.ndarray) -> np.ndarray:
+            calls.append(len(X))
+            return forest.predict_proba(X)
+
+        return replace(forest, predict_proba=counting), calls
+
+    X, rows = heart_table.X_test[:8], list(range(8))
+    model, cached_calls = counted()
+    explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, model, heart_table.space, seed=0)
+    cached = [e.data for e in explainer.explain(X[:5], rows[:5]) + explainer.explain(X[5:], rows[5:])]
+    assert cached_calls[:2] == [5, len(heart_table.X_train)]  # the rows' classes, then the training rows', once
+    assert cached_calls.count(len(heart_table.X_train)) == 1
+
+    original = engine.AnchorBatch.sample_from_train
+
+    def every_sample_changed(self, *args, **kwargs):
+        sample, known = original(self, *args, **kwargs)
+        return sample, np.full_like(known, -1)
+
+    monkeypatch.setattr(engine.AnchorBatch, "sample_from_train", every_sample_changed)
+    model, plain_calls = counted()
+    explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, model, heart_table.space, seed=0)
+    assert [e.data for e in explainer.explain(X, rows)] == cached  # one batch of 8, not 5 + 3
+    assert sum(cached_calls) - len(heart_table.X_train) < sum(plain_calls)
+
+
 def _tree_models() -> list:
     from sklearn.ensemble import ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
