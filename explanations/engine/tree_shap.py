@@ -29,21 +29,8 @@ from typing import Any
 import numpy as np
 
 from explanations.engine import rows_in_threads
-
-try:  # numba comes with shap; without it the caller keeps shap's own C++
-    import numba
-except ImportError:  # pragma: no cover - shap requires numba
-    numba = None
-
-
-def _njit(function):
-    """Compiled without the GIL; cached on disk (beside this file, else numba's user cache) where one is writable."""
-    if numba is None:
-        return function
-    try:
-        return numba.njit(nogil=True, cache=True)(function)
-    except RuntimeError:  # no writable cache location: compile in each process instead
-        return numba.njit(nogil=True)(function)
+from explanations.engine.compiled import njit as _njit
+from explanations.engine.compiled import numba  # without numba the caller keeps shap's own C++
 
 
 @_njit

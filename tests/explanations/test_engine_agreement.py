@@ -10,8 +10,9 @@ import shap
 from anchor.anchor_base import AnchorBaseBeam
 
 from explanations.classifiers import classifier_fit, predictor_build
-from explanations.engine.anchors import kl_lower, kl_upper
+from explanations.engine.anchors import lucb_beta
 from explanations.engine.kernel_shap import KernelShapBatch
+from explanations.engine.kl_bounds import kl_lower, kl_upper, lucb_gap
 from explanations.engine.lime import lime_fit
 from explanations.explainers.anchors import AnchorExplainer
 from explanations.explainers.base import numpy_global_seed
@@ -172,6 +173,25 @@ def test_kl_bounds_are_anchor_exps() -> None:
             assert kl_lower(p, level) == pytest.approx(AnchorBaseBeam.dlow_bernoulli(p, level), abs=1e-12)
 
 
+def test_lucb_step_is_anchor_exps() -> None:
+    """One step of anchor-exp's ``lucb`` (its numpy code, with its own bounds), ties among the means included."""
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        k = int(rng.integers(2, 14))
+        n_samples = rng.integers(1, 400, k).astype(np.float64)
+        means = np.round(rng.uniform(0.6, 1.0, k), 1 if trial % 2 else 3)  # rounded: many equal means
+        top_n, t = int(rng.integers(1, k)), int(rng.integers(1, 50))
+        sorted_means = np.argsort(means)
+        beta = AnchorBaseBeam.compute_beta(k, t, 0.1)
+        assert lucb_beta(k, t, 0.1) == pytest.approx(beta, rel=1e-12)
+        J, not_J = sorted_means[-top_n:], sorted_means[:-top_n]
+        ub = np.array([AnchorBaseBeam.dup_bernoulli(means[f], beta / n_samples[f]) for f in not_J])
+        lb = np.array([AnchorBaseBeam.dlow_bernoulli(means[f], beta / n_samples[f]) for f in J])
+        ut, lt, gap = lucb_gap(means, n_samples, sorted_means, top_n, beta)
+        assert (ut, lt) == (not_J[np.argmax(ub)], J[np.argmin(lb)])
+        assert gap == pytest.approx(ub.max() - lb.min(), abs=1e-12)
+
+
 def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, forest) -> None:
     """The engine's rules, re-measured with anchor-exp's own conditional sampler, keep their precision."""
     threshold = 0.9
@@ -204,21 +224,25 @@ def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(
     the same anchors as asking the model every time, from fewer samples; and the same in batches of any size."""
     from explanations.engine import anchors as engine
 
+    train = heart_table.X_train
+    training_set_asked: list[bool] = []
+
     def counted() -> tuple:
         calls: list[int] = []
 
         def counting(X: np.ndarray) -> np.ndarray:
             calls.append(len(X))
+            training_set_asked.append(X.shape == train.shape and np.array_equal(X, train))
             return forest.predict_proba(X)
 
         return replace(forest, predict_proba=counting), calls
 
     X, rows = heart_table.X_test[:8], list(range(8))
     model, cached_calls = counted()
-    explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, model, heart_table.space, seed=0)
+    explainer = AnchorExplainer(threshold=0.9).fit(train, model, heart_table.space, seed=0)
     cached = [e.data for e in explainer.explain(X[:5], rows[:5]) + explainer.explain(X[5:], rows[5:])]
-    assert cached_calls[:2] == [5, len(heart_table.X_train)]  # the rows' classes, then the training rows', once
-    assert cached_calls.count(len(heart_table.X_train)) == 1
+    assert cached_calls[:2] == [5, len(train)]  # the rows' classes, then the training rows', once
+    assert training_set_asked[1] and training_set_asked.count(True) == 1
 
     original = engine.AnchorBatch.sample_from_train
 
@@ -230,7 +254,32 @@ def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(
     model, plain_calls = counted()
     explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, model, heart_table.space, seed=0)
     assert [e.data for e in explainer.explain(X, rows)] == cached  # one batch of 8, not 5 + 3
-    assert sum(cached_calls) - len(heart_table.X_train) < sum(plain_calls)
+    assert sum(cached_calls) - len(train) < sum(plain_calls)
+
+
+def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest) -> None:
+    """A row's samples repeat under long rules; the model is asked each distinct one once, with the same answers."""
+    from explanations.engine.anchors import Drawn, _Row
+
+    explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    engine = explainer.engine_
+    engine.train_label_ = np.argmax(forest.predict_proba(engine.train_), axis=1)
+    row = _Row(engine, heart_table.X_test[0], np.random.default_rng(0), label=1)
+    drawn, _ = row.sample([], 50)
+    drawn = Drawn(np.concatenate([drawn.raw, drawn.raw[:10]]), np.full(60, -1))  # 10 repeats, none "known"
+    truth = np.argmax(forest.predict_proba(drawn.raw), axis=1) == 1
+
+    answering = row.answers(drawn)
+    asked = next(answering)
+    assert len(asked) == len(np.unique(drawn.raw, axis=0))
+    with pytest.raises(StopIteration) as done:
+        answering.send(np.argmax(forest.predict_proba(asked), axis=1) == 1)
+    np.testing.assert_array_equal(done.value.value, truth)
+
+    again = row.answers(Drawn(drawn.raw[::-1].copy(), drawn.known))
+    with pytest.raises(StopIteration) as done:  # every answer known: no model round at all
+        next(again)
+    np.testing.assert_array_equal(done.value.value, truth[::-1])
 
 
 def _tree_models() -> list:
