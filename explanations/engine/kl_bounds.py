@@ -22,28 +22,26 @@ def kl_bernoulli(p, q):
     return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
 
 
+@njit(signature="float64(float64, float64, float64, float64)")
+def _bisect(p, level, inside, outside):
+    """16 halvings of [``inside``, ``outside``] towards the q where KL(p || q) crosses ``level``; the outside end."""
+    for _ in range(16):
+        mid = (inside + outside) / 2.0
+        if kl_bernoulli(p, mid) > level:
+            outside = mid
+        else:
+            inside = mid
+    return outside
+
+
 @njit(signature="float64(float64, float64)")
 def kl_upper(p, level):
-    low, high = p, min(min(1.0, p + math.sqrt(level / 2.0)), 1.0)
-    for _ in range(16):
-        mid = (high + low) / 2.0
-        if kl_bernoulli(p, mid) > level:
-            high = mid
-        else:
-            low = mid
-    return high
+    return _bisect(p, level, p, min(min(1.0, p + math.sqrt(level / 2.0)), 1.0))
 
 
 @njit(signature="float64(float64, float64)")
 def kl_lower(p, level):
-    high, low = p, max(min(1.0, p - math.sqrt(level / 2.0)), 0.0)
-    for _ in range(16):
-        mid = (high + low) / 2.0
-        if kl_bernoulli(p, mid) > level:
-            low = mid
-        else:
-            high = mid
-    return low
+    return _bisect(p, level, p, max(min(1.0, p - math.sqrt(level / 2.0)), 0.0))
 
 
 @njit(signature="Tuple((int64, int64, float64))(float64[:], float64[:], int64[:], int64, float64)")
