@@ -245,7 +245,7 @@ def anchor_section(table: Table, predictor: Predictor, rows: int, *, beam_size: 
         },
         f"anchor_matched_precision{suffix}": {"project": float(np.mean(matched_fresh)),
                                               "reference": float(np.mean(fresh_reference)),
-                                              "project_threshold": ANCHOR_THRESHOLD - MATCHED_GAP},
+                                              "project_threshold": round(ANCHOR_THRESHOLD - MATCHED_GAP, 4)},
         f"anchor_matched_coverage_ratio{suffix}": matched_coverage / reference_coverage,
     }
 
