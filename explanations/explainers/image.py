@@ -107,6 +107,23 @@ def superpixel_regions(segments: np.ndarray, weights: list[tuple[int, float]]) -
     return regions
 
 
+def region_phrase(box: list[int], shape: tuple[int, ...]) -> str:
+    """Where a region lies, in words a reader can find on the image: ``the top-left area (rows 0–9, columns 3–12)``."""
+    top, left, bottom, right = box
+    middle_y, middle_x = (top + bottom) / 2 / shape[0], (left + right) / 2 / shape[1]
+    vertical = "top" if middle_y < 1 / 3 else "bottom" if middle_y > 2 / 3 else ""
+    horizontal = "left" if middle_x < 1 / 3 else "right" if middle_x > 2 / 3 else ""
+    if vertical and horizontal:
+        where = f"the {vertical}-{horizontal} area"
+    elif vertical:
+        where = f"the area at the {vertical}"
+    elif horizontal:
+        where = f"the area on the {horizontal}"
+    else:
+        where = "the central area"
+    return f"{where} (rows {top}–{bottom - 1}, columns {left}–{right - 1})"
+
+
 class ImageExplainer(TabularExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
@@ -208,7 +225,7 @@ class AnchorImageExplainer(ImageExplainer):
         coverage = float(found["coverage"][-1]) if found["coverage"] else 1.0
         boxes = superpixel_regions(segments, [(r, 1.0) for r in regions])
         return {"attribution_shape": [1, *kept.shape], "attribution_classes": [label], "top_regions": boxes,
-                "rule": [f"region {r}" for r in regions], "precision": precision, "coverage": coverage,
+                "rule": [region_phrase(box["box"], segments.shape) for box in boxes], "precision": precision, "coverage": coverage,
                 "n_regions": int(len(np.unique(segments))), "algorithm": "anchor", "output": "label",
                 "_attribution": kept[None], "_segments": segments}
 

@@ -193,10 +193,21 @@ def test_image_explainer_contract(key, cnn, mnist_data):
         assert data["completeness_gap"] < 0.05
     if key == "anchor":
         assert 0 <= data["precision"] <= 1 and explanation.attribution.max() == 1.0
+        assert len(data["rule"]) == len(data["top_regions"])  # one phrase per kept region, saying where it is
+        assert all(condition.startswith("the ") and " (rows " in condition and ", columns " in condition for condition in data["rule"])
     figure = IMAGE_PLOTTERS[key](explanation, mnist_data.space, title="Why row 1 is predicted 7", subtitle="test")
     png_bytes, svg = figure_render(figure)
     assert png_bytes.startswith(b"\x89PNG") and b"Why row 1 is predicted 7" in svg
     assert mnist_data.space.class_names[data["label"]] in image_alt_text(explanation, mnist_data.space)
+
+
+def test_region_phrases_say_where_a_region_lies() -> None:
+    from explanations.explainers.image import region_phrase
+
+    assert region_phrase([0, 3, 10, 13], (28, 28)) == "the top-left area (rows 0–9, columns 3–12)"
+    assert region_phrase([10, 10, 18, 18], (28, 28)) == "the central area (rows 10–17, columns 10–17)"
+    assert region_phrase([20, 12, 28, 16], (28, 28)) == "the area at the bottom (rows 20–27, columns 12–15)"
+    assert region_phrase([9, 22, 19, 28], (28, 28)) == "the area on the right (rows 9–18, columns 22–27)"
 
 
 # ---------------------------------------------------------------- jobs
