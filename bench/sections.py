@@ -21,7 +21,6 @@ from explanations.explainers.shap import ShapExplainer
 
 LIME_SAMPLES, LIME_FEATURES = 5000, 5
 ANCHOR_THRESHOLD = 0.95
-MATCHED_GAP = 0.02  # the engine at 0.93: its rules hold on fresh samples about as often as anchor-exp's at 0.95
 FRESH_SAMPLES = 2000
 BACKGROUND_MAX = 10_000  # as a job's JobData.background
 
@@ -211,42 +210,40 @@ def anchor_section(table: Table, predictor: Predictor, rows: int, *, beam_size: 
                 out.append(float(np.mean(sample_fn(present, FRESH_SAMPLES)[2])))
         return out
 
-    fresh = fresh_precision([list(anchor.present) for anchor in found], 99)
-    fresh_reference = fresh_precision(reference_present, 98)
+    fresh = np.array(fresh_precision([list(anchor.present) for anchor in found], 99))
+    fresh_reference = np.array(fresh_precision(reference_present, 98))
     project_coverage = float(np.mean([e.data["coverage"] for e in results]))
     reference_coverage = float(np.mean([exp["coverage"][-1] if exp["coverage"] else 1.0 for exp in reference_anchors]))
     reference_precision = [exp["precision"][-1] if exp["precision"] else exp["all_precision"] for exp in reference_anchors]
-    # anchor-exp accepts rules on samples inherited from shorter rules, which overstate their precision: its
-    # rules hold less often on fresh samples than the threshold says. The engine asked for a lower threshold,
-    # whose rules hold about as often as anchor-exp's, shows the coverage each gives at the same real precision.
-    matched = AnchorExplainer(threshold=ANCHOR_THRESHOLD - MATCHED_GAP, beam_size=beam_size).fit(
-        background(table), predictor, table.space, seed=0)
-    matched_found = _anchors_kept(matched)
-    matched_results = [e for batch in _batches(rows, batch_size() * matched.batch_scale)
-                       for e in matched.explain(X[batch], batch)]
-    matched_fresh = fresh_precision([list(anchor.present) for anchor in matched_found], 97)
-    matched_coverage = float(np.mean([e.data["coverage"] for e in matched_results]))
+    # An anchor is a rule that reached the threshold. Where none does (the model's class for the row holds for
+    # few of its neighbours), both searches return the most precise rule they found, and its precision (0.44 and
+    # 0.85 on two of Adult's 24 rows, for both) is the model's, not the search's: the goal is measured on anchors.
+    anchored = np.array([anchor.met for anchor in found])
+    reference_anchored = np.array([p >= ANCHOR_THRESHOLD for p in reference_precision])
     return {
         f"anchor_speedup{suffix}": reference[0] / project[0],
-        f"anchor_precision{suffix}": float(np.mean(fresh)),
+        f"anchor_precision{suffix}": float(np.mean(fresh[anchored])) if anchored.any() else None,
         f"anchor_coverage_ratio{suffix}": project_coverage / reference_coverage,
         f"anchor_detail{suffix}": {
             "threshold": ANCHOR_THRESHOLD,
             "beam_size": beam_size,
             "rows": rows,
+            "anchored_rows": {"project": int(anchored.sum()), "reference": int(reference_anchored.sum())},
             "seconds_per_row": {"project": project[0] / rows, "reference": reference[0] / rows},
             "reported_precision": {"project": float(np.mean([e.data["precision"] for e in results])),
                                    "reference": float(np.mean(reference_precision))},
-            "fresh_precision": {"project": float(np.mean(fresh)), "reference": float(np.mean(fresh_reference)),
-                                "project_min": float(np.min(fresh)), "reference_min": float(np.min(fresh_reference))},
+            "fresh_precision": {
+                "project": float(np.mean(fresh[anchored])) if anchored.any() else None,
+                "reference": float(np.mean(fresh_reference[reference_anchored])) if reference_anchored.any() else None,
+                "project_all_rows": float(np.mean(fresh)), "reference_all_rows": float(np.mean(fresh_reference)),
+                "project_below_goal": int((fresh[anchored] < ANCHOR_THRESHOLD - 0.02).sum()),
+                "reference_below_goal": int((fresh_reference[reference_anchored] < ANCHOR_THRESHOLD - 0.02).sum()),
+            },
             "coverage": {"project": project_coverage, "reference": reference_coverage},
             "rule_length": {"project": float(np.mean([len(e.data["rule"]) for e in results])),
                             "reference": float(np.mean([len(exp["names"]) for exp in reference_anchors]))},
         },
-        f"anchor_matched_precision{suffix}": {"project": float(np.mean(matched_fresh)),
-                                              "reference": float(np.mean(fresh_reference)),
-                                              "project_threshold": round(ANCHOR_THRESHOLD - MATCHED_GAP, 4)},
-        f"anchor_matched_coverage_ratio{suffix}": matched_coverage / reference_coverage,
+        f"anchor_precision_all_rows{suffix}": {"project": float(np.mean(fresh)), "reference": float(np.mean(fresh_reference))},
     }
 
 

@@ -53,7 +53,9 @@ def explanation_summary_text(explanation: Explanation) -> str:
     if explanation.explainer == "lime":
         return "; ".join(f"{cond}: {w:+.3f}" for cond, w in data.get("weights", []))
     if explanation.explainer == "anchor":
-        return f"IF {' AND '.join(data.get('rule', [])) or '(always)'} — precision {data.get('precision', 0):.2f}, coverage {data.get('coverage', 0):.2f}"
+        below = f" (below the {data['threshold']:.2f} asked for)" if data.get("meets_threshold") is False else ""
+        return (f"IF {' AND '.join(data.get('rule', [])) or '(always)'} — precision {data.get('precision', 0):.2f}{below}, "
+                f"coverage {data.get('coverage', 0):.2f}")
     if explanation.explainer == "shap":
         values = sorted(data.get("values", {}).items(), key=lambda kv: -abs(kv[1]))
         return "; ".join(f"{f}: {v:+.3f}" for f, v in values[:10])

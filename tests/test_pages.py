@@ -66,6 +66,14 @@ def test_upload_preview_schema_job_results_row(browser, run_on_commit):
     assert results.content.count(b'alt="') >= 4
     row = browser.get(f"/jobs/{job.pk}/rows/23/")
     assert row.status_code == 200 and b"Bird" in row.content and b"Rule:" in row.content
+    anchors = job.explanations.filter(explainer="anchor", row=23)
+    assert anchors.count() == 2 and all(a.data["threshold"] == 0.9 for a in anchors)
+    assert (b"anchor-below-threshold" in row.content) == any(a.data["meets_threshold"] is False for a in anchors)
+    anchor = anchors.first()
+    anchor.data = {**anchor.data, "meets_threshold": False}  # as when no rule reaches the threshold
+    anchor.save()
+    row = browser.get(f"/jobs/{job.pk}/rows/23/").content.decode()
+    assert "No rule reached the 90% precision you asked for" in row
     assert browser.get(f"/jobs/{job.pk}/download.zip").status_code == 200
 
 

@@ -98,6 +98,8 @@ class AnchorExplainer(TabularExplainer):
                     "rule": self._rule(x, exp["feature"], exp["names"]),
                     "precision": float(anchor.precision[-1] if anchor.order else anchor.all_precision),
                     "coverage": float(anchor.coverage[-1] if anchor.order else 1.0),
+                    "threshold": float(settings["threshold"]),
+                    "meets_threshold": bool(anchor.met),
                 }
             )
         return out

@@ -72,6 +72,8 @@ def explanation_alt_text(explanation: Explanation, space: TabularSpace, *, top: 
         return (
             f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
             f"applies to {percent(data['coverage'])} of rows."
+            + (f" No rule reached the {percent(data['threshold'])} precision asked for; this is the most precise one found."
+               if data.get("meets_threshold") is False else "")
         )
     if explanation.method == "lime":
         pairs = [(condition, float(weight)) for condition, weight in data["weights"][:top]]

@@ -58,8 +58,10 @@ def anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, su
     card.set_ylim(0, 1)
 
     precision, coverage = float(data["precision"]), float(data["coverage"])
-    _meter(body.add_subplot(grid[1]), precision,
-           f"Precision {percent(precision)}: when the rule holds, the model says {predicted_name} {percent(precision)} of the time")
+    caption = f"Precision {percent(precision)}: when the rule holds, the model says {predicted_name} {percent(precision)} of the time"
+    if data.get("meets_threshold") is False:
+        caption += f". No rule reached the {percent(data['threshold'])} asked for; this is the most precise one found"
+    _meter(body.add_subplot(grid[1]), precision, caption)
     _meter(body.add_subplot(grid[2]), coverage, f"Coverage {percent(coverage)}: the rule applies to {percent(coverage)} of rows")
     card.axhline(0.0, color=MUTED, linewidth=0.6)
     return fig

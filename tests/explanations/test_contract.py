@@ -67,6 +67,8 @@ def check_lime(explanation: Explanation, space: TabularSpace) -> None:
 def check_anchor(explanation: Explanation, space: TabularSpace) -> None:
     data = explanation.data
     assert 0.0 <= data["precision"] <= 1.0 and 0.0 <= data["coverage"] <= 1.0
+    assert data["meets_threshold"] in (True, False) and 0.5 <= data["threshold"] <= 1.0
+    assert data["precision"] >= data["threshold"] or not data["meets_threshold"]
     for condition in data["rule"]:
         assert any(name in condition for name in space.feature_names), condition
         assert re.search(r" = |<=|<|>", condition), condition

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -280,6 +281,46 @@ def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest)
     with pytest.raises(StopIteration) as done:  # every answer known: no model round at all
         next(again)
     np.testing.assert_array_equal(done.value.value, truth[::-1])
+
+
+def test_anchor_search_also_checks_the_broadest_rules_that_look_precise_enough(heart_table, forest) -> None:
+    """Besides the beam (the most precise rules), the broadest other rules whose samples reach the threshold."""
+    from explanations.engine import anchors as engine
+
+    explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    row = engine._Row(explainer.engine_, heart_table.X_test[0], np.random.default_rng(0), label=1)
+    rules = {(0,): (0.9, 0.95), (1,): (0.8, 0.99), (2,): (0.5, 0.97), (3,): (0.6, 0.9), (4,): (0.7, 0.89),
+             (5,): (0.3, 0.96), (6,): (0.2, 0.91), (7,): (0.1, 1.0)}  # coverage, precision on 100 samples
+    for t, (coverage, precision) in rules.items():
+        row.t_n[t], row.t_pos[t] = 100.0, 100.0 * precision
+        row.t_cover[t] = np.arange(1000) < 1000 * coverage
+    row.t_n[(8,)], row.t_pos[(8,)], row.t_cover[(8,)] = 0.0, 0.0, np.ones(1000, bool)  # never sampled
+    beam = [(0,)]
+    broader = engine.AnchorBatch._broader(row, [*rules, (8,)], beam, 0.9)
+    assert broader == [(1,), (3,), (2,), (5,)][: engine.EXTRA_CHECKS]  # broadest first; not (4,), below 0.9
+
+
+def test_anchor_says_when_no_rule_reaches_the_threshold(heart_table, forest) -> None:
+    """A model whose class flips with the parity of age: no rule on age's bins holds for 95 % of rows."""
+    from explanations.exports import explanation_summary_text
+    from explanations.plots import explanation_alt_text
+
+    age = heart_table.space.feature_names.index("age")
+
+    def parity(X: np.ndarray) -> np.ndarray:
+        proba = np.zeros((len(X), len(heart_table.space.class_names)))
+        proba[np.arange(len(X)), np.round(X[:, age]).astype(int) % 2] = 1.0
+        return proba
+
+    model = replace(forest, predict_proba=parity)
+    explainer = AnchorExplainer(threshold=0.95, max_anchor_size=2).fit(heart_table.X_train, model, heart_table.space, seed=0)
+    explanation = explainer.explain(heart_table.X_test[:1], [0])[0]
+    data = explanation.data
+    assert data["meets_threshold"] is False and data["threshold"] == 0.95
+    assert data["precision"] < 0.95 and 1 <= len(data["rule"]) <= 2
+    assert "No rule reached the 95%" in explanation_alt_text(explanation, heart_table.space)
+    stored = SimpleNamespace(explainer="anchor", data=data)  # as the job saves it
+    assert "(below the 0.95 asked for)" in explanation_summary_text(stored)
 
 
 def _tree_models() -> list:
