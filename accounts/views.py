@@ -1,29 +1,58 @@
-from django.contrib.auth import login
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME, login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
-from .forms import RateLimitedAuthenticationForm
+from explainer_site.exceptions import ApplicationError
+
+from .client_address import client_address
+from .services import signup_attempt_register
 
 
 class LoginView(auth_views.LoginView):
-    form_class = RateLimitedAuthenticationForm
     redirect_authenticated_user = True
 
-    def form_invalid(self, form) -> HttpResponse:
-        response = super().form_invalid(form)
-        if form.has_error("__all__", "too_many_attempts"):
-            response.status_code = 429
-        return response
+
+def login_locked(request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None) -> HttpResponse:
+    """What django-axes answers for a locked username + address, on the site's or the admin's login: the same
+    login page again, saying how long to wait, with 429 (each attempt while locked restarts the wait)."""
+    minutes = settings.EXPLAINER_LOGIN_LOCKOUT_MINUTES
+    messages.error(request, f"Too many failed sign-in attempts. Wait {minutes} minute{'s' if minutes != 1 else ''} "
+                            "and try again.")
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    next_url = request.POST.get(REDIRECT_FIELD_NAME, "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
+    if request.path.startswith(reverse("admin:index")):
+        context = {**admin.site.each_context(request), "title": _("Log in"), "subtitle": None,
+                   "app_path": request.get_full_path(), "username": "",
+                   "form": AdminAuthenticationForm(request, initial={"username": username}),
+                   REDIRECT_FIELD_NAME: next_url or reverse("admin:index")}
+        return render(request, "admin/login.html", context, status=429)
+    context = {"form": AuthenticationForm(request, initial={"username": username}), REDIRECT_FIELD_NAME: next_url}
+    return render(request, "registration/login.html", context, status=429)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("datasets:list")
     form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("datasets:list")
+    if request.method == "POST":
+        try:
+            signup_attempt_register(address=client_address(request))
+        except ApplicationError as error:
+            messages.error(request, error.message)
+            return render(request, "registration/signup.html", {"form": UserCreationForm()}, status=error.status)
+        if form.is_valid():
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("datasets:list")
     return render(request, "registration/signup.html", {"form": form})

@@ -192,8 +192,29 @@ CACHES = {
                 "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2}}
     if CACHE_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
+
+# Logins: one lockout (django-axes) for every login form, the site's and the admin's, keyed by username + client
+# address only, so failures against one account or from one client lock nobody else out. The client address is
+# REMOTE_ADDR unless EXPLAINER_TRUSTED_PROXY_COUNT proxies in front append it to EXPLAINER_CLIENT_IP_HEADER.
+# Sign-up attempts (refused ones too) are counted per address: EXPLAINER_SIGNUP_PER_HOUR (0 turns it off).
 EXPLAINER_LOGIN_MAX_FAILURES = int(os.environ.get("EXPLAINER_LOGIN_MAX_FAILURES", "5"))
 EXPLAINER_LOGIN_LOCKOUT_MINUTES = int(os.environ.get("EXPLAINER_LOGIN_LOCKOUT_MINUTES", "15"))
+EXPLAINER_TRUSTED_PROXY_COUNT = int(os.environ.get("EXPLAINER_TRUSTED_PROXY_COUNT", "0"))
+EXPLAINER_CLIENT_IP_HEADER = os.environ.get("EXPLAINER_CLIENT_IP_HEADER", "X-Forwarded-For")
+EXPLAINER_SIGNUP_PER_HOUR = int(os.environ.get("EXPLAINER_SIGNUP_PER_HOUR", "5"))
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last: it turns a locked attempt's page into the 429 answer
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "accounts.lockout.LoginLockoutHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = "accounts.lockout.login_failure_limit"  # read EXPLAINER_LOGIN_* at each call
+AXES_COOLOFF_TIME = "accounts.lockout.login_cool_off"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True  # each try while locked restarts the wait the page states
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_address.client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked"
+AXES_ENABLE_ADMIN = False  # the cache handler writes no AccessAttempt rows: an admin page of them would stay empty
 
 LOGGING = {
     "version": 1,
