@@ -292,6 +292,8 @@ class AppStack:
             "MPLBACKEND": "Agg",
             # Journeys check that trust scores appear, not how steady they are: one rerun keeps CI quick.
             "EXPLAINER_TRUST_STABILITY_RUNS": "1",
+            # Every journey signs its people up from 127.0.0.1: more than one address's hourly allowance.
+            "EXPLAINER_SIGNUP_PER_HOUR": "1000",
         })
         env.update(self.extra_env)
         return env
