@@ -38,6 +38,8 @@ def failure_reason(exc: BaseException, *, job_id: int) -> str:
     if any(isinstance(e, SoftTimeLimitExceeded) for e in chain):
         return f"The job took longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."
     if isinstance(exc, ApplicationError | ExplainerError):
+        if not isinstance(exc.__cause__, ApplicationError | ExplainerError | None):
+            logger.exception("job %s failed", job_id)  # a message for users that wraps an internal error: keep that too
         return str(exc)
     if isinstance(exc, MemoryError):
         return "The worker ran out of memory; try fewer rows, samples or a smaller background."
@@ -45,11 +47,11 @@ def failure_reason(exc: BaseException, *, job_id: int) -> str:
         logger.exception("job %s: storage error", job_id)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return "Results could not be saved: the disk is full. Tell the administrator, then run the job again."
-        return (f"Results could not be saved ({exc.strerror or exc}); tell the administrator the results folder "
-                "is not writable or the disk is full.")
+        return ("Results could not be saved; tell the administrator the results folder is not writable or the disk "
+                f"is full, with job number {job_id}.")
+    # The exception's text names code, paths or data; it goes to the log with the job number, the page says what to do.
     logger.exception("job %s failed", job_id)
-    return (f"Something went wrong while running the job ({type(exc).__name__}: {exc}). "
-            "Try other settings, or report it with the job number.")
+    return f"Something went wrong while running the job. Try other settings, or report it with job number {job_id}."
 
 
 @worker_ready.connect

@@ -207,6 +207,9 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
                                                           **insight})
 
 
+PLOT_SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # matplotlib's SVG has one <style>
+
+
 @api_view(["GET"])
 def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileResponse:
     """A plot image for its owner, logged in by session (pages) or by API token (scripts)."""
@@ -217,6 +220,10 @@ def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileRespons
     response = FileResponse(field.open("rb"), content_type="image/png" if extension == "png" else "image/svg+xml",
                             as_attachment="download" in request.GET, filename=f"{plot.slug}.{extension}")
     response["Cache-Control"] = "private, max-age=3600"
+    if extension == "svg":
+        # An SVG opened on its own is a document that could run script: this one may only style itself.
+        response["Content-Security-Policy"] = PLOT_SVG_POLICY
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

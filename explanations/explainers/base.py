@@ -238,7 +238,7 @@ class TabularExplainer:
         except ExplainerError:
             raise
         except Exception as error:
-            raise PredictorCallError(f"The model failed while being explained: {error}") from error
+            raise PredictorCallError("The model failed while being explained; try another classifier or explainer.") from error
         if proba.ndim != 2 or proba.shape[1] != len(self.space_.class_names):
             raise PredictorCallError(
                 f"The model returned probabilities of shape {proba.shape}; expected (rows, {len(self.space_.class_names)})."

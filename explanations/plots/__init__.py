@@ -12,13 +12,14 @@ from collections.abc import Callable
 import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from explanations.explainers.base import Explanation, TabularSpace
 from explanations.plots.anchor import anchor_plot
 from explanations.plots.lime import lime_plot
 from explanations.plots.metrics import confusion_matrix_plot
 from explanations.plots.shap import importance_bar_plot, shap_summary_plot, shap_waterfall_plot
-from explanations.plots.style import percent
+from explanations.plots.style import PLAIN_TEXT_RC, percent
 
 __all__ = [
     "PLOTTERS",
@@ -42,15 +43,22 @@ PLOTTERS: dict[str, Callable[..., Figure]] = {
 
 
 def figure_render(fig: Figure) -> tuple[bytes, bytes]:
-    """PNG (150 dpi) and SVG (text kept as text, so it stays searchable and sharp); the figure is cleared after."""
+    """PNG (150 dpi) and SVG (text kept as text, so it stays searchable and sharp); the figure is cleared after.
+
+    Every text is drawn as typed (no mathtext, no LaTeX), whatever the process's rcParams say: see ``PLAIN_TEXT_RC``.
+    """
     FigureCanvasAgg(fig)
     png, svg = io.BytesIO(), io.BytesIO()
     try:
-        fig.savefig(png, format="png", dpi=PNG_DPI, facecolor="white")
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+            text.set_usetex(False)
+        with matplotlib.rc_context(PLAIN_TEXT_RC):
+            fig.savefig(png, format="png", dpi=PNG_DPI, facecolor="white")
         # The layout is in figure fractions and text sizes in points, so the PNG's layout holds for the SVG:
         # keeping it skips a second constrained-layout pass (about a third of the SVG's time).
         fig.set_layout_engine("none")
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "explainer"}):
+        with matplotlib.rc_context({**PLAIN_TEXT_RC, "svg.fonttype": "none", "svg.hashsalt": "explainer"}):
             fig.savefig(svg, format="svg", facecolor="white")
     finally:
         fig.clear()

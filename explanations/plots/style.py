@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
@@ -16,6 +17,14 @@ FONT_SIZE = 9.0
 TITLE_SIZE = 11.0
 SUBTITLE_SIZE = 9.0
 WIDTH = 6.0  # inches: about 900 px at 150 dpi, crisp when a card shows it at ~500 px
+
+# Names are text, never markup: a column ``price_$^$`` or a class ``$\x$`` is drawn as typed. Mathtext would
+# parse the dollars (and fail the job on a syntax error); LaTeX would need a TeX install and escape nothing.
+# A ``Text`` reads ``text.parse_math`` when it is created, and tick labels are created while a figure is drawn,
+# so this holds for the whole process (every module that draws imports this one) and ``figure_render``
+# applies it again around every render.
+PLAIN_TEXT_RC = {"text.parse_math": False, "text.usetex": False}
+matplotlib.rcParams.update(PLAIN_TEXT_RC)
 
 
 def wrap(text: str, width: int) -> str:

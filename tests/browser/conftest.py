@@ -59,6 +59,9 @@ def page_open(context: BrowserContext) -> Page:
     page.on("pageerror", lambda error: page.js_errors.append(str(error)))
     page.on("requestfailed", lambda request: page.js_errors.append(f"{request.url} failed")
             if request.resource_type in ("script", "stylesheet") else None)
+    # What the Content-Security-Policy blocked (an inline script, handler or style) is a broken page too.
+    page.on("console", lambda message: page.js_errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     return page
 
 

@@ -26,7 +26,9 @@ def images_loaded(page: Page, selector: str = ".plot-card img") -> int:
         image = images.nth(i)
         image.scroll_into_view_if_needed()
         expect(image).to_have_attribute("alt", re.compile(r"\w+"))
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=15_000)
+        # Assertions, not wait_for_function: Playwright evals a string predicate, which the page's CSP forbids.
+        expect(image).to_have_js_property("complete", True, timeout=15_000)
+        expect(image).not_to_have_js_property("naturalWidth", 0, timeout=15_000)
     return count
 
 
@@ -131,8 +133,7 @@ def test_person_journey(app_stack, new_context, datasets_dir, tmp_path):
     job_url = page.url
     job_id = int(job_url.rstrip("/").rsplit("/", 1)[1])
     expect(page.locator("#cancel")).to_be_visible()
-    page.wait_for_function("Number(document.getElementById('progressbar').getAttribute('aria-valuenow')) > 0",
-                           timeout=60_000)
+    expect(page.locator("#progressbar")).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
     page.wait_for_timeout(700)  # let the bar's width transition finish for the screenshot
     shot(page, "progress")
     page.wait_for_url(re.compile(rf"/jobs/{job_id}/results/$"), timeout=240_000)

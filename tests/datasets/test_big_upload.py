@@ -45,4 +45,4 @@ def test_processing_dataset_page_refreshes_itself(api, settings, client, user):
     response = api.post("/api/datasets/", {"file": upload("zoo.csv")}, format="multipart")  # no worker ran
     client.force_login(user)
     page = client.get(f"/datasets/{response.json()['id']}/")
-    assert b"Reading your file" in page.content and b"window.location.reload" in page.content
+    assert b"Reading your file" in page.content and b"data-reload-after=" in page.content  # static/js/page.js reloads
