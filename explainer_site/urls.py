@@ -33,5 +33,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "explainer_site.views.bad_request"
+handler403 = "explainer_site.views.permission_denied"
 handler404 = "explainer_site.views.page_not_found"
 handler500 = "explainer_site.views.server_error"
