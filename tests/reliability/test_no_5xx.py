@@ -175,3 +175,26 @@ def test_bad_job_form_is_a_form_error(browser, table, posted: dict):
     assert response.status_code == 400, (response.status_code, response.content[:300])
     assert b'id="form-error"' in response.content and b"must be a number" in response.content
     assert not Job.objects.exists()
+
+
+# ---------------------------------------------------------------- what Django refuses before any view: JSON on /api/
+
+
+def test_disallowed_host_on_the_api_is_json(api, settings):
+    settings.ALLOWED_HOSTS = ["explainer.example"]
+    response = api.get("/api/jobs/", HTTP_HOST="attacker.example")
+    assert_json_error(response)
+
+
+def test_too_many_form_fields_on_the_api_is_json(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{i}=1" for i in range(50))
+    response = api.generic("POST", "/api/datasets/", body, content_type="application/x-www-form-urlencoded")
+    assert_json_error(response)
+
+
+def test_too_many_files_on_the_api_is_json(api, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+    files = {f"file{i}": SimpleUploadedFile(f"t{i}.csv", corpus.clean_csv()) for i in range(5)}
+    response = api.post("/api/datasets/", files, format="multipart")
+    assert_json_error(response)
