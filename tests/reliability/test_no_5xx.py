@@ -198,3 +198,9 @@ def test_too_many_files_on_the_api_is_json(api, settings):
     files = {f"file{i}": SimpleUploadedFile(f"t{i}.csv", corpus.clean_csv()) for i in range(5)}
     response = api.post("/api/datasets/", files, format="multipart")
     assert_json_error(response)
+
+
+def test_options_on_the_api_docs_is_a_4xx(api):
+    """The Swagger page renders HTML from a template, which OPTIONS' metadata has none of (TemplateDoesNotExist)."""
+    response = api.options("/api/docs/")
+    assert response.status_code == 405, (response.status_code, response.content[:300])
