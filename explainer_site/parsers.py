@@ -20,16 +20,17 @@ from rest_framework.parsers import JSONParser
 JSON_MAX_DEPTH = 32
 JSON_MAX_INT = 2**63 - 1
 STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+SUSPECT_NUMBER = re.compile(r"\d{19}|[eE][-+]?\d{3}")  # an int past int64 or a float past 1e308 needs one
 BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
-def json_too_deep(text: str, limit: int = JSON_MAX_DEPTH) -> bool:
-    """Whether ``text`` nests arrays and objects deeper than ``limit``, counted without recursion (brackets inside
-    strings skipped): Python's own parser would raise ``RecursionError`` at about 1,000 levels."""
-    if text.count("[") + text.count("{") <= limit:
+def json_too_deep(bare: str, limit: int = JSON_MAX_DEPTH) -> bool:
+    """Whether JSON text whose strings were taken out (``bare``) nests arrays and objects deeper than ``limit``,
+    counted without recursion: Python's own parser raises ``RecursionError`` at about 1,000 levels."""
+    if bare.count("[") + bare.count("{") <= limit:
         return False
-    brackets = re.sub(r"[^\[\]{}]", "", STRING.sub("", text))
+    brackets = re.sub(r"[^\[\]{}]", "", bare)
     return bool(brackets) and max(accumulate(map(BRACKET_STEP.__getitem__, brackets))) > limit
 
 
@@ -53,12 +54,15 @@ def json_int(text: str) -> int:
 
 def json_strict_loads(text: str) -> Any:
     """``json.loads`` for input from outside; ``ValueError`` with a sentence for anything refused."""
-    if json_too_deep(text):
+    bare = STRING.sub("", text)
+    if json_too_deep(bare):
         raise ValueError(f"nested more than {JSON_MAX_DEPTH} levels deep")
     if ESCAPED_NUL.search(text):
         raise ValueError("text may not contain the NUL character (\\u0000)")
+    # The number hooks are Python calls per number: only for bodies holding a number that could be out of range.
+    hooks = {"parse_float": json_float, "parse_int": json_int} if SUSPECT_NUMBER.search(bare) else {}
     try:
-        return json.loads(text, parse_constant=json_constant_refuse, parse_float=json_float, parse_int=json_int)
+        return json.loads(text, parse_constant=json_constant_refuse, **hooks)
     except RecursionError:  # cannot happen below JSON_MAX_DEPTH; kept so that it is never a 500
         raise ValueError("nested too deeply") from None
 
