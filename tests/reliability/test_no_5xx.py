@@ -204,3 +204,34 @@ def test_options_on_the_api_docs_is_a_4xx(api):
     """The Swagger page renders HTML from a template, which OPTIONS' metadata has none of (TemplateDoesNotExist)."""
     response = api.options("/api/docs/")
     assert response.status_code == 405, (response.status_code, response.content[:300])
+
+
+# ---------------------------------------------------------------- and what stays accepted
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ('{"name": "' + "[" * 100 + '"}', {"name": "[" * 100}),  # brackets inside a string are no nesting
+    ("[" * 32 + "]" * 32, None),
+    ('{"path": "C:\\\\u0000"}', {"path": "C:\\u0000"}),  # a backslash, then the text u0000: no NUL
+    ('{"tiny": 1e-400, "big": 9223372036854775807}', {"tiny": 0.0, "big": 2**63 - 1}),
+], ids=["brackets-in-a-string", "32-deep", "escaped-backslash-u0000", "tiny-and-int64"])
+def test_strict_json_keeps_what_is_valid(text: str, value):
+    from explainer_site.parsers import json_strict_loads
+
+    parsed = json_strict_loads(text)
+    assert parsed == value if value is not None else isinstance(parsed, list)
+
+
+@pytest.mark.parametrize("text", ["[" * 33 + "]" * 33, '{"big": 9223372036854775808}', '{"x": 1E+309}'])
+def test_strict_json_refuses_just_past_its_bounds(text: str):
+    from explainer_site.parsers import json_strict_loads
+
+    with pytest.raises(ValueError):
+        json_strict_loads(text)
+
+
+def test_plain_job_requests_still_work(api, table):
+    for rows in ({"random": 2, "seed": 7}, {"ids": ["1", " 2 "]}, {"all_test": True}, {"misclassified": 3}):
+        response = api.post("/api/jobs/", {**JOB, "dataset": table.pk, "rows": rows}, format="json",
+                            HTTP_IDEMPOTENCY_KEY=f"key-{len(rows)}-{next(iter(rows))}")
+        assert response.status_code == 201, (rows, response.content)
