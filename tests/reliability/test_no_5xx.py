@@ -177,6 +177,23 @@ def test_bad_job_form_is_a_form_error(browser, table, posted: dict):
     assert not Job.objects.exists()
 
 
+
+def test_nul_in_a_job_form_is_a_form_error(browser, table):
+    """PostgreSQL refuses NUL in text (a 500 at save time); refused here on every database."""
+    response = browser.post("/jobs/new/", {"dataset": table.pk, "classifiers": ["decision_tree"], "explainers": ["lime"],
+                                           "rows_mode": "random", "request_key": "k\x00"})
+    assert response.status_code == 400 and b'id="form-error"' in response.content and b"NUL" in response.content
+    assert not Job.objects.exists()
+
+
+def test_nul_in_the_schema_form_is_a_form_error(browser, table):
+    before = table.schema
+    response = browser.post(f"/datasets/{table.pk}/schema/", {"label": "label", "features": ["age"],
+                                                              "class_name__0": "Y\x00es"})
+    assert response.status_code == 400 and b"NUL" in response.content
+    table.refresh_from_db()
+    assert table.schema == before
+
 # ---------------------------------------------------------------- what Django refuses before any view: JSON on /api/
 
 
