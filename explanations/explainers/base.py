@@ -9,6 +9,7 @@ returning one ``Explanation`` per row. Drawing lives in ``explanations.plots``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -37,7 +38,7 @@ def number_parse(value: Any, *, whole: bool) -> int | float:
     Refuses what ``int()``/``float()`` would take or crash on further down: bools, lists, NaN, infinities,
     ``1e400`` and ints too large for a float (``OverflowError``), strings past Python's digit limit.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or isinstance(value, str) and len(value) > 64:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)) or isinstance(value, str) and len(value) > 64:
         raise ValueError(value)
     try:
         number = float(value)
