@@ -4,11 +4,12 @@ from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from explainer_site.exceptions import ApplicationError
+from explainer_site.parsers import StrictJSONParser
 
 from .models import Dataset
 from .selectors import dataset_get, dataset_list
@@ -74,7 +75,7 @@ class DatasetDetailApi(APIView):
 
 
 class DatasetSchemaApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(request=SchemaInput, responses=DatasetOutput)
     def put(self, request, dataset_id: int):

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from explainer_site.exceptions import ApplicationError
+from explainer_site.request_values import form_text_check
 from explanations.selectors import job_list
 
 from .demo import DEMOS, demo_dataset_create
@@ -97,6 +98,7 @@ def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
             "image_shape": image_shape_parse(request.POST.get("image_shape", "")),
         }
         try:
+            form_text_check(request.POST)
             dataset_schema_set(dataset=dataset, **posted)
         except ApplicationError as exc:
             error, field = exc.message, exc.extra.get("field", "")

@@ -21,8 +21,10 @@ api_patterns = [
     path("jobs/<int:job_id>/summary/", explanations_api.JobSummaryApi.as_view(), name="job_summary"),
     path("jobs/<int:job_id>/rerun/", explanations_api.JobRerunApi.as_view(), name="job_rerun"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows.
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows; GET only:
+    # its HTML renderer has no template for OPTIONS' metadata (that was a 500).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
+         name="docs"),
 ]
 
 urlpatterns = [
@@ -34,5 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "explainer_site.views.bad_request"
+handler403 = "explainer_site.views.permission_denied"
 handler404 = "explainer_site.views.page_not_found"
 handler500 = "explainer_site.views.server_error"

@@ -4,12 +4,13 @@ from django.http import FileResponse, HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.selectors import dataset_get
 from explainer_site.exceptions import ApplicationError
+from explainer_site.parsers import StrictJSONParser
+from explainer_site.request_values import query_int, query_text
 from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS, explainer_modalities
 from explanations.exports import explanation_record
@@ -81,16 +82,16 @@ class ExplainerListApi(APIView):
 
 
 class JobInput(serializers.Serializer):
-    dataset = serializers.IntegerField()
-    classifiers = serializers.ListField(child=serializers.CharField())
-    explainers = serializers.ListField(child=serializers.CharField())
+    dataset = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    classifiers = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
+    explainers = serializers.ListField(child=serializers.CharField(max_length=100), max_length=100)
     rows = serializers.DictField(required=False)
     params = serializers.DictField(required=False, default=dict)
     request_key = serializers.CharField(required=False, allow_blank=True, max_length=64)
 
 
 class JobListApi(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     def get(self, request):
         return Response([job_payload(job) for job in job_list(user=request.user).prefetch_related("runs")])
@@ -102,6 +103,9 @@ class JobListApi(APIView):
         values = serializer.validated_data
         dataset = dataset_get(user=request.user, dataset_id=values["dataset"])
         request_key = values.get("request_key") or request.headers.get("Idempotency-Key", "")
+        if len(request_key) > 64:
+            raise ApplicationError("The Idempotency-Key header takes at most 64 characters (a UUID is 36).",
+                                   {"field": "request_key"})
         job = job_create(owner=request.user, dataset=dataset, classifiers=values["classifiers"],
                          explainers=values["explainers"], rows=values.get("rows"), params=values.get("params"),
                          request_key=request_key)  # a dead queue is an ApplicationError (503)
@@ -129,11 +133,8 @@ class JobExplanationsApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("classifier", str), OpenApiParameter("row", int)])
     def get(self, request, job_id: int):
         job = job_get(user=request.user, job_id=job_id)
-        row = request.query_params.get("row")
-        if row is not None and not row.isdigit():
-            raise ApplicationError("row must be a whole number.", {"field": "row"})
-        items = explanation_list(job=job, classifier=request.query_params.get("classifier"),
-                                 row=int(row) if row is not None else None)
+        items = explanation_list(job=job, classifier=query_text(request.query_params, "classifier"),
+                                 row=query_int(request.query_params, "row"))
         link = plot_link(request)
         return Response([explanation_record(e, link) for e in items])
 
@@ -157,12 +158,10 @@ class JobWhatIfApi(APIView):
     def get(self, request, job_id: int):
         """The probabilities as ``feature`` sweeps its range for ``row`` (omit ``row`` for partial dependence)."""
         job = job_get(user=request.user, job_id=job_id)
-        row, feature = request.query_params.get("row"), request.query_params.get("feature", "")
-        if row is not None and not row.isdigit():
-            raise ApplicationError("row must be a whole number.", {"field": "row"})
+        row, feature = query_int(request.query_params, "row"), query_text(request.query_params, "feature")
         if not feature:
             raise ApplicationError("Say which feature to vary, e.g. ?row=5&feature=age.", {"field": "feature"})
-        whatif = whatif_get(job=job, row=int(row) if row is not None else None, feature=feature)
+        whatif = whatif_get(job=job, row=row, feature=feature)
         return Response({"row": whatif.row, "feature": whatif.feature, "grid": whatif.grid, "grid_labels": whatif.grid_labels,
                          "curves": whatif.curves, "plots": plot_records([whatif.plot] if whatif.plot else [], plot_link(request))})
 

@@ -312,13 +312,13 @@ def whatif_alt_text(*, feature: str, class_name: str, labels: list[str], lines: 
 
 def whatif_get(*, job: Job, row: int | None, feature: str) -> WhatIf:
     """A stored what-if, computed now (and kept) when the row was explained but the feature was not chosen."""
+    features = job.schema.get("features", [])
+    if feature not in features:  # first: whatever was typed reaches the database only once known to be a feature
+        raise ApplicationError(f"“{feature[:100]}” is not a feature of this job; pick one of {', '.join(features[:20])}.",
+                               {"field": "feature"}, status=404)
     found = WhatIf.objects.filter(job=job, row=row, feature=feature).select_related("plot").first()
     if found:
         return found
-    features = job.schema.get("features", [])
-    if feature not in features:
-        raise ApplicationError(f"“{feature}” is not a feature of this job; pick one of {', '.join(features[:20])}.",
-                               {"field": "feature"}, status=404)
     if row is not None and not Explanation.objects.filter(job=job, row=row).exists():
         raise ApplicationError(f"Row {row} was not explained in this job.", {"field": "row"}, status=404)
     if not job.runs.exclude(status=ModelRunStatus.PENDING).exists():

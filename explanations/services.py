@@ -25,7 +25,7 @@ from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.explainers import EXPLAINERS
-from explanations.explainers.base import ExplainerError, params_clean
+from explanations.explainers.base import ExplainerError, number_parse, params_clean
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
@@ -76,9 +76,9 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
     params = dict(params or {})
     clean: dict = {}
     try:
-        test_size = float(params.pop("test_size", TEST_SIZE_DEFAULT))
-        seed = int(params.pop("seed", 0))
-    except (TypeError, ValueError):
+        test_size = number_parse(params.pop("test_size", TEST_SIZE_DEFAULT), whole=False)
+        seed = number_parse(params.pop("seed", 0), whole=True)
+    except ValueError:
         raise ApplicationError("Test split must be a fraction such as 0.25 and seed a whole number.", {"field": "params"}) from None
     if not 0.05 <= test_size <= 0.5:
         raise ApplicationError(f"Test split must be between 0.05 and 0.5 (got {test_size:g}).", {"field": "test_size"})
@@ -86,6 +86,9 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
         raise ApplicationError("Seed must be a whole number between 0 and 2147483647.", {"field": "seed"})
     clean["test_size"], clean["seed"] = test_size, seed
     classifier_params = params.pop("classifiers", {}) or {}
+    if not isinstance(classifier_params, dict):
+        raise ApplicationError("Classifier settings must be an object by classifier, such as "
+                               "{\"random_forest\": {\"n_estimators\": 100}}.", {"field": "params"})
     clean["classifiers"] = {}
     for key in classifiers:
         try:
@@ -113,8 +116,10 @@ def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
     limit = settings.EXPLAINER_MAX_JOB_ROWS
     if "ids" in rows:
         try:
-            ids = [int(str(i).strip()) for i in rows["ids"]]
-        except (TypeError, ValueError):
+            if not isinstance(rows["ids"], list):
+                raise ValueError(rows["ids"])
+            ids = [number_parse(i, whole=True) for i in rows["ids"]]
+        except ValueError:
             raise ApplicationError("Row ids must be whole numbers such as 0, 12, 244.", {"field": "rows"}) from None
         if not ids:
             raise ApplicationError("Type at least one row id.", {"field": "rows"})
@@ -129,6 +134,8 @@ def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
         if not row_name:
             raise ApplicationError("This dataset has no row-name column; pick rows by id instead, or set one on the schema page.",
                                    {"field": "rows"})
+        if not isinstance(rows["names"], list) or not all(isinstance(n, (str, int, float)) for n in rows["names"]):
+            raise ApplicationError("Row names must be a list of names such as [\"alice\", \"bob\"].", {"field": "rows"})
         names = [str(n).strip() for n in rows["names"] if str(n).strip()]
         if not names:
             raise ApplicationError("Type at least one row name.", {"field": "rows"})
@@ -146,18 +153,26 @@ def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
         if missing:
             raise ApplicationError(f"No row is named {', '.join(repr(m) for m in missing[:5])} in “{row_name}”.", {"field": "rows"})
         return {"ids": list(dict.fromkeys(ids))[:limit], "names": names}
-    if rows.get("all_test"):
+    if "all_test" in rows:
+        if not rows["all_test"]:
+            raise ApplicationError("all_test takes true: explain every row of the test split.", {"field": "rows"})
         return {"all_test": True}
     key = "random" if "random" in rows else "misclassified"
     try:
-        count = int(rows[key])
-    except (TypeError, ValueError):
+        count = number_parse(rows[key], whole=True)
+    except ValueError:
         raise ApplicationError("The number of rows must be a whole number.", {"field": "rows"}) from None
     if not 1 <= count <= limit:
         raise ApplicationError(f"The number of rows must be between 1 and {limit}.", {"field": "rows"})
     spec = {key: count}
     if key == "random":
-        spec["seed"] = int(rows.get("seed", 0) or 0)
+        try:
+            seed = number_parse(0 if rows.get("seed") in (None, "") else rows["seed"], whole=True)
+        except ValueError:
+            seed = None
+        if seed is None or not 0 <= seed <= 2**31 - 1:
+            raise ApplicationError("The row seed must be a whole number between 0 and 2147483647.", {"field": "rows"})
+        spec["seed"] = seed
     return spec
 
 

@@ -17,6 +17,7 @@ from rest_framework.decorators import api_view
 
 from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
+from explainer_site.request_values import form_text_check
 from explanations.classifiers import CLASSIFIERS
 from explanations.explainers import EXPLAINERS
 from explanations.insights import job_trust_summary, row_insight, whatif_list
@@ -45,6 +46,7 @@ def job_list_page(request: HttpRequest) -> HttpResponse:
 
 def job_form_request(post, modality: str = "tabular") -> dict:
     """Turn the posted form into the service's arguments (the parameters of the plug-ins serving ``modality``)."""
+    form_text_check(post)
     mode = post.get("rows_mode", "random")
     if mode == "ids":
         raw = post.get("rows_ids", "").replace(";", ",").replace(" ", ",")
