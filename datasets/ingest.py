@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,23 +213,30 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     names = column_names_clean(header_line, notes) if header_line else None
     while True:
         try:
-            raw = pd.read_csv(
-                path,
-                sep=delimiter,
-                names=names,
-                header=0,
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=True,
-                on_bad_lines="error",
-                nrows=max_rows + 1,
-                engine="c",
-                index_col=False,  # surplus fields are an error, never an index that shifts the columns
-            )
+            with warnings.catch_warnings():  # pandas only warns when the first row is longer than the header
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                raw = pd.read_csv(
+                    path,
+                    sep=delimiter,
+                    names=names,
+                    header=0,
+                    encoding=encoding,
+                    dtype=str,
+                    keep_default_na=False,
+                    skip_blank_lines=True,
+                    on_bad_lines="error",
+                    nrows=max_rows + 1,
+                    engine="c",
+                    index_col=False,  # surplus fields are an error, never an index that shifts the columns
+                )
             break
         except pd.errors.EmptyDataError:
             raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
+        except pd.errors.ParserWarning:
+            raise ApplicationError(
+                f"“{filename}” could not be read as a table: its first row has more fields than the header has "
+                f"names ({len(names or []):,}). Check that every row has the same number of fields as the header "
+                "(quote cells that contain the separator).") from None
         except pd.errors.ParserError as exc:
             message = str(exc).split("\n")[0]
             raise ApplicationError(
