@@ -179,9 +179,9 @@ def images_zip_quick_check(path: Path, *, filename: str, max_pixels: int, sync_p
     worker should read it. Refuses what the central directory (and, for at most ``SYNC_MAX_IMAGES`` images, their
     headers) already shows to be unreadable."""
     with images_zip_open(path, filename) as archive:
+        if len(archive.infolist()) > SYNC_MAX_IMAGES:
+            return False  # the worker checks every member; the web only counts them
         entries, _ = image_entries(archive, filename)
-        if len(entries) > SYNC_MAX_IMAGES:
-            return False
         headers = image_headers(archive, entries, filename=filename, max_pixels=max_pixels)
     return sum(w * h for _, (w, h) in headers) <= sync_pixels
 
