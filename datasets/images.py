@@ -174,14 +174,16 @@ def images_zip_open(path: Path, filename: str) -> zipfile.ZipFile:
         raise ApplicationError(f"“{filename}” is not a readable ZIP archive.", {"field": "file"}) from None
 
 
-def images_zip_quick_check(path: Path, *, filename: str, max_pixels: int, sync_pixels: int) -> bool:
+def images_zip_quick_check(path: Path, *, filename: str, max_pixels: int, sync_pixels: int, sync_bytes: int) -> bool:
     """The web request's bounded look at an image ZIP: True when it is small enough to read there, False when a
-    worker should read it. Refuses what the central directory (and, for at most ``SYNC_MAX_IMAGES`` images, their
-    headers) already shows to be unreadable."""
+    worker should read it. Refuses what the central directory (and, for at most ``SYNC_MAX_IMAGES`` images that
+    unpack to at most ``sync_bytes``, their headers) already shows to be unreadable."""
     with images_zip_open(path, filename) as archive:
         if len(archive.infolist()) > SYNC_MAX_IMAGES:
             return False  # the worker checks every member; the web only counts them
         entries, _ = image_entries(archive, filename)
+        if sum(info.file_size for info, _ in entries) > sync_bytes:
+            return False  # reading even their headers could unpack a lot
         headers = image_headers(archive, entries, filename=filename, max_pixels=max_pixels)
     return sum(w * h for _, (w, h) in headers) <= sync_pixels
 

@@ -68,7 +68,8 @@ def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) 
                 out.write(chunk)
         if images_zip_is(path) and not images_zip_quick_check(
                 path, filename=filename, max_pixels=settings.EXPLAINER_IMAGE_MAX_PIXELS,
-                sync_pixels=settings.EXPLAINER_SYNC_IMAGE_PIXELS):
+                sync_pixels=settings.EXPLAINER_SYNC_IMAGE_PIXELS,
+                sync_bytes=int(settings.EXPLAINER_SYNC_INGEST_MB * 1024 * 1024)):
             table = None  # too many images, or too many pixels, to decode in the web request
         else:
             table, image_shape, sha256 = upload_read(path, filename=filename)

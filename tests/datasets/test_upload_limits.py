@@ -220,6 +220,16 @@ def test_image_zip_over_the_web_budget_is_read_by_a_worker(api, settings, run_on
     assert body["status"] == "ready" and body["n_rows"] == 4
 
 
+def test_image_zip_unpacking_to_more_than_the_sync_size_is_read_by_a_worker(api, settings, monkeypatch):
+    settings.EXPLAINER_SYNC_INGEST_MB = 0.001  # 1 KB
+    image = png_of(8, 8) + b"\0" * 300  # squeezes well in the archive, not unpacked
+    content = zip_of({f"{label}/{i}.png": image for label in "ab" for i in range(2)})
+    assert len(content) < 1024 < 4 * len(image)
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("a header was read in the web request"))
+    response = post(api, "faces.zip", content)
+    assert response.status_code == 201 and response.json()["status"] == "processing"
+
+
 def test_small_image_zip_is_still_read_in_the_request(api):
     response = post(api, "faces.zip", zip_of(small_images(n=2)))
     assert response.status_code == 201 and response.json()["status"] == "ready"
