@@ -1,8 +1,9 @@
 """A ZIP of images, one folder per class, read into the same table an image CSV gives: label, file, pixels.
 
 The archive is read in memory and never extracted, and it is bounded before anything is decoded: the
-number of images, their total and single unpacked sizes, and each image's width and height (read from its
-header). Entries whose path would leave the archive (absolute, ``..``, drive letters) refuse the whole
+number of members and of images, their total and single unpacked sizes, each member's flags (no encryption,
+only compression methods zipfile reads), each image's width and height and the pixels of all images together
+(read from their headers, before any image is decoded). A member whose CRC does not match is refused. Entries whose path would leave the archive (absolute, ``..``, drive letters) refuse the whole
 upload. Every image is brought to one size (the most common one, shrunk when its pixels would exceed the
 column limit) and to grey or colour, so each row is one image of the same shape.
 """
@@ -10,7 +11,9 @@ column limit) and to grey or colour, so each row is one image of the same shape.
 from __future__ import annotations
 
 import io
+import warnings
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -24,11 +27,16 @@ from .ingest import IngestedTable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_IMAGES = 20_000
+MAX_MEMBERS = 2 * MAX_IMAGES  # every entry of the central directory, folders and skipped files included
+SYNC_MAX_IMAGES = 2_000  # more than this many images is read by a worker, without reading headers in the web
 MAX_UNPACKED_BYTES = 512 * 1024 * 1024
 MAX_IMAGE_BYTES = 16 * 1024 * 1024
 MAX_IMAGE_SIDE = 2048
 MAX_CLASSES = 100
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F", "P;L"}
+COMPRESSIONS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+                zipfile.ZIP_LZMA: "LZMA"}
+MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
 
 
 def images_zip_is(path: Path) -> bool:
@@ -48,10 +56,15 @@ def entry_path_check(name: str, filename: str) -> PurePosixPath:
 def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[zipfile.ZipInfo, str]], int]:
     """(entry, class) for every image, and how many other files were skipped."""
     entries, skipped, tables = [], 0, []
-    for info in archive.infolist():
+    members = archive.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise ApplicationError(f"“{filename}” holds {len(members):,} files and folders; this server reads at most "
+                               f"{MAX_MEMBERS:,}. Upload a sample.", {"field": "file"})
+    for info in members:
         path = entry_path_check(info.filename, filename)
         if info.is_dir():
             continue
+        member_check(info, filename)
         if any(part.startswith(".") or part == "__MACOSX" for part in path.parts):
             continue  # macOS resource forks, .DS_Store and other hidden files
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -84,26 +97,95 @@ def image_entries(archive: zipfile.ZipFile, filename: str) -> tuple[list[tuple[z
     return entries, skipped
 
 
+def member_check(info: zipfile.ZipInfo, filename: str) -> None:
+    """From the central directory alone: members zipfile cannot read are refused before any is unpacked."""
+    if info.flag_bits & 0x1:
+        raise ApplicationError(f"“{info.filename[:100]}” in “{filename}” is encrypted; this server reads only ZIPs "
+                               "without a password. Zip the folders again without encryption.", {"field": "file"})
+    if info.compress_type not in COMPRESSIONS:
+        raise ApplicationError(f"“{info.filename[:100]}” in “{filename}” is packed with compression method "
+                               f"{info.compress_type}, which this server cannot unpack; use one of "
+                               f"{', '.join(COMPRESSIONS.values())} (any ordinary zip tool's default).", {"field": "file"})
+
+
+def member_error(info: zipfile.ZipInfo, exc: Exception) -> ApplicationError:
+    reason = "its checksum (CRC) does not match: the archive is damaged" if "CRC" in str(exc) else "it is damaged"
+    return ApplicationError(f"“{info.filename[:100]}” cannot be unpacked: {reason}. Zip the folders again and "
+                            "upload the new archive.", {"field": "file"})
+
+
 def image_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    """At most ``MAX_IMAGE_BYTES``, whatever the entry's header claims (zip bombs lie about sizes)."""
-    with archive.open(info) as handle:
-        data = handle.read(MAX_IMAGE_BYTES + 1)
+    """At most ``MAX_IMAGE_BYTES``, whatever the entry's header claims (zip bombs lie about sizes); the CRC is
+    checked as the whole member is read."""
+    try:
+        with archive.open(info) as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except MEMBER_ERRORS as exc:
+        raise member_error(info, exc) from None
     if len(data) > MAX_IMAGE_BYTES:
         raise ApplicationError(f"“{info.filename}” unpacks to more than {MAX_IMAGE_BYTES // 1024 // 1024} MB; "
                                "images must be smaller.", {"field": "file"})
     return data
 
 
-def image_open(data: bytes, name: str) -> Image.Image:
+def image_open(data, name: str) -> Image.Image:
+    """The image's header only (``Image.open`` decodes nothing): its size is checked before any pixel is read."""
     try:
-        image = Image.open(io.BytesIO(data))  # reads the header only
-    except (UnidentifiedImageError, OSError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the side limit below is stricter
+            image = Image.open(data if hasattr(data, "read") else io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ApplicationError(f"“{name}” claims to be more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels; images may be "
+                               f"at most {MAX_IMAGE_SIDE} pixels wide and high.", {"field": "file"}) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise ApplicationError(f"“{name}” is not an image this server can read (PNG, JPEG, BMP, GIF, WebP, TIFF).",
                                {"field": "file"}) from None
     if max(image.size) > MAX_IMAGE_SIDE:
         raise ApplicationError(f"“{name}” is {image.size[0]} × {image.size[1]} pixels; images may be at most "
                                f"{MAX_IMAGE_SIDE} pixels wide and high.", {"field": "file"})
     return image
+
+
+def image_headers(archive: zipfile.ZipFile, entries: list[tuple[zipfile.ZipInfo, str]], *, filename: str,
+                  max_pixels: int) -> list[tuple[str, tuple[int, int]]]:
+    """(mode, size) of every image from its header, stopping as soon as their pixels together pass ``max_pixels``:
+    nothing is decoded here, so a ZIP of huge blank images costs a header read per member, not its pixels."""
+    headers, pixels = [], 0
+    for info, _ in entries:
+        try:
+            with archive.open(info) as handle:
+                image = image_open(handle, info.filename)
+                headers.append((image.mode, image.size))
+        except MEMBER_ERRORS as exc:
+            raise member_error(info, exc) from None
+        pixels += image.size[0] * image.size[1]
+        if pixels > max_pixels:
+            raise ApplicationError(
+                f"The images in “{filename}” hold more than {max_pixels:,} pixels together (this server's "
+                f"EXPLAINER_IMAGE_MAX_PIXELS, the limit of what it decodes for one upload). Upload fewer or smaller "
+                "images.", {"field": "file"})
+    return headers
+
+
+def images_zip_open(path: Path, filename: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise ApplicationError(f"“{filename}” is not a readable ZIP archive.", {"field": "file"}) from None
+
+
+def images_zip_quick_check(path: Path, *, filename: str, max_pixels: int, sync_pixels: int, sync_bytes: int) -> bool:
+    """The web request's bounded look at an image ZIP: True when it is small enough to read there, False when a
+    worker should read it. Refuses what the central directory (and, for at most ``SYNC_MAX_IMAGES`` images that
+    unpack to at most ``sync_bytes``, their headers) already shows to be unreadable."""
+    with images_zip_open(path, filename) as archive:
+        if len(archive.infolist()) > SYNC_MAX_IMAGES:
+            return False  # the worker checks every member; the web only counts them
+        entries, _ = image_entries(archive, filename)
+        if sum(info.file_size for info, _ in entries) > sync_bytes:
+            return False  # reading even their headers could unpack a lot
+        headers = image_headers(archive, entries, filename=filename, max_pixels=max_pixels)
+    return sum(w * h for _, (w, h) in headers) <= sync_pixels
 
 
 def target_shape(sizes: Counter, channels: int, max_pixels: int) -> tuple[int, int]:
@@ -113,21 +195,15 @@ def target_shape(sizes: Counter, channels: int, max_pixels: int) -> tuple[int, i
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
-def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> tuple[IngestedTable, list[int]]:
+def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int,
+                      max_pixels: int) -> tuple[IngestedTable, list[int]]:
     """The archive as a table (label, file, pixel0…) and the image shape ``[height, width(, 3)]``."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ApplicationError(f"“{filename}” is not a readable ZIP archive.", {"field": "file"}) from None
-    with archive:
+    with images_zip_open(path, filename) as archive:
         entries, skipped = image_entries(archive, filename)
         if len(entries) > max_rows:
             raise ApplicationError(f"“{filename}” holds {len(entries):,} images; the limit is {max_rows:,} rows.",
                                    {"field": "file"})
-        headers = []
-        for info, _ in entries:
-            image = image_open(image_bytes(archive, info), info.filename)
-            headers.append((image.mode, image.size))
+        headers = image_headers(archive, entries, filename=filename, max_pixels=max_pixels)
         channels = 1 if all(mode in GREY_MODES for mode, _ in headers) else 3
         width, height = target_shape(Counter(size for _, size in headers), channels, max_columns - 2)
         if min(width, height) < 4:
@@ -136,7 +212,12 @@ def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: 
         pixels = np.empty((len(entries), height * width * channels), dtype=np.uint8)
         resized = 0
         for i, (info, _) in enumerate(entries):
-            image = image_open(image_bytes(archive, info), info.filename).convert("L" if channels == 1 else "RGB")
+            image = image_open(image_bytes(archive, info), info.filename)
+            try:
+                image = image.convert("L" if channels == 1 else "RGB")
+            except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+                raise ApplicationError(f"“{info.filename[:100]}” is damaged: its pixels cannot be decoded.",
+                                       {"field": "file"}) from None
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
                 resized += 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,10 @@ MISSING_MARKERS = {"", "?", "na", "n/a", "nan", "null", "none", "-", "--", "miss
 DELIMITERS = [",", ";", "\t", "|"]
 TEXT_MIN_MEAN_LENGTH = 30
 SAMPLE_BYTES = 256 * 1024
+SNIFF_CHARS = 64 * 1024  # the delimiter is judged on this much text ...
+SNIFF_ROWS = 50  # ... and at most this many rows of it
+HEADER_MAX_BYTES = 4 * 1024 * 1024  # a header row longer than this is refused, never cut
+HEADER_FIELD_MAX = 131_072  # csv's own field limit, said in the refusal
 THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 
 
@@ -99,13 +105,28 @@ def binary_check(head: bytes, filename: str) -> None:
 
 
 def delimiter_detect(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters="".join(DELIMITERS)).delimiter
-    except csv.Error:
-        first = sample.splitlines()[0] if sample else ""
-        counts = {d: first.count(d) for d in DELIMITERS}
-        best = max(counts, key=counts.get)
-        return best if counts[best] else ","
+    """The candidate that splits the first rows of ``sample`` into the same number (at least two) of fields most often.
+
+    Linear in the sample and bounded by it (``csv.Sniffer`` is quadratic on inputs such as ``,',',``): each
+    candidate is parsed once by the C csv reader, with the quoting pandas uses; the last row is left out when
+    the sample cuts it. A sample that is one unfinished line (a very long header) is judged by its counts.
+    """
+    sample = sample[:SNIFF_CHARS]
+    scores = {}
+    for delimiter in DELIMITERS:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+        try:
+            counts = [len(row) for _, row in zip(range(SNIFF_ROWS + 1), reader) if row]
+        except csv.Error:  # a NUL byte or an unclosed quote near the cut: this candidate cannot be judged on rows
+            counts = []
+        if len(counts) > 1:
+            counts = counts[:SNIFF_ROWS]
+        if len(counts) > 1 and not sample.endswith(("\n", "\r")):
+            counts = counts[:-1]  # the sample's end cuts the last row
+        common, times = Counter(counts).most_common(1)[0] if counts else (1, 0)
+        scores[delimiter] = (common > 1, times / max(len(counts), 1), common)
+    best = max(DELIMITERS, key=lambda d: scores[d])  # max keeps the first of equals: commas win ties
+    return best if scores[best][0] else ","
 
 
 def column_names_clean(names: list[str], notes: list[str]) -> list[str]:
@@ -151,6 +172,28 @@ def column_kind(values: pd.Series) -> str:
     return "categorical"
 
 
+def header_read(path: Path, *, encoding: str, delimiter: str, filename: str) -> list[str]:
+    """The whole header row, however long, read from the file rather than from the sniffing sample (which may cut
+    it, and a cut header would shift every column after it). Bounded: past ``HEADER_MAX_BYTES`` it is refused."""
+    with open(path, "rb") as handle:
+        head = handle.read(HEADER_MAX_BYTES + 1)
+    text = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore").lstrip("\ufeff")
+    stream = io.StringIO(text, newline="")
+    try:
+        header = next(csv.reader(stream, delimiter=delimiter), [])
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise ApplicationError(
+                f"“{filename}” has a column name longer than {HEADER_FIELD_MAX:,} characters (or a quote that is never "
+                "closed in its first line). Shorten the header row's names and upload again.") from None
+        raise ApplicationError(f"“{filename}” has a header row that cannot be read ({exc}). "
+                               "The first line must name each column.") from None
+    if len(head) > HEADER_MAX_BYTES and not text[:stream.tell()].endswith(("\n", "\r")):
+        raise ApplicationError(f"“{filename}”'s header row is longer than {HEADER_MAX_BYTES // 1024 // 1024} MB. "
+                               "Shorten the column names and upload again.")
+    return header
+
+
 def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> IngestedTable:
     """Read, clean and type the CSV at ``path``; raise ``ApplicationError`` with a fix-it sentence when it cannot."""
     with open(path, "rb") as handle:
@@ -159,10 +202,10 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     encoding = encoding_detect(head)
     notes: list[str] = []
     sample = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")
-    delimiter = delimiter_detect(sample[:64 * 1024])
+    delimiter = delimiter_detect(sample)
     if delimiter != ",":
         notes.append(f"Columns are separated by {dict(zip(DELIMITERS, ['commas', 'semicolons', 'tabs', 'vertical bars']))[delimiter]}.")
-    header_line = next(csv.reader(io.StringIO(sample.lstrip("\ufeff")), delimiter=delimiter), [])
+    header_line = header_read(path, encoding=encoding, delimiter=delimiter, filename=filename)
     if len(header_line) > max_columns:
         raise ApplicationError(
             f"“{filename}” has {len(header_line):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
@@ -170,22 +213,30 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     names = column_names_clean(header_line, notes) if header_line else None
     while True:
         try:
-            raw = pd.read_csv(
-                path,
-                sep=delimiter,
-                names=names,
-                header=0,
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=True,
-                on_bad_lines="error",
-                nrows=max_rows + 1,
-                engine="c",
-            )
+            with warnings.catch_warnings():  # pandas only warns when the first row is longer than the header
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                raw = pd.read_csv(
+                    path,
+                    sep=delimiter,
+                    names=names,
+                    header=0,
+                    encoding=encoding,
+                    dtype=str,
+                    keep_default_na=False,
+                    skip_blank_lines=True,
+                    on_bad_lines="error",
+                    nrows=max_rows + 1,
+                    engine="c",
+                    index_col=False,  # surplus fields are an error, never an index that shifts the columns
+                )
             break
         except pd.errors.EmptyDataError:
             raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
+        except pd.errors.ParserWarning:
+            raise ApplicationError(
+                f"“{filename}” could not be read as a table: its first row has more fields than the header has "
+                f"names ({len(names or []):,}). Check that every row has the same number of fields as the header "
+                "(quote cells that contain the separator).") from None
         except pd.errors.ParserError as exc:
             message = str(exc).split("\n")[0]
             raise ApplicationError(
@@ -196,6 +247,9 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             if encoding not in FALLBACK_ENCODING:
                 raise ApplicationError(f"“{filename}” is not valid {encoding} text. Save it as UTF-8 CSV and upload again.") from None
             encoding = FALLBACK_ENCODING[encoding]
+    if names is not None and list(raw.columns) != names:  # never store a table whose columns moved
+        raise ApplicationError(f"“{filename}” has {len(names):,} column names but its rows were read as "
+                               f"{raw.shape[1]:,} columns. Check the header row and the separator.")
     if encoding in ENCODING_NOTES:
         notes.insert(0, ENCODING_NOTES[encoding])
     if len(raw) > max_rows:

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.db import transaction
 
 from explainer_site.exceptions import ApplicationError
 
-from .images import images_zip_ingest, images_zip_is
+from .images import images_zip_ingest, images_zip_is, images_zip_quick_check
 from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset, DatasetStatus
 
 LABEL_VALUES_MAX = 100
+INGEST_FAILED = ("The file could not be read because of an error on this server; it was deleted. Upload it again, "
+                 "and if this happens again, upload a smaller sample of it.")
+INGEST_WORKER_LOST = ("The worker reading the file stopped before it finished (the file may need more memory than "
+                      "this server gives one upload); it was deleted. Upload a smaller sample of it.")
+logger = logging.getLogger(__name__)
 
 
 def upload_size_check(size: int) -> None:
@@ -58,7 +66,15 @@ def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) 
         with open(path, "wb") as out:
             for chunk in file.chunks():
                 out.write(chunk)
-        table, image_shape, sha256 = upload_read(path, filename=filename)
+        if images_zip_is(path) and not images_zip_quick_check(
+                path, filename=filename, max_pixels=settings.EXPLAINER_IMAGE_MAX_PIXELS,
+                sync_pixels=settings.EXPLAINER_SYNC_IMAGE_PIXELS,
+                sync_bytes=int(settings.EXPLAINER_SYNC_INGEST_MB * 1024 * 1024)):
+            table = None  # too many images, or too many pixels, to decode in the web request
+        else:
+            table, image_shape, sha256 = upload_read(path, filename=filename)
+    if table is None:
+        return dataset_create_deferred(owner=owner, file=file, name=name, filename=filename)
     with transaction.atomic():
         dataset = Dataset(owner=owner, name=dataset_name_clean(name, filename), original_filename=filename[:255],
                           size_bytes=file.size or 0, is_demo=is_demo)
@@ -69,7 +85,8 @@ def upload_read(path: Path, *, filename: str) -> tuple[IngestedTable, tuple | No
     sha256 = file_sha256(path)
     limits = {"max_rows": settings.EXPLAINER_MAX_ROWS, "max_columns": settings.EXPLAINER_MAX_COLUMNS}
     if images_zip_is(path):  # a ZIP of images, one folder per class
-        table, image_shape = images_zip_ingest(path, filename=filename, **limits)
+        table, image_shape = images_zip_ingest(path, filename=filename, max_pixels=settings.EXPLAINER_IMAGE_MAX_PIXELS,
+                                               **limits)
     else:
         table, image_shape = csv_ingest(path, filename=filename, **limits), None
     return table, image_shape, sha256
@@ -108,13 +125,16 @@ def dataset_ingest_enqueue(*, dataset_id: int) -> None:
 
 
 def dataset_ingest(*, dataset_id: int) -> None:
-    """Worker side of a big upload: read, clean and profile it, then delete the raw file. Safe to run twice."""
+    """Worker side of a big upload: read, clean and profile it, then delete the raw file. Safe to run twice.
+
+    Whatever happens, the dataset ends ``ready`` or ``failed`` with a sentence, and the raw file is deleted:
+    an unexpected error (or the task's time limit) is logged and told in words, never left "processing"."""
     dataset = Dataset.objects.filter(pk=dataset_id).first()
     if dataset is None or dataset.status != DatasetStatus.PROCESSING or not dataset.raw_file:
         return
     raw = dataset.raw_file
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, memory_bounded(settings.EXPLAINER_INGEST_MAX_MEMORY_MB):
             path = Path(tmp) / "upload.csv"
             with raw.open("rb") as source, open(path, "wb") as out:
                 for chunk in iter(lambda: source.read(1024 * 1024), b""):
@@ -123,15 +143,58 @@ def dataset_ingest(*, dataset_id: int) -> None:
         with transaction.atomic():
             dataset_fill(dataset=dataset, table=table, image_shape=image_shape, sha256=sha256)
     except ApplicationError as exc:
-        Dataset.objects.filter(pk=dataset_id).update(status=DatasetStatus.FAILED, error=exc.message)
+        dataset_ingest_fail(dataset_id=dataset_id, reason=exc.message)
     except MemoryError:
-        Dataset.objects.filter(pk=dataset_id).update(
-            status=DatasetStatus.FAILED, error="The file is too big for this server's memory; upload a sample of it.")
+        dataset_ingest_fail(dataset_id=dataset_id, reason="The file is too big for this server's memory; upload a sample of it.")
+    except SoftTimeLimitExceeded:  # the task's soft limit, raised wherever it was
+        dataset_ingest_fail(dataset_id=dataset_id, reason=ingest_time_reason())
+    except Exception:
+        logger.exception("Reading dataset %s failed", dataset_id)
+        dataset_ingest_fail(dataset_id=dataset_id, reason=INGEST_FAILED)
     else:
         Dataset.objects.filter(pk=dataset_id).update(status=DatasetStatus.READY, error="", raw_file="")
+        raw.storage.delete(raw.name)
+
+
+@contextmanager
+def memory_bounded(megabytes: int):
+    """Lower this process's address-space limit to what it uses now plus ``megabytes`` while reading an upload, so a
+    file that would need more raises ``MemoryError`` (a sentence) instead of swapping or killing the worker."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        with open("/proc/self/statm") as handle:
+            used = int(handle.read().split()[0]) * resource.getpagesize()
+    except (ImportError, OSError, ValueError):  # not Linux: no limit
+        yield
+        return
+    limit = used + megabytes * 1024 * 1024
+    if megabytes <= 0 or (soft != resource.RLIM_INFINITY and soft <= limit):
+        yield
+        return
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+    try:
+        yield
     finally:
-        if Dataset.objects.filter(pk=dataset_id).exclude(status=DatasetStatus.PROCESSING).exists():
-            raw.storage.delete(raw.name)
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def ingest_time_reason() -> str:
+    return (f"Reading the file took longer than {settings.EXPLAINER_INGEST_SOFT_TIME_LIMIT} seconds, this server's "
+            "limit, so it was stopped and the file deleted. Upload a smaller sample of it.")
+
+
+def dataset_ingest_fail(*, dataset_id: int, reason: str) -> None:
+    """The one end of a deferred ingest that did not work: ``failed`` with ``reason`` and the raw file deleted.
+    Also called from the task's failure hook (a hard time limit kills the worker child before it can say so)."""
+    dataset = Dataset.objects.filter(pk=dataset_id, status=DatasetStatus.PROCESSING).first()
+    if dataset is None:
+        return
+    raw = dataset.raw_file
+    Dataset.objects.filter(pk=dataset_id).update(status=DatasetStatus.FAILED, error=reason, raw_file="")
+    if raw:
+        raw.storage.delete(raw.name)
 
 
 def label_values_count(frame: pd.DataFrame) -> dict[str, list[list]]:

@@ -116,6 +116,13 @@ EXPLAINER_MAX_UPLOAD_MB = int(os.environ.get("EXPLAINER_MAX_UPLOAD_MB", "200"))
 EXPLAINER_MAX_ROWS = int(os.environ.get("EXPLAINER_MAX_ROWS", "2000000"))
 EXPLAINER_MAX_COLUMNS = int(os.environ.get("EXPLAINER_MAX_COLUMNS", "2000"))
 EXPLAINER_SYNC_INGEST_MB = float(os.environ.get("EXPLAINER_SYNC_INGEST_MB", "20"))  # bigger uploads are read by a worker
+# Ingest bounds (issue 15): pixels decoded for one image ZIP (counted from the headers, before decoding), the
+# pixels an image ZIP may hold and still be read in the web request (more, or over 2,000 images, goes to a
+# worker), and the worker's time (soft; hard = soft + 60 s) and extra memory for reading one upload.
+EXPLAINER_IMAGE_MAX_PIXELS = int(os.environ.get("EXPLAINER_IMAGE_MAX_PIXELS", "500000000"))
+EXPLAINER_SYNC_IMAGE_PIXELS = int(os.environ.get("EXPLAINER_SYNC_IMAGE_PIXELS", "20000000"))
+EXPLAINER_INGEST_SOFT_TIME_LIMIT = int(os.environ.get("EXPLAINER_INGEST_SOFT_TIME_LIMIT", "600"))
+EXPLAINER_INGEST_MAX_MEMORY_MB = int(os.environ.get("EXPLAINER_INGEST_MAX_MEMORY_MB", "4096"))
 EXPLAINER_MAX_TRAIN_ROWS = int(os.environ.get("EXPLAINER_MAX_TRAIN_ROWS", "100000"))  # bigger tables train on a sample
 EXPLAINER_MAX_TEST_ROWS = int(os.environ.get("EXPLAINER_MAX_TEST_ROWS", "50000"))
 EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
