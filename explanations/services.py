@@ -242,7 +242,7 @@ def job_rerun(*, job: Job) -> Job:
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Stop the job within about a second (its task's ``job_stop_check``); finished explanations stay."""
+    """Stop the job within about a second (its tasks' ``JobStopCheck``); finished explanations stay."""
     updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
         status=JobStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now())
     job.refresh_from_db()
@@ -318,7 +318,8 @@ class JobStopCheck:
 
     Called between every chunk of every engine loop, so it asks the database at most every ``interval``
     seconds, and only from the thread that made it (Django's connections are per thread; the engines' other
-    threads see the answer at their next check). Also applies the task's deadline (``job_deadline``).
+    threads see the answer at their next check). The task's deadline stays at batch boundaries (``job_stage_set``),
+    so a batch already explained is saved whole.
     """
 
     def __init__(self, job_id: int, *, interval: float = 1.0) -> None:
@@ -330,7 +331,6 @@ class JobStopCheck:
     def __call__(self) -> None:
         if self.stopped:
             raise JobStopped(f"job {self.job_id} is no longer running")
-        job_deadline_check()
         if threading.get_ident() != self._thread or time.monotonic() < self._next_poll:
             return
         self._next_poll = time.monotonic() + self.interval
@@ -360,6 +360,7 @@ def model_run_claim(*, run: ModelRun, task_id: str) -> bool:
 
 
 _claimed_at: ContextVar[float | None] = ContextVar("model_run_claimed_at", default=None)
+PAUSED_STAGE = "Paused to let other users' jobs start; it goes on when a worker is free"
 
 
 def model_run_yield_due(*, job: Job, run: ModelRun) -> bool:
@@ -401,8 +402,7 @@ def model_run_yield(*, job: Job, run: ModelRun) -> bool:
     """
     now = timezone.now()
     released = ModelRun.objects.filter(pk=run.pk, task_id=run.task_id, heartbeat_at__isnull=False).update(
-        task_id="", heartbeat_at=None, queued_at=now, attempts=F("attempts") - 1,
-        stage="Paused to let other users' jobs start; queued again")
+        task_id="", heartbeat_at=None, queued_at=now, attempts=F("attempts") - 1, stage=PAUSED_STAGE)
     if not released:  # the sweeper or another delivery holds it now
         return True
     try:
@@ -411,8 +411,7 @@ def model_run_yield(*, job: Job, run: ModelRun) -> bool:
         logger.exception("job %s: could not re-queue %s to share the workers; it goes on", job.pk, run.classifier)
         return not ModelRun.objects.filter(pk=run.pk, task_id="", heartbeat_at__isnull=True).update(
             task_id=run.task_id, heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
-        stage="Paused to let other users' jobs start; it goes on when a worker is free", heartbeat_at=now)
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(stage=PAUSED_STAGE, heartbeat_at=now)
     logger.info("job %s: %s handed its worker to another user's job", job.pk, run.classifier)
     return True
 

@@ -158,14 +158,30 @@ def test_a_cancel_during_a_batch_stops_before_the_batch_ends_and_the_task_ends_q
 # ---------------------------------------------------------------- fair sharing
 
 
+@pytest.fixture
+def sms(user):
+    import pandas as pd
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.services import dataset_create, dataset_schema_set
+
+    frame = pd.read_csv(SHARED / "sms_spam.csv").sample(200, random_state=0)  # noqa: F405
+    dataset = dataset_create(owner=user, file=SimpleUploadedFile("sms.csv", frame.to_csv(index=False).encode()))
+    return dataset_schema_set(dataset=dataset, label="label", features=["text"], text=["text"])
+
+
+@pytest.mark.parametrize(("table", "classifier", "fit"), [("zoo", "knn", (services, "classifier_fit")),
+                                                           ("sms", "naive_bayes", ("run", "text_fit"))])
 def test_a_run_hands_its_worker_to_another_users_waiting_run_and_resumes_where_it_stopped(
-        zoo, other_zoo, user, other_user, settings, monkeypatch, enqueued, run_on_commit):
+        request, table, classifier, fit, other_zoo, user, other_user, settings, monkeypatch, enqueued, run_on_commit):
+    from explanations.modalities import run as modality_run
+
     settings.EXPLAINER_BATCH_SIZE = 2
     settings.EXPLAINER_FAIR_SHARE_SECONDS = 0  # one worker: take turns at every batch
     with run_on_commit():
-        job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": list(range(6))},
-                         params=FAST)
-    assert enqueued == [(job.pk, "knn")]
+        job = job_create(owner=user, dataset=request.getfixturevalue(table), classifiers=[classifier],
+                         explainers=["lime"], rows={"ids": list(range(6))}, params=FAST)
+    assert enqueued == [(job.pk, classifier)]
     save, other = services.explanation_save, []
 
     def save_and_other_user_submits(**kwargs) -> None:
@@ -175,11 +191,11 @@ def test_a_run_hands_its_worker_to_another_users_waiting_run_and_resumes_where_i
                 other.append(job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"],
                                         rows={"ids": [0]}, params=FAST))
 
-    monkeypatch.setattr(services, "explanation_save", save_and_other_user_submits)
-    job_classifier_run(job_id=job.pk, classifier="knn", task_id="first")
+    monkeypatch.setattr(services, "explanation_save", save_and_other_user_submits)  # texts save through it too
+    job_classifier_run(job_id=job.pk, classifier=classifier, task_id="first")
     run = ModelRun.objects.get(job=job)
     assert Explanation.objects.filter(job=job).count() == 2  # one batch, then it yielded
-    assert enqueued == [(job.pk, "knn"), (other[0].pk, "knn"), (job.pk, "knn")]  # its message went to the back
+    assert enqueued == [(job.pk, classifier), (other[0].pk, "knn"), (job.pk, classifier)]  # to the back of the queue
     assert run.status == "trained" and run.model_file and run.task_id == "" and run.heartbeat_at is None
     assert run.attempts == 0  # handing over is not an attempt for the stale-job sweeper
     assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING
@@ -193,8 +209,8 @@ def test_a_run_hands_its_worker_to_another_users_waiting_run_and_resumes_where_i
     def no_training(*args, **kwargs):
         raise AssertionError("the model was trained again")
 
-    monkeypatch.setattr(services, "classifier_fit", no_training)
-    job_classifier_run(job_id=job.pk, classifier="knn", task_id="second")  # the re-queued message
+    monkeypatch.setattr(modality_run if fit[0] == "run" else fit[0], fit[1], no_training)
+    job_classifier_run(job_id=job.pk, classifier=classifier, task_id="second")  # the re-queued message
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == list(range(6))
