@@ -25,6 +25,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations import trust as trust_metrics
 from explanations import whatif as whatif_math
 from explanations.classifiers import CLASSIFIERS, predictor_build
+from explanations.engine import stop_check
 from explanations.explainers import EXPLAINERS
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.explainers.base import Predictor, TabularExplainer, row_seed
@@ -102,6 +103,7 @@ class TrustMeter:
         reruns: dict[int, list[dict]] = defaultdict(list)
         try:
             for explainer in self.reruns:
+                stop_check()
                 for result in explainer.explain(self.data.X[rows], rows):
                     reruns[result.row].append(result.data)
         except SoftTimeLimitExceeded:

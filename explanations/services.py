@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,15 +16,18 @@ import numpy as np
 import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
+from explanations import quotas
 from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.engine import JobStopped, stop_check
 from explanations.explainers import EXPLAINERS
 from explanations.explainers.base import ExplainerError, number_parse, params_clean
 from explanations.explainers.base import Explanation as ExplanationResult
@@ -181,15 +185,21 @@ def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: l
     """Record the job and queue one task per classifier once the row is committed. Same ``request_key`` = same job.
 
     When the queue cannot take the tasks the job is deleted again and ``ApplicationError`` (503) says so:
-    a job is either queued or not there, never silently stuck.
+    a job is either queued or not there, never silently stuck. A job over the cost limit (400) or past the
+    owner's number of active jobs (429) is refused with the sentence that says how to fit (``quotas``).
     """
     options = job_options_clean(dataset=dataset, classifiers=classifiers, explainers=explainers, rows=rows, params=params)
+    quotas.job_cost_check(dataset=dataset, options=options)
     request_key = (request_key or "")[:64]
     with transaction.atomic():
         if request_key:
             existing = Job.objects.filter(owner=owner, request_key=request_key).first()
             if existing:
                 return existing
+        # One submission of this owner at a time from here to the commit, so a burst is counted job by job
+        # (SQLite's immediate transactions already serialise writers; PostgreSQL needs the row lock).
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        quotas.active_jobs_check(owner=owner)
         job = Job(owner=owner, dataset=dataset, classifiers=options["classifiers"], explainers=options["explainers"],
                   rows_spec=options["rows"], params=options["params"], schema=dataset.schema, request_key=request_key,
                   stage="Waiting for a worker")
@@ -247,7 +257,7 @@ def job_rerun(*, job: Job) -> Job:
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Stop the job at the next batch boundary; finished explanations stay."""
+    """Stop the job within about a second (its tasks' ``JobStopCheck``); finished explanations stay."""
     updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
         status=JobStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now())
     job.refresh_from_db()
@@ -318,6 +328,32 @@ def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool
     return alive
 
 
+class JobStopCheck:
+    """The engines' ``stop_check`` for one job's task: ``JobStopped`` once the job is no longer running.
+
+    Called between every chunk of every engine loop, so it asks the database at most every ``interval``
+    seconds, and only from the thread that made it (Django's connections are per thread; the engines' other
+    threads see the answer at their next check). The task's deadline stays at batch boundaries (``job_stage_set``),
+    so a batch already explained is saved whole.
+    """
+
+    def __init__(self, job_id: int, *, interval: float = 1.0) -> None:
+        self.job_id, self.interval = job_id, interval
+        self.stopped = False
+        self._thread = threading.get_ident()
+        self._next_poll = time.monotonic() + interval
+
+    def __call__(self) -> None:
+        if self.stopped:
+            raise JobStopped(f"job {self.job_id} is no longer running")
+        if threading.get_ident() != self._thread or time.monotonic() < self._next_poll:
+            return
+        self._next_poll = time.monotonic() + self.interval
+        if not Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).exists():
+            self.stopped = True
+            raise JobStopped(f"job {self.job_id} is no longer running")
+
+
 def job_stale_after() -> timedelta:
     """A live task cannot outlast the hard time limit, so a run silent for longer than that has lost its worker."""
     seconds = settings.EXPLAINER_JOB_STALE_SECONDS or settings.CELERY_TASK_TIME_LIMIT + 60
@@ -336,6 +372,68 @@ def model_run_claim(*, run: ModelRun, task_id: str) -> bool:
     taken = runs.update(task_id=task_id[:64], heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
     run.refresh_from_db(fields=["task_id", "heartbeat_at", "attempts"])
     return bool(taken)
+
+
+_claimed_at: ContextVar[float | None] = ContextVar("model_run_claimed_at", default=None)
+PAUSED_STAGE = "Paused to let other users' jobs start; it goes on when a worker is free"
+
+
+def model_run_yield_due(*, job: Job, run: ModelRun) -> bool:
+    """Whether this run should hand its worker to another owner's waiting run (fair sharing between users).
+
+    A run waits when its message is queued and no task holds it. Its owner is served first when this owner
+    holds at least two more running runs than that owner (after the swap it still holds no fewer), or one more
+    once this task has held the run for ``EXPLAINER_FAIR_SHARE_SECONDS`` (turns, on a single worker). Only runs
+    on this run's queue and queued since it was (so their message is not already behind it) count.
+    """
+    quantum = settings.EXPLAINER_FAIR_SHARE_SECONDS
+    if quantum < 0:
+        return False
+    queue = CLASSIFIERS[run.classifier].queue if run.classifier in CLASSIFIERS else None
+    same_queue = [key for key, spec in CLASSIFIERS.items() if spec.queue == queue]
+    now = timezone.now()
+    active = (ModelRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], classifier__in=same_queue)
+              .exclude(status=ModelRunStatus.DONE))
+    waiting = active.filter(heartbeat_at__isnull=True).exclude(job__owner_id=job.owner_id)
+    if run.queued_at is not None:
+        waiting = waiting.filter(queued_at__gte=run.queued_at)
+    waiting_owners = set(waiting.order_by().values_list("job__owner_id", flat=True).distinct())
+    if not waiting_owners:
+        return False
+    running = dict(active.filter(heartbeat_at__gte=now - job_stale_after()).order_by().values_list("job__owner_id")
+                   .annotate(n=Count("id")).values_list("job__owner_id", "n"))
+    mine, fewest = running.get(job.owner_id, 0), min(running.get(owner, 0) for owner in waiting_owners)
+    claimed = _claimed_at.get()
+    held = time.monotonic() - claimed if claimed is not None else 0.0
+    return fewest + 1 < mine or (fewest < mine and held >= quantum)
+
+
+def model_run_yield(*, job: Job, run: ModelRun) -> bool:
+    """Give the run back to the queue (its message goes to the back) so another owner's work starts first.
+
+    True when this task must stop: the run was handed back (or is no longer this task's). The handover does not
+    count as an attempt for the stale-job sweeper, and the run is never lost: when the queue cannot take the
+    message, the task takes the run back and goes on.
+    """
+    now = timezone.now()
+    released = ModelRun.objects.filter(pk=run.pk, task_id=run.task_id, heartbeat_at__isnull=False).update(
+        task_id="", heartbeat_at=None, queued_at=now, attempts=F("attempts") - 1, stage=PAUSED_STAGE)
+    if not released:  # the sweeper or another delivery holds it now
+        return True
+    try:
+        model_run_enqueue(job_id=job.pk, classifier=run.classifier)
+    except Exception:
+        logger.exception("job %s: could not re-queue %s to share the workers; it goes on", job.pk, run.classifier)
+        return not ModelRun.objects.filter(pk=run.pk, task_id="", heartbeat_at__isnull=True).update(
+            task_id=run.task_id, heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(stage=PAUSED_STAGE, heartbeat_at=now)
+    logger.info("job %s: %s handed its worker to another user's job", job.pk, run.classifier)
+    return True
+
+
+def model_run_yield_if_due(*, job: Job, run: ModelRun) -> bool:
+    """At a batch boundary: True when the run was handed back to the queue (stop here; it resumes from here)."""
+    return model_run_yield_due(job=job, run=run) and model_run_yield(job=job, run=run)
 
 
 def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: timedelta | None = None) -> dict[str, list[int]]:
@@ -411,12 +509,15 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
     if not model_run_claim(run=run, task_id=task_id):
         logger.info("job %s: %s is held by task %s; this delivery stops", job_id, classifier, run.task_id)
         return
+    _claimed_at.set(time.monotonic())
     if run.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
         job_fail(job_id=job_id, reason=model_run_lost_reason(label=CLASSIFIERS[classifier].label, attempts=run.attempts - 1))
         return
     if worker:  # on the instance too: later full saves of ``run`` must not blank it
         run.worker = worker[:200]
         ModelRun.objects.filter(pk=run.pk).update(worker=run.worker)
+    if model_run_yield_if_due(job=job, run=run):  # another user's work is waiting: it goes first
+        return
     if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
         from explanations.modalities.run import modality_classifier_run
 
@@ -534,11 +635,14 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
         if not job_stage_set(job.pk, f"Explaining rows {position}–{position + len(batch) - 1} of {total} with "
                                      f"{explainer_cls.label} — {spec.label}", run_id=run.pk):
             return False
+        if model_run_yield_if_due(job=job, run=run):
+            return False
         started = time.perf_counter()
         results = explainer.explain(data.X[batch], batch)
         seconds = (time.perf_counter() - started) / max(len(batch), 1)
         trusts = meter.measure(results)
         for result in results:
+            stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
             explanation_save(job=job, run=run, data=data, result=result, seconds=seconds, trust=trusts.get(result.row))
         pending = pending[len(batch):]
         finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()

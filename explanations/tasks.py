@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from explainer_site.exceptions import ApplicationError
+from explanations.engine import JobStopped, stop_check_set
 from explanations.explainers.base import ExplainerError
-from explanations.services import duration_text, job_deadline, job_fail, jobs_stale_sweep
+from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail, jobs_stale_sweep
 from explanations.services import job_classifier_run as job_classifier_run_service
 
 logger = logging.getLogger(__name__)
@@ -22,9 +23,11 @@ logger = logging.getLogger(__name__)
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def job_classifier_run(self, job_id: int, classifier: str) -> None:
     try:
-        with job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        with job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT), stop_check_set(JobStopCheck(job_id)):
             job_classifier_run_service(job_id=job_id, classifier=classifier, worker=self.request.hostname or "",
                                        task_id=self.request.id or "")
+    except JobStopped:  # cancelled (or failed elsewhere) while explaining: the job already says so
+        logger.info("job %s: %s stopped, the job is no longer running", job_id, classifier)
     except Exception as exc:  # the job must end with a reason, whatever broke
         job_fail(job_id=job_id, reason=failure_reason(exc, job_id=job_id))
 

@@ -129,6 +129,14 @@ EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "16"))  # rows per explain call: the engines call the model once per batch
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
 EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
+# Sharing the workers: an account may have EXPLAINER_MAX_ACTIVE_JOBS_PER_USER jobs queued or running at once (429
+# beyond), and one job may cost at most EXPLAINER_MAX_JOB_COST model evaluations (rows x classifiers x samples per
+# explainer x (1 + stability reruns); 0 turns a limit off). A running classifier hands its worker to another user's
+# waiting one at a batch boundary when its owner holds two runs more, or one more once it has held the worker
+# EXPLAINER_FAIR_SHARE_SECONDS (-1: never).
+EXPLAINER_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("EXPLAINER_MAX_ACTIVE_JOBS_PER_USER", "3"))
+EXPLAINER_MAX_JOB_COST = int(os.environ.get("EXPLAINER_MAX_JOB_COST", str(100_000_000)))
+EXPLAINER_FAIR_SHARE_SECONDS = float(os.environ.get("EXPLAINER_FAIR_SHARE_SECONDS", "60"))
 FILE_UPLOAD_HANDLERS = [
     "datasets.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

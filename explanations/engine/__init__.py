@@ -6,19 +6,55 @@ with vectorised linear algebra: ``lime`` (one shared draw of samples per job, or
 ``kernel_shap`` (with ``rbf_svc``'s exact shortcut for RBF SVMs) and ``tree_shap`` (path-dependent TreeSHAP,
 compiled). Random draws come from streams seeded by the job's seed and the row (``row_seed``), so a row's
 explanation does not depend on which rows share its batch, nor on how many threads share the work
-(``rows_in_threads``). No Django here.
+(``rows_in_threads``). Long loops call ``stop_check()`` between their chunks, so a cancelled job stops within
+seconds (``stop_check_set``). No Django here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from contextvars import ContextVar, copy_context
 from typing import TypeVar
 
 import numpy as np
 
 T = TypeVar("T")
+
+STOP_CHECK_SECONDS = 0.5  # while threads work, the calling thread checks for a stop this often
+
+
+class JobStopped(BaseException):
+    """The work was called off (its job was cancelled): unwind now, quietly.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so the ``except Exception`` around model calls and
+    optional metrics does not swallow it.
+    """
+
+
+def _no_stop() -> None:
+    return None
+
+
+_stop_check: ContextVar[Callable[[], None]] = ContextVar("stop_check", default=_no_stop)
+
+
+@contextmanager
+def stop_check_set(check: Callable[[], None]) -> Iterator[None]:
+    """Inside, ``stop_check()`` calls ``check``, which raises ``JobStopped`` when the work must end (cheaply: it is
+    called between every chunk of every engine loop)."""
+    token = _stop_check.set(check)
+    try:
+        yield
+    finally:
+        _stop_check.reset(token)
+
+
+def stop_check() -> None:
+    """Raise ``JobStopped`` if the caller's work was called off; a no-op outside ``stop_check_set``."""
+    _stop_check.get()()
 
 
 def engine_threads() -> int:
@@ -48,4 +84,13 @@ def rows_in_threads(work: Callable[[np.ndarray], Sequence[T]], n_rows: int, *, t
         return list(work(np.arange(n_rows)))
     slices = np.array_split(np.arange(n_rows), threads)
     with ThreadPoolExecutor(threads, thread_name_prefix="explain") as pool:
-        return [item for part in pool.map(work, slices) for item in part]
+        # Each slice runs in a copy of the caller's context, so its stop check goes along; the caller keeps
+        # checking while it waits (the check may ask a database only from the thread that made it).
+        futures = [pool.submit(copy_context().run, work, rows) for rows in slices]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=STOP_CHECK_SECONDS, return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in done):
+                break
+            stop_check()
+        return [item for future in futures for item in future.result()]

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from explanations.engine import stop_check
 from explanations.lazy import lazy
 
 AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")
@@ -457,6 +458,7 @@ class AnchorBatch:
             except StopIteration as done:
                 results[i] = done.value
         while asked:
+            stop_check()
             order = list(asked)
             predicted = predict_label(np.concatenate([asked[i] for i in order]))
             start = 0

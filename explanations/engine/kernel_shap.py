@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from explanations.engine import stop_check
+
 INPUT_CELLS_PER_CHUNK = 8_000_000
 
 
@@ -160,6 +162,7 @@ class KernelShapBatch:
             pending, cells = [], 0
 
         for i, x in enumerate(X):
+            stop_check()
             M = len(varying[i])
             if M < 2:
                 continue

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from explanations.engine import rows_in_threads
+from explanations.engine import rows_in_threads, stop_check
 from explanations.lazy import lazy
 
 LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")
@@ -292,6 +292,7 @@ class LimeBatch:
         chunk = max(1, SAMPLE_CELLS_PER_CHUNK // (num_samples * self.d_))
         fits: list[LimeFit] = []
         for start in range(0, len(X), chunk):
+            stop_check()
             stop = min(start + chunk, len(X))
             Zt = self.scaled(hood, X[start:stop])
             y = np.empty((stop - start, num_samples))
@@ -320,6 +321,7 @@ class LimeBatch:
         chunk = max(1, SAMPLE_CELLS_PER_CHUNK // (num_samples * self.d_))
         fits: list[LimeFit] = []
         for start in range(0, len(X), chunk):
+            stop_check()
             stop = min(start + chunk, len(X))
             drawn = [self.sample(X[i], num_samples, rngs[i]) for i in range(start, stop)]
             Zt = np.stack([scaled for scaled, _ in drawn])

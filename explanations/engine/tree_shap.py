@@ -28,9 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from explanations.engine import rows_in_threads
+from explanations.engine import rows_in_threads, stop_check
 from explanations.engine.compiled import njit as _njit
 from explanations.engine.compiled import numba  # without numba the caller keeps shap's own C++
+
+ROWS_PER_CHUNK = 512  # rows between two stop checks
 
 
 @_njit
@@ -224,5 +226,8 @@ class PathDependentTreeShap:
                 phi[rows] = part
             return []
 
-        rows_in_threads(work, len(X), threads=threads)
+        for start in range(0, len(X), ROWS_PER_CHUNK):  # chunk by chunk, so a cancelled job stops between them
+            stop_check()
+            stop = min(start + ROWS_PER_CHUNK, len(X))
+            rows_in_threads(lambda rows, start=start: work(rows + start), stop - start, threads=threads)
         return phi[:, :, 0] if self.single_output_ else phi

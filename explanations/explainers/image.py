@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from explanations.engine import stop_check
 from explanations.explainers.base import (
     ExplainerError,
     Explanation,
@@ -147,6 +148,7 @@ class ImageExplainer(TabularExplainer):
         proba = self.predict_proba(X)
         out = []
         for x, row, label, probs in zip(X, rows, predicted, proba):
+            stop_check()  # rows here are slow (a library call each): a cancel stops between them
             runner_up = int(np.argsort(probs)[-2]) if len(probs) > 1 else int(label)
             data = self._explain_one(x, row, int(label), runner_up)
             out.append({"label": int(label), "runner_up": runner_up, **data})

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from explanations.engine import stop_check
 from explanations.explainers.base import (
     ExplainerError,
     Explanation,
@@ -107,6 +108,7 @@ class LimeTextExplainer(TextExplainer):
     def _explain_rows(self, X: list[str], rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         out = []
         for text, row, label in zip(X, rows, predicted):
+            stop_check()  # rows here are slow (a library call each): a cancel stops between them
             label = int(label)
             if not words_of(text):
                 out.append({"label": label, "words": [], "intercept": 0.0, "score": 0.0, "text": text})
@@ -176,6 +178,7 @@ class AnchorTextExplainer(TextExplainer):
     def _explain_rows(self, X: list[str], rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         out = []
         for text, row, label in zip(X, rows, predicted):
+            stop_check()  # rows here are slow (a library call each): a cancel stops between them
             label = int(label)
             if not words_of(text):
                 out.append({"label": label, "rule": [], "precision": 1.0, "coverage": 1.0, "text": text})
@@ -216,6 +219,7 @@ class ShapTextExplainer(TextExplainer):
     def _explain_rows(self, X: list[str], rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         out = []
         for text, row, label in zip(X, rows, predicted):
+            stop_check()  # rows here are slow (a library call each): a cancel stops between them
             label = int(label)
             if not words_of(text):
                 out.append({"label": label, "words": [], "tokens": [[text, 0.0]], "base_value": 0.0,

@@ -22,6 +22,7 @@ from django.core.files.storage import default_storage
 
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
+from explanations.engine import stop_check
 from explanations.explainers.base import ExplainerError
 from explanations.job_data import JobData
 from explanations.lazy import lazy
@@ -141,7 +142,7 @@ def rows_estimate(*, job: Job, n_test: int) -> int:
 def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, key: str, modality: Modality,
                           base: int) -> bool:
     """Explain the run's rows not yet done with one explainer; False when the job stopped meanwhile."""
-    from explanations.services import batches, explanation_save, job_stage_set
+    from explanations.services import batches, explanation_save, job_stage_set, model_run_yield_if_due
 
     done = set(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=key).values_list("row", flat=True))
     pending = [r for r in run.rows if r not in done]
@@ -162,10 +163,13 @@ def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, 
         if not job_stage_set(job.pk, f"Explaining {span} of {total} with {explainer_cls.label} — {spec.label}",
                              run_id=run.pk):
             return False
+        if model_run_yield_if_due(job=job, run=run):  # another user's work is waiting: it resumes from here
+            return False
         started = time.perf_counter()
         results = explainer.explain(data.X[batch], batch)
         seconds = (time.perf_counter() - started) / max(len(batch), 1)
         for result in results:
+            stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
             if getattr(result, "attribution", None) is not None:
                 attribution_store(job=job, run=run, result=result)
             explanation_save(job=job, run=run, data=data, result=result, seconds=seconds,

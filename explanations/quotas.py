@@ -1,0 +1,89 @@
+"""What one account may ask of the workers: how many jobs at once, and how big one job may be.
+
+A job's cost is an estimate of the model evaluations its explanations take: rows × classifiers × the samples
+each explainer draws per row × (1 + stability reruns). It is read from the cleaned options, before anything
+is queued, so a job the workers could not finish in reasonable time is refused with the sentence that says
+how to make it fit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+
+from datasets.models import Dataset
+from explainer_site.exceptions import ApplicationError
+from explanations.models import Job, JobStatus
+
+# Samples per row where an explainer's parameters do not say: anchors draw ``batch_size`` samples for each
+# of ``beam_size`` candidate rules over a few rounds; methods without a sample count cost about one LIME.
+ANCHOR_ROUNDS = 5
+SAMPLES_DEFAULT = 1000
+SAMPLE_PARAMS = ("num_samples", "nsamples", "steps")
+
+
+def explainer_samples(key: str, params: dict) -> int:
+    """Model evaluations one row costs with explainer ``key`` and its cleaned ``params``."""
+    for name in SAMPLE_PARAMS:
+        if name in params:
+            return max(int(params[name]), 1)
+    if key == "anchor":
+        return max(int(params.get("batch_size", 100)) * int(params.get("beam_size", 1)) * ANCHOR_ROUNDS, 1)
+    return SAMPLES_DEFAULT
+
+
+def job_rows_estimate(*, dataset: Dataset, rows: dict, test_size: float) -> int:
+    """How many rows a cleaned row spec explains, at most (the test split bounds random and misclassified rows)."""
+    n_test = min(max(math.ceil(dataset.n_rows * test_size), 1), settings.EXPLAINER_MAX_TEST_ROWS,
+                 settings.EXPLAINER_MAX_JOB_ROWS)
+    if "ids" in rows:
+        return len(rows["ids"])
+    if rows.get("all_test"):
+        return n_test
+    return min(int(rows.get("random") or rows.get("misclassified") or 1), n_test)
+
+
+def job_cost(*, dataset: Dataset, options: dict) -> int:
+    """rows × classifiers × Σ samples per explainer × (1 + stability reruns), from ``job_options_clean``'s answer."""
+    params = options["params"]
+    rows = job_rows_estimate(dataset=dataset, rows=options["rows"], test_size=params["test_size"])
+    samples = sum(explainer_samples(key, params.get(key) or {}) for key in options["explainers"])
+    reruns = int((params.get("trust") or {}).get("stability_runs", 0))
+    return rows * len(options["classifiers"]) * samples * (1 + reruns)
+
+
+def job_cost_check(*, dataset: Dataset, options: dict) -> int:
+    """The job's cost; ``ApplicationError`` (400) with the limit and the way back under it when it is too big."""
+    cost, limit = job_cost(dataset=dataset, options=options), settings.EXPLAINER_MAX_JOB_COST
+    if limit and cost > limit:
+        raise ApplicationError(
+            f"This job is too big: it would take about {number_text(cost)} model evaluations (rows × classifiers × "
+            f"samples per explainer × (1 + stability reruns)), and one job may take at most {number_text(limit)}. "
+            "Explain fewer rows, pick fewer classifiers or explainers, or lower the samples or stability reruns.",
+            {"field": "cost", "cost": cost, "limit": limit})
+    return cost
+
+
+def active_jobs_check(*, owner) -> None:
+    """``ApplicationError`` (429) once ``owner`` has as many queued or running jobs as one account may have.
+
+    Call it inside the transaction that saves the job, after locking the owner's row, so that concurrent
+    submissions are counted one after the other.
+    """
+    limit = settings.EXPLAINER_MAX_ACTIVE_JOBS_PER_USER
+    if not limit:
+        return
+    active = Job.objects.filter(owner=owner, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).count()
+    if active >= limit:
+        raise ApplicationError(
+            f"You already have {active} job{'s' if active != 1 else ''} queued or running, and one account may have "
+            f"at most {limit} at a time. Wait for one to finish or cancel one, then submit this job again.",
+            {"field": "quota", "active": active, "limit": limit}, status=429)
+
+
+def number_text(value: int) -> str:
+    for size, word in ((10**9, "billion"), (10**6, "million")):
+        if value >= size:
+            return f"{value / size:.3g} {word}"
+    return f"{value:,}"
