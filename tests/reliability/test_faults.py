@@ -175,8 +175,8 @@ def test_unwritable_results_folder_fails_the_job_with_a_reason_and_no_zip(fault_
         jobs_dir.unlink()
         moved.rename(jobs_dir)
     assert done["status"] == "failed"
-    assert done["error"] == ("Results could not be saved (Not a directory); tell the administrator the results "
-                             "folder is not writable or the disk is full.")
+    assert done["error"] == ("Results could not be saved; tell the administrator the results folder is not writable "
+                             f"or the disk is full, with job number {job['id']}.")
     status, _, body = api.request("GET", f"/api/jobs/{job['id']}/download/")
     assert status == 409 and "not ready" in json.loads(body)["error"]
 
