@@ -37,3 +37,14 @@ def test_a_key_on_the_wrong_data_names_the_keys_that_fit():
         classifier_for("random_forest", "text")
     with pytest.raises(KeyError, match="Unknown classifier “nope”; choose from cnn"):
         classifier_for("nope", "image")
+
+
+def test_every_key_lists_the_modalities_it_has_a_variant_for():
+    from explanations.classifiers import CLASSIFIER_VARIANTS, CLASSIFIERS
+
+    for key, spec in CLASSIFIERS.items():
+        assert list(spec.modalities) == [m for m, variants in CLASSIFIER_VARIANTS.items() if key in variants], key
+    for modality, variants in CLASSIFIER_VARIANTS.items():
+        assert variants, modality
+        for key, spec in variants.items():
+            assert spec.key == key and modality in spec.modalities and spec.label == CLASSIFIERS[key].label
