@@ -340,11 +340,8 @@ def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], cat
 
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset) -> None:
-    """Delete the dataset, its jobs and every file they wrote."""
-    from explanations.services import job_delete
-
-    for job in dataset.jobs.all():
-        job_delete(job=job)
+    """Delete the dataset and its files once committed; the rows that refer to it cascade, and the apps that
+    own them remove their files on ``pre_delete`` (the datasets app knows nothing of them)."""
     storage = dataset.data_file.storage
     paths = [f.name for f in (dataset.data_file, dataset.raw_file) if f]
     dataset.delete()

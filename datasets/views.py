@@ -9,7 +9,6 @@ from django.views.decorators.http import require_POST
 
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
-from explanations.selectors import job_list
 
 from .demo import DEMOS, demo_dataset_create
 from .selectors import dataset_get, dataset_list
@@ -62,11 +61,8 @@ def dataset_demo(request: HttpRequest, key: str) -> HttpResponse:
 @login_required
 def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = dataset_get(user=request.user, dataset_id=dataset_id)
-    return render(request, "datasets/detail.html", {
-        "dataset": dataset,
-        "jobs": job_list(user=request.user, dataset_id=dataset.pk)[:20],
-        "preview_columns": dataset.column_names,
-    })
+    # Its jobs are listed by the explanations app's ``{% dataset_jobs %}`` tag.
+    return render(request, "datasets/detail.html", {"dataset": dataset, "preview_columns": dataset.column_names})
 
 
 def image_shape_parse(text: str) -> list | str:

@@ -1,9 +1,11 @@
-"""The classifiers a user can pick: one registry entry each, all built as the same two-step pipeline.
+"""The classifiers a user can pick, for every kind of data: one registry entry per key and modality.
 
-Every pipeline takes the encoded matrix of ``explanations.tabular.frame_encode`` and does
+On tables every pipeline takes the encoded matrix of ``explanations.tabular.frame_encode`` and does
 ``prep`` (one-hot for categorical codes, median imputation and, where the model needs it, scaling for
 numbers) then ``model``. Keeping the encoded matrix as the common currency is what lets every explainer
-work with every classifier and still talk about original columns and values.
+work with every classifier and still talk about original columns and values. On texts the same keys build
+TF-IDF pipelines over the raw messages; on images the CNN reads the pixels as images.
+``CLASSIFIER_VARIANTS`` holds each modality's specs, as ``EXPLAINER_VARIANTS`` does for explainers.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from explanations.explainers.base import Param, Predictor, TabularSpace, params_
 from explanations.lazy import lazy
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
+CalibratedClassifierCV = lazy("sklearn.calibration", "CalibratedClassifierCV")
 ColumnTransformer = lazy("sklearn.compose", "ColumnTransformer")
 GradientBoostingClassifier = lazy("sklearn.ensemble", "GradientBoostingClassifier")
 RandomForestClassifier = lazy("sklearn.ensemble", "RandomForestClassifier")
 SimpleImputer = lazy("sklearn.impute", "SimpleImputer")
+TfidfVectorizer = lazy("sklearn.feature_extraction.text", "TfidfVectorizer")
 LogisticRegression = lazy("sklearn.linear_model", "LogisticRegression")
 GaussianNB = lazy("sklearn.naive_bayes", "GaussianNB")
+MultinomialNB = lazy("sklearn.naive_bayes", "MultinomialNB")
 KNeighborsClassifier = lazy("sklearn.neighbors", "KNeighborsClassifier")
 Pipeline = lazy("sklearn.pipeline", "Pipeline")
 OneHotEncoder = lazy("sklearn.preprocessing", "OneHotEncoder")
 StandardScaler = lazy("sklearn.preprocessing", "StandardScaler")
+LinearSVC = lazy("sklearn.svm", "LinearSVC")
 SVC = lazy("sklearn.svm", "SVC")
 DecisionTreeClassifier = lazy("sklearn.tree", "DecisionTreeClassifier")
 
@@ -47,8 +53,8 @@ class ClassifierSpec:
     queue: str  # "gpu" for torch models, else "celery"
     family: str  # "tree" | "linear" | "other"
     build: Callable[[dict[str, Any], TabularSpace, int], Pipeline]
-    # What it can learn from: "tabular" (the pipeline here), "text" (a TF-IDF pipeline, explanations.modalities.text),
-    # "image" (pixels as images).
+    # What it can learn from: "tabular" (the encoded table), "text" (the raw messages), "image" (pixels as images).
+    # A key's entry in ``CLASSIFIERS`` lists every modality it has a variant for in ``CLASSIFIER_VARIANTS``.
     modalities: tuple[str, ...] = ("tabular",)
 
 
@@ -251,6 +257,78 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
         ),
     )
 }
+
+
+VOCABULARY_MAX = 20_000
+
+
+def _tfidf_pipeline(model: Any) -> Pipeline:
+    """Words and word pairs, lower-cased, damped counts: the usual strong baseline for short messages."""
+    vectoriser = TfidfVectorizer(lowercase=True, ngram_range=(1, 2), min_df=1, max_features=VOCABULARY_MAX,
+                                 sublinear_tf=True)
+    return Pipeline([("tfidf", vectoriser), ("model", model)])
+
+
+def _text_logistic_regression(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+    return _tfidf_pipeline(LogisticRegression(C=params["C"], max_iter=params["max_iter"], random_state=seed))
+
+
+def _text_svm(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+    # A linear SVM has no probabilities; Platt scaling over 3 folds gives them.
+    svm = LinearSVC(C=params["C"], random_state=seed)
+    return _tfidf_pipeline(CalibratedClassifierCV(svm, cv=3, method="sigmoid"))
+
+
+def _text_naive_bayes(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+    return _tfidf_pipeline(MultinomialNB(alpha=params["alpha"]))
+
+
+_C_HELP = "Smaller values give a simpler model that relies on fewer words."
+
+# The keys are the tabular ones: when the schema names a text column the job builds these instead.
+TEXT_CLASSIFIERS: dict[str, ClassifierSpec] = {
+    spec.key: spec
+    for spec in (
+        ClassifierSpec(
+            "logistic_regression", "Logistic regression",
+            "Logistic regression on word frequencies (TF-IDF): a weight per word, easy to read.",
+            (Param("C", "Inverse regularisation strength", 10.0, kind="float", min=1e-4, max=1e4, help=_C_HELP),
+             Param("max_iter", "Maximum iterations", 1000, min=100, max=10000)),
+            "celery", "linear", _text_logistic_regression, ("text",),
+        ),
+        ClassifierSpec(
+            "svm", "Support vector machine",
+            "Linear support vector machine on word frequencies (TF-IDF): a wide margin between the classes.",
+            (Param("C", "Inverse regularisation strength", 1.0, kind="float", min=1e-3, max=1e3, help=_C_HELP),),
+            "celery", "linear", _text_svm, ("text",),
+        ),
+        ClassifierSpec(
+            "naive_bayes", "Naive Bayes",
+            "Multinomial naive Bayes on word frequencies (TF-IDF): how typical each word is of each class.",
+            (Param("alpha", "Smoothing", 0.1, kind="float", min=1e-4, max=10.0,
+                   help="Larger values trust rare words less."),),
+            "celery", "other", _text_naive_bayes, ("text",),
+        ),
+    )
+}
+
+# The spec behind each key for each kind of data: a key such as "svm" works on tables and texts.
+CLASSIFIER_VARIANTS: dict[str, dict[str, ClassifierSpec]] = {
+    "tabular": {key: spec for key, spec in CLASSIFIERS.items() if "tabular" in spec.modalities},
+    "text": TEXT_CLASSIFIERS,
+    "image": {key: spec for key, spec in CLASSIFIERS.items() if "image" in spec.modalities},
+}
+
+
+def classifier_for(key: str, modality: str) -> ClassifierSpec:
+    """The spec (label, params, builder) of ``key`` on this kind of data; ``KeyError`` says which keys fit."""
+    variants = CLASSIFIER_VARIANTS.get(modality, {})
+    if key in variants:
+        return variants[key]
+    keys = ", ".join(variants)
+    if key not in CLASSIFIERS:
+        raise KeyError(f"Unknown classifier “{key}”; choose from {keys}.")
+    raise KeyError(f"{CLASSIFIERS[key].label} cannot learn from {modality} data; choose from {keys}.")
 
 
 def classifier_spec_get(key: str) -> ClassifierSpec:

@@ -1,7 +1,9 @@
-"""Everything a job computes from its dataset before explaining: encoded table, labels, split, row names.
+"""Everything a job computes from its dataset before explaining: encoded table (or messages, or images), labels,
+split, row names.
 
 Built the same way (same seed, same split) by every task of a job, so tasks can run on any worker,
-in any order, and twice.
+in any order, and twice. A text schema names one free-text column; an image schema has ``image_shape``, and
+its feature columns, in order, are the pixels row by row (``pixel{width*row+col}``, channels last).
 """
 
 from __future__ import annotations
@@ -65,6 +67,43 @@ def job_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, 
     X = frame_encode(space, frame[features])
     return JobData(space=space, X=X, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
                    test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=split.notes)
+
+
+def text_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> JobData:
+    """Messages as an object array (missing text becomes an empty message) with the usual labels and split."""
+    split = labels_split(frame, schema=schema, test_size=test_size, seed=seed)
+    column = schema["text"][0]
+    texts = np.array([str(v) if pd.notna(v) else "" for v in frame[column]], dtype=object)
+    space = TabularSpace(feature_names=[column], categorical=[], categories={}, class_names=split.class_names)
+    notes = list(split.notes)
+    empty = int(sum(not t.strip() for t in texts))
+    if empty:
+        notes.append(f"{empty} rows have no text in “{column}”; they are read as empty messages.")
+    return JobData(space=space, X=texts, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
+                   test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=notes)
+
+
+def image_shape_of(schema: dict) -> tuple[int, int, int]:
+    shape = [int(s) for s in schema["image_shape"]]
+    return (shape[0], shape[1], shape[2] if len(shape) > 2 else 1)
+
+
+def pixels_to_images(pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """(n, h*w*c) numbers -> (n, h, w, c) float32 in 0..1 (0..255 is scaled); missing pixels are black."""
+    pixels = np.nan_to_num(np.asarray(pixels, dtype=np.float32), nan=0.0)
+    if pixels.size and pixels.max() > 1.0:
+        pixels = pixels / 255.0
+    return np.clip(pixels, 0.0, 1.0).reshape(len(pixels), *shape)
+
+
+def image_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> JobData:
+    split = labels_split(frame, schema=schema, test_size=test_size, seed=seed)
+    features = schema["features"]
+    pixels = frame[features].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+    images = pixels_to_images(pixels, image_shape_of(schema))
+    space = TabularSpace(feature_names=list(features), categorical=[], categories={}, class_names=split.class_names)
+    return JobData(space=space, X=images, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
+                   test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=list(split.notes))
 
 
 @dataclass

@@ -273,21 +273,8 @@ def job_fail(*, job_id: int, reason: str) -> None:
 
 
 def job_delete(*, job: Job) -> None:
-    paths = [p.png.name for p in job.plots.all()] + [p.svg.name for p in job.plots.all()]
-    paths += [r.model_file.name for r in job.runs.all() if r.model_file]
-    paths += [m["attribution_file"] for m in job.explanations.values_list("meta", flat=True) if m.get("attribution_file")]
-    if job.result_zip:
-        paths.append(job.result_zip.name)
+    """Its files go once the deletion commits (``explanations.receivers.job_files_delete``)."""
     job.delete()
-
-    def remove() -> None:
-        for path in paths:
-            try:
-                default_storage.delete(path)
-            except OSError:
-                logger.warning("could not delete %s", path)
-
-    transaction.on_commit(remove)
 
 
 _deadline: ContextVar[float | None] = ContextVar("job_deadline", default=None)

@@ -8,9 +8,8 @@ validation can ask it without loading torch models or data.
 
 from __future__ import annotations
 
-from explanations.classifiers import CLASSIFIERS, ClassifierSpec
+from explanations.classifiers import CLASSIFIER_VARIANTS, ClassifierSpec, classifier_for
 from explanations.explainers import EXPLAINER_VARIANTS, TabularExplainer, explainer_for
-from explanations.modalities.text import TEXT_CLASSIFIERS
 
 MODALITIES = ("tabular", "text", "image")
 
@@ -28,20 +27,7 @@ def schema_modality(schema: dict | None) -> str:
 
 
 def classifier_choices(modality: str) -> list[ClassifierSpec]:
-    if modality == "text":
-        return list(TEXT_CLASSIFIERS.values())
-    return [spec for spec in CLASSIFIERS.values() if modality in spec.modalities]
-
-
-def classifier_for(key: str, modality: str) -> ClassifierSpec:
-    """The spec (label, params, builder) of ``key`` on this kind of data; ``KeyError`` says which keys fit."""
-    for spec in classifier_choices(modality):
-        if spec.key == key:
-            return spec
-    keys = ", ".join(s.key for s in classifier_choices(modality))
-    if key not in CLASSIFIERS:
-        raise KeyError(f"Unknown classifier “{key}”; choose from {keys}.")
-    raise KeyError(f"{CLASSIFIERS[key].label} cannot learn from {modality} data; choose from {keys}.")
+    return list(CLASSIFIER_VARIANTS.get(modality, {}).values())
 
 
 def explainer_choices(modality: str) -> list[type[TabularExplainer]]:

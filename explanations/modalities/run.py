@@ -24,11 +24,11 @@ from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
 from explanations.engine import stop_check
 from explanations.explainers.base import ExplainerError
-from explanations.job_data import JobData
+from explanations.job_data import JobData, image_data_from_frame, text_data_from_frame
 from explanations.lazy import lazy
 from explanations.modalities import classifier_for, explainer_for, schema_modality
-from explanations.modalities.image import attribution_npy, cnn_fit, image_data_from_frame, image_predictor_build
-from explanations.modalities.text import text_classifier_fit, text_data_from_frame, text_predictor_build
+from explanations.modalities.image import attribution_npy, cnn_fit, image_predictor_build
+from explanations.modalities.text import text_classifier_fit, text_predictor_build
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.

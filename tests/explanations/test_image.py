@@ -56,7 +56,7 @@ def mnist(user):
 
 @pytest.fixture(scope="module")
 def mnist_data():
-    from explanations.modalities.image import image_data_from_frame
+    from explanations.job_data import image_data_from_frame
 
     frame = mnist_frame()
     schema = {"label": "label", "features": [c for c in frame.columns if c != "label"], "categorical": [],

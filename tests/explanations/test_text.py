@@ -39,7 +39,7 @@ def sms(user):
 
 @pytest.fixture(scope="module")
 def sms_data() -> JobData:
-    from explanations.modalities.text import text_data_from_frame
+    from explanations.job_data import text_data_from_frame
 
     frame = pd.read_csv(SHARED / "sms_spam.csv").sample(SMS_ROWS, random_state=0).reset_index(drop=True)
     schema = {"label": "label", "features": ["text"], "categorical": [], "class_names": {"ham": "ham", "spam": "spam"},
@@ -88,7 +88,8 @@ def test_text_schema_is_validated_and_tables_stay_as_they_were(user, heart):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["logistic_regression", "svm", "naive_bayes"])
 def test_tfidf_classifiers_learn_spam(key, sms_data):
-    from explanations.modalities.text import TEXT_CLASSIFIERS, text_classifier_fit, text_predictor_build
+    from explanations.classifiers import TEXT_CLASSIFIERS
+    from explanations.modalities.text import text_classifier_fit, text_predictor_build
 
     params = {p.name: p.default for p in TEXT_CLASSIFIERS[key].params}
     model = text_classifier_fit(key, params, sms_data.space, sms_data.X[sms_data.train_idx],

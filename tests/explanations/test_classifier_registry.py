@@ -1,0 +1,50 @@
+"""The one classifier registry: every modality's classifiers, read the same way as explainers are."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.unit_fixtures import *  # noqa: F403
+
+EXPECTED = Path(__file__).with_name("classifiers_api.json")
+
+
+@pytest.mark.django_db
+def test_classifier_list_api_is_unchanged(api):
+    """Recorded before TEXT_CLASSIFIERS joined the registry: keys, labels, per-modality variants, all alike."""
+    response = api.get("/api/classifiers/")
+    assert response.status_code == 200
+    assert response.json() == json.loads(EXPECTED.read_text())
+
+
+def test_each_modality_offers_its_classifiers_in_registry_order():
+    from explanations.modalities import classifier_choices
+
+    assert [s.key for s in classifier_choices("tabular")] == [
+        "random_forest", "logistic_regression", "svm", "gradient_boosting", "knn", "decision_tree", "naive_bayes", "mlp"]
+    assert [s.key for s in classifier_choices("text")] == ["logistic_regression", "svm", "naive_bayes"]
+    assert [s.key for s in classifier_choices("image")] == ["cnn"]
+    assert all(s.modalities == ("text",) for s in classifier_choices("text"))
+
+
+def test_a_key_on_the_wrong_data_names_the_keys_that_fit():
+    from explanations.modalities import classifier_for
+
+    assert classifier_for("svm", "text").description.startswith("Linear support vector machine on word frequencies")
+    assert classifier_for("svm", "tabular").description.startswith("Support vector machine: draws a curved boundary")
+    with pytest.raises(KeyError, match="Random forest cannot learn from text data; choose from logistic_regression, svm, naive_bayes"):
+        classifier_for("random_forest", "text")
+    with pytest.raises(KeyError, match="Unknown classifier “nope”; choose from cnn"):
+        classifier_for("nope", "image")
+
+
+def test_every_key_lists_the_modalities_it_has_a_variant_for():
+    from explanations.classifiers import CLASSIFIER_VARIANTS, CLASSIFIERS
+
+    for key, spec in CLASSIFIERS.items():
+        assert list(spec.modalities) == [m for m, variants in CLASSIFIER_VARIANTS.items() if key in variants], key
+    for modality, variants in CLASSIFIER_VARIANTS.items():
+        assert variants, modality
+        for key, spec in variants.items():
+            assert spec.key == key and modality in spec.modalities and spec.label == CLASSIFIERS[key].label
