@@ -194,6 +194,15 @@ def header_read(path: Path, *, encoding: str, delimiter: str, filename: str) -> 
     return header
 
 
+TRAILING_FIELD = "\x00trailing"  # a name no real header holds (NUL is refused in the first 256 KiB)
+
+
+def surplus_fields_text(filename: str, names: list[str] | None) -> str:
+    return (f"“{filename}” could not be read as a table: its rows have more fields than the header has names "
+            f"({len(names or []):,}). Check that every row has the same number of fields as the header (quote cells "
+            "that contain the separator).")
+
+
 def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> IngestedTable:
     """Read, clean and type the CSV at ``path``; raise ``ApplicationError`` with a fix-it sentence when it cannot."""
     with open(path, "rb") as handle:
@@ -211,6 +220,7 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             f"“{filename}” has {len(header_line):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
         )
     names = column_names_clean(header_line, notes) if header_line else None
+    trailing = False  # read once more with one unnamed field at the end: rows that all end with a separator
     while True:
         try:
             with warnings.catch_warnings():  # pandas only warns when the first row is longer than the header
@@ -218,7 +228,7 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
                 raw = pd.read_csv(
                     path,
                     sep=delimiter,
-                    names=names,
+                    names=[*names, TRAILING_FIELD] if trailing else names,
                     header=0,
                     encoding=encoding,
                     dtype=str,
@@ -233,10 +243,10 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
         except pd.errors.EmptyDataError:
             raise ApplicationError(f"“{filename}” has no columns. The first line must be a header naming each column.") from None
         except pd.errors.ParserWarning:
-            raise ApplicationError(
-                f"“{filename}” could not be read as a table: its first row has more fields than the header has "
-                f"names ({len(names or []):,}). Check that every row has the same number of fields as the header "
-                "(quote cells that contain the separator).") from None
+            if names is not None and not trailing:
+                trailing = True
+                continue
+            raise ApplicationError(surplus_fields_text(filename, names)) from None
         except pd.errors.ParserError as exc:
             message = str(exc).split("\n")[0]
             raise ApplicationError(
@@ -247,6 +257,11 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             if encoding not in FALLBACK_ENCODING:
                 raise ApplicationError(f"“{filename}” is not valid {encoding} text. Save it as UTF-8 CSV and upload again.") from None
             encoding = FALLBACK_ENCODING[encoding]
+    if trailing:  # an export that ends every line with the separator: the extra field must be empty everywhere
+        extra = raw.pop(TRAILING_FIELD)
+        if not (extra.isna() | (extra.str.strip() == "")).all():
+            raise ApplicationError(surplus_fields_text(filename, names))
+        notes.append("Every row ended with a separator; the empty field after the last column was dropped.")
     if names is not None and list(raw.columns) != names:  # never store a table whose columns moved
         raise ApplicationError(f"“{filename}” has {len(names):,} column names but its rows were read as "
                                f"{raw.shape[1]:,} columns. Check the header row and the separator.")

@@ -109,3 +109,20 @@ def test_exported_csv_escapes_formulas():
 
     text = csv_text(pd.DataFrame({"a": ["=SUM(A1)", "@cmd", "-3", "plain"]}))
     assert "'=SUM(A1)" in text and "'@cmd" in text and "\n-3\n" in text
+
+
+def test_rows_that_all_end_with_a_separator_keep_their_columns(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("id,age,city\n1,34,Oslo,\n2,51,Bergen,\n3,29,Tromsø,\n")
+    table = csv_ingest(path, filename="export.csv", max_rows=100, max_columns=10)
+    assert list(table.frame.columns) == ["id", "age", "city"]
+    assert table.frame["city"].tolist() == ["Oslo", "Bergen", "Tromsø"]
+    assert table.frame["id"].tolist() == [1, 2, 3]
+    assert any("ended with a separator" in note for note in table.notes)
+
+
+def test_a_surplus_field_with_values_is_refused_not_shifted(tmp_path):
+    path = tmp_path / "shifted.csv"
+    path.write_text("age,city\n34,Oslo,x\n51,Bergen,\n")
+    with pytest.raises(ApplicationError, match="more fields than the header has names"):
+        csv_ingest(path, filename="shifted.csv", max_rows=100, max_columns=10)
