@@ -30,6 +30,8 @@ from explanations.explainers.base import (
     TabularExplainer,
     numpy_global_seed,
     row_seed,
+    rule_search_samples,
+    rule_summary_text,
 )
 from explanations.explainers.text import sample_lean
 from explanations.lazy import lazy
@@ -129,6 +131,14 @@ class ImageExplainer(TabularExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
     modalities: ClassVar[tuple[str, ...]] = ("image",)
+    plot_function = "explanations.plots.image:image_attribution_plot"
+    alt_text_function = "explanations.plots.image:image_attribution_alt_text"
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        """Where the map is strongest."""
+        return "; ".join(f"rows {r['box'][0]}-{r['box'][2]} x columns {r['box'][1]}-{r['box'][3]}: {r['value']:+.3f}"
+                         for r in data.get("top_regions", []))
 
     def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
         X = np.asarray(X, dtype=np.float64)
@@ -209,6 +219,17 @@ class AnchorImageExplainer(ImageExplainer):
         Param("max_anchor_size", "Maximum regions", 0, min=0, max=20, help="0 means no limit."),
         Param("batch_size", "Samples per round", 20, min=5, max=100),
     )
+    result_kind = "rule"
+    plot_function = "explanations.plots.image:image_anchor_plot"
+    alt_text_function = "explanations.plots.image:image_anchor_alt_text"
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return rule_summary_text(data)
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        return rule_search_samples(params)
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row)
