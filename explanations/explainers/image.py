@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -133,6 +134,22 @@ class ImageExplainer(TabularExplainer):
     modalities: ClassVar[tuple[str, ...]] = ("image",)
     plot_function = "explanations.plots.image:image_attribution_plot"
     alt_text_function = "explanations.plots.image:image_attribution_alt_text"
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """Per pixel column (row-major, channels last): the value of the strongest top region covering it, else 0.
+
+        A coarse copy of the map for consumers of ``data`` alone; the full map is the saved ``.npy``.
+        """
+        values = np.zeros(len(feature_names))
+        shape = data.get("attribution_shape", [])
+        if len(shape) < 3 or not shape[1] * shape[2] or len(feature_names) % (shape[1] * shape[2]):
+            return values
+        grid = np.zeros((shape[1], shape[2]))
+        for region in reversed(data.get("top_regions", [])):  # strongest last, so it wins where boxes overlap
+            top, left, bottom, right = region["box"]
+            grid[top:bottom, left:right] = float(region["value"])
+        return np.repeat(grid.ravel(), len(feature_names) // grid.size)
 
     @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
 from explanations.engine import stop_check
+from explanations.explainers import EXPLAINER_VARIANTS
 from explanations.explainers.base import ExplainerError
 from explanations.job_data import JobData
 from explanations.lazy import lazy
@@ -194,12 +195,15 @@ def attribution_load(explanation: Explanation) -> np.ndarray | None:
 
 
 def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
-    """Mean |weight| per word over the explained messages, for LIME and SHAP: which words the model leans on."""
+    """Mean |weight| per word over the explained messages, for each explainer that weighs words (LIME, SHAP):
+    which words the model leans on."""
     from explanations.services import plot_save
 
     spec = classifier_for(run.classifier, "text")
     importance: dict[str, dict[str, float]] = {}
-    for method, name in (("lime", "LIME"), ("shap", "SHAP")):
+    weighers = [(key, explainer.label) for key, explainer in EXPLAINER_VARIANTS["text"].items()
+                if explainer.result_kind == "attributions"]
+    for method, name in weighers:
         rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=method))
         if not rows:
             continue

@@ -194,6 +194,9 @@ def contract_check(explainer_cls: type[TabularExplainer], modality: str, classif
     names = (list(space.feature_names) if modality != "text" else list(dict.fromkeys(words_of(str(X[0])))))
     attribution = explainer_cls.attributions(explanation.data, names)  # the common core
     assert attribution.shape == (len(names),) and np.isfinite(attribution).all()
+    if modality != "tabular" or explainer_cls.result_kind == "rule":  # words, regions, a rule's conditions
+        assert np.any(attribution) or not (explanation.data.get("words") or explanation.data.get("rule")
+                                           or explanation.data.get("top_regions"))
 
     title = f"Why row {explanation.row} is predicted {space.class_names[explanation.predicted]}"
     figure = explanation_figure(explainer_cls, explanation, space, title=title, subtitle="contract test")
