@@ -15,7 +15,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from datasets.ingest import formula_safe
+from explanations.explainers import explainer_variant
 from explanations.insights import insight_archive_files, trust_record
+from explanations.modalities import schema_modality
 from explanations.models import Explanation, Job, Plot
 
 LIBRARIES = ("django", "celery", "numpy", "pandas", "scikit-learn", "lime", "anchor-exp", "shap", "torch", "matplotlib")
@@ -44,22 +46,10 @@ def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str]
 
 
 def explanation_summary_text(explanation: Explanation) -> str:
-    data = explanation.data
-    if "words" in data:  # text: LIME and SHAP weigh words
-        return "; ".join(f"{word}: {w:+.3f}" for word, w in data["words"])
-    if "top_regions" in data and explanation.explainer != "anchor":  # images: where the map is strongest
-        return "; ".join(f"rows {r['box'][0]}-{r['box'][2]} x columns {r['box'][1]}-{r['box'][3]}: {r['value']:+.3f}"
-                         for r in data["top_regions"])
-    if explanation.explainer == "lime":
-        return "; ".join(f"{cond}: {w:+.3f}" for cond, w in data.get("weights", []))
-    if explanation.explainer == "anchor":
-        below = f" (below the {data['threshold']:.2f} asked for)" if data.get("meets_threshold") is False else ""
-        return (f"IF {' AND '.join(data.get('rule', [])) or '(always)'} — precision {data.get('precision', 0):.2f}{below}, "
-                f"coverage {data.get('coverage', 0):.2f}")
-    if explanation.explainer == "shap":
-        values = sorted(data.get("values", {}).items(), key=lambda kv: -abs(kv[1]))
-        return "; ".join(f"{f}: {v:+.3f}" for f, v in values[:10])
-    return json.dumps(data)
+    """The CSV's ``explanation`` cell: the explainer's own ``summary_text`` of the saved ``data``."""
+    job = getattr(explanation, "job", None)
+    explainer = explainer_variant(explanation.explainer, schema_modality(getattr(job, "schema", None)))
+    return json.dumps(explanation.data) if explainer is None else explainer.summary_text(explanation.data)
 
 
 def explanations_csv(explanations: list[Explanation]) -> str:

@@ -26,7 +26,7 @@ from explanations import trust as trust_metrics
 from explanations import whatif as whatif_math
 from explanations.classifiers import CLASSIFIERS, predictor_build
 from explanations.engine import stop_check
-from explanations.explainers import EXPLAINERS
+from explanations.explainers import EXPLAINER_VARIANTS, EXPLAINERS, explainer_for
 from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.explainers.base import Predictor, TabularExplainer, row_seed
 from explanations.job_data import JobData, job_data_build
@@ -42,7 +42,6 @@ whatif_plot = lazy("explanations.plots.whatif", "whatif_plot")
 
 logger = logging.getLogger(__name__)
 
-TRUSTED_METHODS = ("lime", "anchor", "shap")  # the data formats ``explanations.trust`` reads
 WHATIF_FEATURES_DEFAULT = 3
 WHATIF_FEATURES_MAX = 10
 WHATIF_ROWS_MAX = 50  # rows drawn while the job runs; others are drawn when first asked for
@@ -97,7 +96,7 @@ class TrustMeter:
 
     def measure(self, results: list[ExplanationResult]) -> dict[int, dict]:
         """Trust per row; a metric that fails is logged and left empty, it never stops the job."""
-        if self.method not in TRUSTED_METHODS or not results:
+        if not results:
             return {}
         rows = [r.row for r in results]
         reruns: dict[int, list[dict]] = defaultdict(list)
@@ -141,9 +140,7 @@ def trust_meter_build(*, job: Job, data: JobData, predictor: Predictor, explaine
     background = background[np.sort(np.random.default_rng(seed).choice(len(background), size, replace=False))]
     meter = TrustMeter(method=explainer_key, predictor=predictor, data=data, seed=seed, background=background,
                        pool=data.X[data.test_idx])
-    if explainer_key not in TRUSTED_METHODS:
-        return meter
-    explainer_cls = EXPLAINERS[explainer_key]
+    explainer_cls = explainer_for(explainer_key, "tabular")
     for k in range(int(options["stability_runs"])):
         rerun_seed = seed + 1 + k
         try:
@@ -164,11 +161,11 @@ def trust_meter_build(*, job: Job, data: JobData, predictor: Predictor, explaine
 def run_insight_finish(*, job: Job, run: ModelRun, data: JobData) -> None:
     """Once every explainer has explained the run's rows: agreement between them, and the representative rows."""
     names = data.space.feature_names
-    explanations = [e for e in Explanation.objects.filter(job=job, classifier=run.classifier)
-                    if e.explainer in TRUSTED_METHODS]
+    tables = EXPLAINER_VARIANTS["tabular"]
+    explanations = [e for e in Explanation.objects.filter(job=job, classifier=run.classifier) if e.explainer in tables]
     by_row: dict[int, list[tuple[Explanation, np.ndarray]]] = defaultdict(list)
     for e in explanations:
-        by_row[e.row].append((e, trust_metrics.attributions(e.explainer, e.data, names)))
+        by_row[e.row].append((e, tables[e.explainer].attributions(e.data, names)))
     for group in by_row.values():
         for e, attribution in group:
             overlaps = [trust_metrics.top_k_overlap(attribution, other) for o, other in group if o.pk != e.pk]
@@ -177,7 +174,7 @@ def run_insight_finish(*, job: Job, run: ModelRun, data: JobData) -> None:
             if (e.trust or {}).get("agreement") != agreement:
                 Explanation.objects.filter(pk=e.pk).update(trust={**dict.fromkeys(trust_metrics.TRUST_KEYS), **(e.trust or {}),
                                                                   "agreement": agreement})
-    for method in ("lime", "shap"):
+    for method in [key for key, explainer in tables.items() if explainer.result_kind == "attributions"]:
         chosen = [(e.row, attribution) for group in by_row.values() for e, attribution in group if e.explainer == method]
         if chosen:
             chosen.sort()
@@ -397,6 +394,7 @@ def row_comparison(*, job: Job, row: int, explanations: list[Explanation]) -> di
 
     A feature is "agreed" when at least half of the explanations name it, "disputed" when only one does.
     """
+    tables = EXPLAINER_VARIANTS["tabular"]
     columns = [{"classifier": e.classifier, "explainer": e.explainer,
                 "label": f"{CLASSIFIERS[e.classifier].label if e.classifier in CLASSIFIERS else e.classifier} · "
                          f"{EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer}",
@@ -405,13 +403,15 @@ def row_comparison(*, job: Job, row: int, explanations: list[Explanation]) -> di
                for e in explanations if (e.trust or {}).get("top_features")]
     counts: Counter[str] = Counter(name for column in columns for name in column["top"])
     features = sorted(counts, key=lambda name: (-counts[name], min(c["top"].index(name) for c in columns if name in c["top"])))
+    signed = [column["explainer"] not in tables or tables[column["explainer"]].result_kind == "attributions"
+              for column in columns]  # a rule's features have no direction
     lines = []
     for name in features:
         cells = []
-        for column in columns:
+        for column, has_sign in zip(columns, signed):
             if name in column["top"]:
                 value = column["signs"][name]
-                direction = "" if column["explainer"] == "anchor" else ("towards" if value > 0 else "away")
+                direction = ("towards" if value > 0 else "away") if has_sign else ""
                 cells.append({"rank": column["top"].index(name) + 1, "direction": direction})
             else:
                 cells.append(None)

@@ -14,23 +14,14 @@ from django.conf import settings
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
+from explanations.explainers import explainer_for
+from explanations.modalities import schema_modality
 from explanations.models import Job, JobStatus
 
-# Samples per row where an explainer's parameters do not say: anchors draw ``batch_size`` samples for each
-# of ``beam_size`` candidate rules over a few rounds; methods without a sample count cost about one LIME.
-ANCHOR_ROUNDS = 5
-SAMPLES_DEFAULT = 1000
-SAMPLE_PARAMS = ("num_samples", "nsamples", "steps")
 
-
-def explainer_samples(key: str, params: dict) -> int:
-    """Model evaluations one row costs with explainer ``key`` and its cleaned ``params``."""
-    for name in SAMPLE_PARAMS:
-        if name in params:
-            return max(int(params[name]), 1)
-    if key == "anchor":
-        return max(int(params.get("batch_size", 100)) * int(params.get("beam_size", 1)) * ANCHOR_ROUNDS, 1)
-    return SAMPLES_DEFAULT
+def explainer_samples(key: str, params: dict, modality: str = "tabular") -> int:
+    """Model evaluations one row costs with explainer ``key`` and its cleaned ``params`` (the explainer says)."""
+    return explainer_for(key, modality).samples_per_row(params)
 
 
 def job_rows_estimate(*, dataset: Dataset, rows: dict, test_size: float) -> int:
@@ -48,7 +39,8 @@ def job_cost(*, dataset: Dataset, options: dict) -> int:
     """rows × classifiers × Σ samples per explainer × (1 + stability reruns), from ``job_options_clean``'s answer."""
     params = options["params"]
     rows = job_rows_estimate(dataset=dataset, rows=options["rows"], test_size=params["test_size"])
-    samples = sum(explainer_samples(key, params.get(key) or {}) for key in options["explainers"])
+    modality = schema_modality(dataset.schema)
+    samples = sum(explainer_samples(key, params.get(key) or {}, modality) for key in options["explainers"])
     reruns = int((params.get("trust") or {}).get("stability_runs", 0))
     return rows * len(options["classifiers"]) * samples * (1 + reruns)
 

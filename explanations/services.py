@@ -42,8 +42,8 @@ from explanations.summaries import run_summary_plots
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
 confusion_matrix = lazy("sklearn.metrics", "confusion_matrix")
 f1_score = lazy("sklearn.metrics", "f1_score")
-PLOTTERS = lazy("explanations.plots", "PLOTTERS")
-explanation_alt_text = lazy("explanations.plots", "explanation_alt_text")
+explanation_alt = lazy("explanations.plots", "explanation_alt")
+explanation_figure = lazy("explanations.plots", "explanation_figure")
 figure_render = lazy("explanations.plots", "figure_render")
 confusion_matrix_plot = lazy("explanations.plots.metrics", "confusion_matrix_plot")
 
@@ -608,7 +608,7 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
     pending = [r for r in run.rows if r not in done]
     if not pending:
         return True
-    explainer_cls = EXPLAINERS[explainer_key]
+    explainer_cls = explainer_for(explainer_key, "tabular")
     spec = CLASSIFIERS[run.classifier]
     seed = job.params["seed"]
     try:
@@ -643,16 +643,15 @@ def explanation_title(*, data: JobData, row: int, predicted: str, classifier_lab
 
 
 def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
-                     trust: dict | None = None, plotter=None, alt_text=None) -> None:
-    """Store one row's explanation with its picture; texts and images pass their own ``plotter``/``alt_text``."""
+                     trust: dict | None = None) -> None:
+    """Store one row's explanation with the picture and alt text its explainer names (for this kind of data)."""
     space = data.space
     predicted = space.class_names[result.predicted]
-    spec, explainer_cls = CLASSIFIERS[run.classifier], EXPLAINERS[result.method]
+    spec, explainer_cls = CLASSIFIERS[run.classifier], explainer_for(result.method, schema_modality(job.schema))
     title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
-    spread = (trust or {}).get("weight_spread") if result.method == "lime" else None
-    figure = (plotter or PLOTTERS[result.method])(result, space, title=title, subtitle=subtitle, **({"errors": spread} if spread else {}))
+    figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=subtitle, trust=trust)
     png, svg = figure_render(figure)
     payload = dict(result.data)
     with transaction.atomic():
@@ -666,7 +665,7 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
         except IntegrityError:
             return  # a retried batch: this row was finished by the earlier attempt
         plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
-                        alt=(alt_text or explanation_alt_text)(result, space), explanation=explanation)
+                        alt=explanation_alt(explainer_cls, result, space), explanation=explanation)
 
 
 def plot_save(*, job: Job, classifier: str, kind: str, figure, title: str, alt: str) -> Plot:

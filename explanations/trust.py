@@ -12,8 +12,9 @@ works for any classifier and any explainer:
 - SHAP: additivity error, |sum of values + base value - model output|.
 - agreement: top-k overlap between two explanations of the same row.
 
-An explanation's attributions are per feature and signed towards its class: SHAP's values, LIME's weights
-(one per feature), and for an anchor its rule's features scored by rule order (first condition highest).
+An explanation's attributions are per feature and signed towards its class, read through its explainer's
+``attributions`` hook (SHAP's values, LIME's weights, an anchor's rule features scored by rule order); the
+metrics that belong to one method are in ``TRUST_EXTRAS``, and each explainer names those it takes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from explanations.explainers.base import Param, Predictor, TabularSpace
+from explanations.explainers import explainer_variant
+from explanations.explainers.base import Param, Predictor, TabularExplainer, TabularSpace, feature_index_of
 from explanations.lazy import lazy
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
@@ -89,39 +91,16 @@ def trust_params_clean(values: dict[str, Any] | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- attributions
 
 
-def feature_index_of(condition: str, feature_names: Sequence[str]) -> int | None:
-    """The feature a rule condition talks about: ``age <= 28``, ``28 < age <= 37``, ``sex = male``.
-
-    The longest matching name wins, so ``age`` never claims a condition on ``age_group``.
-    """
-    best: int | None = None
-    for j, name in enumerate(feature_names):
-        if condition.startswith(f"{name} ") or f" < {name} <=" in condition or condition == name:
-            if best is None or len(name) > len(feature_names[best]):
-                best = j
-    return best
+def explainer_of(method: str | type[TabularExplainer]) -> type[TabularExplainer] | None:
+    """The table explainer behind a key (or the class itself)."""
+    return method if isinstance(method, type) else explainer_variant(method, "tabular")
 
 
-def attributions(method: str, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
-    """One signed number per feature, towards the explanation's class (zero for features it does not mention)."""
-    d = len(feature_names)
-    values = np.zeros(d)
-    index = {name: j for j, name in enumerate(feature_names)}
-    if method == "shap":
-        for name, value in data.get("values", {}).items():
-            if name in index:
-                values[index[name]] = float(value)
-    elif method == "lime":
-        for name, (_, weight) in zip(data.get("feature_of", []), data.get("weights", [])):
-            if name in index:
-                values[index[name]] += float(weight)
-    elif method == "anchor":
-        rule = list(data.get("rule", []))
-        for position, condition in enumerate(rule):
-            j = feature_index_of(condition, feature_names)
-            if j is not None and values[j] == 0:
-                values[j] = float(len(rule) - position)
-    return values
+def attributions(method: str | type[TabularExplainer], data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+    """One signed number per feature, towards the explanation's class (zero for features it does not mention):
+    the explainer's own ``attributions`` hook, the common core every metric here reads."""
+    explainer = explainer_of(method)
+    return np.zeros(len(feature_names)) if explainer is None else explainer.attributions(data, feature_names)
 
 
 def ranking(attribution: np.ndarray) -> np.ndarray:
@@ -324,10 +303,13 @@ def anchor_fresh(predict_proba: PredictProba, x: np.ndarray, rule: Sequence[str]
 # ---------------------------------------------------------------- one explanation
 
 
-def explanation_trust(*, method: str, data: dict[str, Any], x: np.ndarray, predictor: Predictor, space: TabularSpace,
-                      background: np.ndarray, pool: np.ndarray, reruns: Sequence[dict[str, Any]] = (),
+def explanation_trust(*, method: str | type[TabularExplainer], data: dict[str, Any], x: np.ndarray,
+                      predictor: Predictor, space: TabularSpace, background: np.ndarray, pool: np.ndarray, reruns: Sequence[dict[str, Any]] = (),
                       seed: int = 0) -> dict[str, Any]:
     """Every metric that applies to one explanation (``None`` for the rest), plus what the pages need to show it.
+
+    ``method``: the explainer (or its key); its ``trust_extras`` name the metrics of ``TRUST_EXTRAS`` it adds, and a
+    rule's attributions (its conditions in order) are compared across reruns by their top features only.
 
     ``reruns`` are the ``data`` of the same explainer on the same row with other seeds; ``background`` the rows
     removed features take their values from; ``pool`` held-out rows for the anchor checks.
@@ -335,7 +317,10 @@ def explanation_trust(*, method: str, data: dict[str, Any], x: np.ndarray, predi
     names = space.feature_names
     label = int(data["label"])
     predict_proba = predictor.predict_proba
-    attribution = attributions(method, data, names)
+    explainer = explainer_of(method)
+    if explainer is None:
+        raise KeyError(f"no table explainer is registered as {method!r}")
+    attribution = explainer.attributions(data, names)
     order = ranking(attribution)
     trust: dict[str, Any] = dict.fromkeys(TRUST_KEYS)
     deletion = deletion_curve(predict_proba, x, order, background, label)
@@ -343,23 +328,50 @@ def explanation_trust(*, method: str, data: dict[str, Any], x: np.ndarray, predi
     trust["deletion_auc"], trust["insertion_auc"] = round(curve_auc(deletion), 6), round(curve_auc(insertion), 6)
     correlation = faithfulness_correlation(predict_proba, x, attribution, background[:FAITHFULNESS_BACKGROUND], label, seed=seed)
     trust["faithfulness"] = None if correlation is None else round(correlation, 6)
+    runs = None
     if reruns:
-        runs = [attribution] + [attributions(method, rerun, names) for rerun in reruns]
-        jaccard_mean, rank_mean = stability(runs, ranked=method != "anchor")
+        runs = [attribution] + [attributions(explainer, rerun, names) for rerun in reruns]
+        jaccard_mean, rank_mean = stability(runs, ranked=explainer.result_kind != "rule")
         trust["stability_jaccard"] = None if jaccard_mean is None else round(jaccard_mean, 6)
         trust["stability_rank_corr"] = None if rank_mean is None else round(rank_mean, 6)
-        if method == "lime":  # error bars for the weights plot, in the order of ``data["weights"]``
-            spread = np.std(np.array(runs), axis=0)
-            index = {name: j for j, name in enumerate(names)}
-            trust["weight_spread"] = [round(float(spread[index[f]]), 6) if f in index else 0.0
-                                      for f in data.get("feature_of", [])]
-    if method == "shap":
-        error = additivity_error(data, model_output(predictor, x, label, data.get("output", "probability")))
-        trust["additivity_error"] = None if error is None else round(error, 8)
-    if method == "anchor":
-        precision, coverage = anchor_fresh(predict_proba, x, data.get("rule", []), space, pool, label, seed=seed)
-        trust["precision_fresh"] = None if precision is None else round(precision, 6)
-        trust["coverage_fresh"] = None if coverage is None else round(coverage, 6)
+    for extra in explainer.trust_extras:
+        TRUST_EXTRAS[extra](trust, data=data, x=x, label=label, predictor=predictor, space=space, pool=pool, runs=runs,
+                            seed=seed)
     trust["top_features"] = [[names[j], round(float(attribution[j]), 6)] for j in top_features(attribution)]
     trust["curves"] = {"deletion": [round(float(p), 6) for p in deletion], "insertion": [round(float(p), 6) for p in insertion]}
     return trust
+
+
+# ---------------------------------------------------------------- metrics an explainer opts into (``trust_extras``)
+
+
+def weight_spread(trust: dict[str, Any], *, data: dict[str, Any], space: TabularSpace, runs: list[np.ndarray] | None,
+                  **_: Any) -> None:
+    """Error bars for a weights plot: each weight's spread over the reruns, in the order of ``data["weights"]``."""
+    if not runs:
+        return
+    spread = np.std(np.array(runs), axis=0)
+    index = {name: j for j, name in enumerate(space.feature_names)}
+    trust["weight_spread"] = [round(float(spread[index[f]]), 6) if f in index else 0.0 for f in data.get("feature_of", [])]
+
+
+def additivity(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, label: int, predictor: Predictor,
+               **_: Any) -> None:
+    """How far values + base value are from the model's own output (SHAP's promise)."""
+    error = additivity_error(data, model_output(predictor, x, label, data.get("output", "probability")))
+    trust["additivity_error"] = None if error is None else round(error, 8)
+
+
+def rule_fresh(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, label: int, predictor: Predictor,
+               space: TabularSpace, pool: np.ndarray, seed: int, **_: Any) -> None:
+    """A rule's precision and coverage on held-out rows."""
+    precision, coverage = anchor_fresh(predictor.predict_proba, x, data.get("rule", []), space, pool, label, seed=seed)
+    trust["precision_fresh"] = None if precision is None else round(precision, 6)
+    trust["coverage_fresh"] = None if coverage is None else round(coverage, 6)
+
+
+TRUST_EXTRAS: dict[str, Callable[..., None]] = {
+    "weight_spread": weight_spread,
+    "additivity": additivity,
+    "rule_fresh": rule_fresh,
+}

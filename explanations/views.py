@@ -19,7 +19,7 @@ from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS
+from explanations.explainers import EXPLAINERS, explainer_variant
 from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobStatus
@@ -197,10 +197,12 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     if not explanations:
         raise Http404("This row was not explained in this job.")
     by_classifier: dict[str, dict] = {}
+    modality = schema_modality(job.schema)
     for e in explanations:
         entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
+        explainer = explainer_variant(e.explainer, modality)
         entry["items"].append({"explanation": e, "label": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
-                               "plot": next(iter(e.plots.all()), None)})
+                               "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
     insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))

@@ -9,6 +9,7 @@ Names are rebuilt here: anchor-exp drops the ``feature =`` part of categories th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,9 @@ from explanations.explainers.base import (
     discretizer_names_tidy,
     numpy_global_seed,
     row_seed,
+    rule_attributions,
+    rule_search_samples,
+    rule_summary_text,
 )
 from explanations.lazy import lazy
 
@@ -48,6 +52,22 @@ class AnchorExplainer(TabularExplainer):
         Param("beam_size", "Candidate rules kept", 4, min=1, max=20),
         Param("batch_size", "Samples per round", 100, min=10, max=1000),
     )
+    result_kind = "rule"
+    plot_function = "explanations.plots.anchor:anchor_plot"
+    alt_text_function = "explanations.plots.anchor:anchor_alt_text"
+    trust_extras = ("rule_fresh",)
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        return rule_attributions(data.get("rule", []), feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return rule_summary_text(data)
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        return rule_search_samples(params)
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> AnchorExplainer:
         super().fit(X_train, predictor, space, seed=seed)

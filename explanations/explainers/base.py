@@ -8,9 +8,10 @@ returning one ``Explanation`` per row. Drawing lives in ``explanations.plots``.
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -178,12 +179,30 @@ class Explanation:
 
 
 class Explainer(Protocol):
-    """The explainer plug-in contract: ``__init__`` stores params only; ``fit`` returns ``self``."""
+    """The explainer plug-in contract: ``__init__`` stores params only; ``fit`` returns ``self``; the class says
+    what else the app needs to know about it (``TabularExplainer`` documents each attribute and hook)."""
 
     key: ClassVar[str]
     label: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    modalities: ClassVar[tuple[str, ...]]
+    result_kind: ClassVar[str]
+    plot_function: ClassVar[str]
+    alt_text_function: ClassVar[str]
+    trust_extras: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray: ...
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str: ...
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]: ...
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int: ...
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> Explainer: ...
 
@@ -230,9 +249,64 @@ def discretizer_names_tidy(discretizer: Any, feature_names: list[str]) -> dict[i
     return discretizer.names
 
 
+def feature_index_of(condition: str, feature_names: Sequence[str]) -> int | None:
+    """The feature a rule condition talks about: ``age <= 28``, ``28 < age <= 37``, ``sex = male``.
+
+    The longest matching name wins, so ``age`` never claims a condition on ``age_group``.
+    """
+    best: int | None = None
+    for j, name in enumerate(feature_names):
+        if condition.startswith(f"{name} ") or f" < {name} <=" in condition or condition == name:
+            if best is None or len(name) > len(feature_names[best]):
+                best = j
+    return best
+
+
+def rule_attributions(rule: Sequence[str], feature_names: Sequence[str]) -> np.ndarray:
+    """A rule's features scored by rule order (first condition highest), the others zero."""
+    values = np.zeros(len(feature_names))
+    rule = list(rule)
+    for position, condition in enumerate(rule):
+        j = feature_index_of(condition, feature_names)
+        if j is not None and values[j] == 0:
+            values[j] = float(len(rule) - position)
+    return values
+
+
+def named_attributions(pairs: Any, feature_names: Sequence[str]) -> np.ndarray:
+    """``(name, value)`` pairs summed onto ``feature_names`` (names not among them are left out)."""
+    values = np.zeros(len(feature_names))
+    index = {name: j for j, name in enumerate(feature_names)}
+    for name, value in pairs:
+        if name in index:
+            values[index[name]] += float(value)
+    return values
+
+
 def category_condition(space: TabularSpace, feature: int, value: float) -> str:
     """``workclass = Private``: a categorical feature taking the row's value."""
     return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
+
+
+# Model evaluations per row for an explainer whose parameters name no sample count (about one LIME).
+SAMPLES_DEFAULT = 1000
+SAMPLE_PARAMS = ("num_samples", "nsamples", "steps")
+
+
+# A rule search draws ``batch_size`` samples for each of ``beam_size`` candidate rules over a few rounds.
+RULE_SEARCH_ROUNDS = 5
+
+
+def rule_search_samples(params: dict[str, Any]) -> int:
+    """Model evaluations per row of an anchors-style beam search, for the job quotas."""
+    return max(int(params.get("batch_size", 100)) * int(params.get("beam_size", 1)) * RULE_SEARCH_ROUNDS, 1)
+
+
+def rule_summary_text(data: dict[str, Any]) -> str:
+    """A rule as one CSV cell: ``IF a AND b — precision 0.97, coverage 0.26``."""
+    below = f" (below the {data['threshold']:.2f} asked for)" if data.get("meets_threshold") is False else ""
+    return (f"IF {' AND '.join(data.get('rule', [])) or '(always)'} — precision {data.get('precision', 0):.2f}{below}, "
+            f"coverage {data.get('coverage', 0):.2f}")
 
 
 class TabularExplainer:
@@ -241,17 +315,58 @@ class TabularExplainer:
     Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
     ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes (``proba``: the
     model's probabilities on those rows, already computed).
+
+    The class also declares everything the rest of the app needs to know about the method, so that nothing
+    outside it asks "which method is this?" (the README's "How to add an explainer"):
+
+    - ``modalities``: the kinds of data it explains; ``result_kind``: ``"attributions"`` (signed values per
+      feature, word or region towards the explained class) or ``"rule"`` (a rule with precision and coverage);
+    - ``attributions(data, feature_names)``: the common numeric core every consumer reads (trust, agreement,
+      representative rows), computed from a saved ``data`` dict, so rows saved before work too;
+    - ``summary_text(data)``: the CSV export's cell;
+    - ``plot_function`` / ``alt_text_function``: ``"module:function"`` in ``explanations.plots`` that draw it
+      and describe it in words (named, not imported: explainers never import matplotlib), and
+      ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
+    - ``trust_extras``: the names of the method-specific metrics in ``explanations.trust.TRUST_EXTRAS``;
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
     """
 
     key: ClassVar[str]
     label: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    modalities: ClassVar[tuple[str, ...]] = ("tabular",)
+    result_kind: ClassVar[str] = "attributions"
+    plot_function: ClassVar[str] = ""
+    alt_text_function: ClassVar[str] = ""
+    trust_extras: ClassVar[tuple[str, ...]] = ()
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
     # cost per call does not grow with the rows (the anchor search's model rounds are shared by a batch's rows).
     batch_scale: ClassVar[int] = 1
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """One signed number per feature towards ``data["label"]`` (zero for features it does not mention)."""
+        return np.zeros(len(feature_names))
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return json.dumps(data)
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:
+        """Keyword arguments the plot function takes from this row's trust scores."""
+        return {}
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        """Model evaluations one row costs with these cleaned ``params`` (the job quotas add them up)."""
+        for name in SAMPLE_PARAMS:
+            if name in params:
+                return max(int(params[name]), 1)
+        return SAMPLES_DEFAULT
 
     def __init__(self, **params: Any) -> None:
         self.settings = params_clean(self.params, params)

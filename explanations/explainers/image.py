@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +31,8 @@ from explanations.explainers.base import (
     TabularExplainer,
     numpy_global_seed,
     row_seed,
+    rule_search_samples,
+    rule_summary_text,
 )
 from explanations.explainers.text import sample_lean
 from explanations.lazy import lazy
@@ -129,6 +132,30 @@ class ImageExplainer(TabularExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
     modalities: ClassVar[tuple[str, ...]] = ("image",)
+    plot_function = "explanations.plots.image:image_attribution_plot"
+    alt_text_function = "explanations.plots.image:image_attribution_alt_text"
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """Per pixel column (row-major, channels last): the value of the strongest top region covering it, else 0.
+
+        A coarse copy of the map for consumers of ``data`` alone; the full map is the saved ``.npy``.
+        """
+        values = np.zeros(len(feature_names))
+        shape = data.get("attribution_shape", [])
+        if len(shape) < 3 or not shape[1] * shape[2] or len(feature_names) % (shape[1] * shape[2]):
+            return values
+        grid = np.zeros((shape[1], shape[2]))
+        for region in reversed(data.get("top_regions", [])):  # strongest last, so it wins where boxes overlap
+            top, left, bottom, right = region["box"]
+            grid[top:bottom, left:right] = float(region["value"])
+        return np.repeat(grid.ravel(), len(feature_names) // grid.size)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        """Where the map is strongest."""
+        return "; ".join(f"rows {r['box'][0]}-{r['box'][2]} x columns {r['box'][1]}-{r['box'][3]}: {r['value']:+.3f}"
+                         for r in data.get("top_regions", []))
 
     def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
         X = np.asarray(X, dtype=np.float64)
@@ -209,6 +236,17 @@ class AnchorImageExplainer(ImageExplainer):
         Param("max_anchor_size", "Maximum regions", 0, min=0, max=20, help="0 means no limit."),
         Param("batch_size", "Samples per round", 20, min=5, max=100),
     )
+    result_kind = "rule"
+    plot_function = "explanations.plots.image:image_anchor_plot"
+    alt_text_function = "explanations.plots.image:image_anchor_alt_text"
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return rule_summary_text(data)
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        return rule_search_samples(params)
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row)

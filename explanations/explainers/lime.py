@@ -14,6 +14,7 @@ whether it is explained alone or in a batch. Conditions name original values:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from explanations.explainers.base import (
     TabularSpace,
     category_condition,
     discretizer_names_tidy,
+    named_attributions,
     row_seed,
 )
 from explanations.lazy import lazy
@@ -39,6 +41,9 @@ class LimeExplainer(TabularExplainer):
     parallel_rows = True  # rows read the shared samples or draw from their own Generator; nothing is written meanwhile
     label = "LIME"
     description = "LIME: fits a simple model around one row to see which features drive its prediction."
+    plot_function = "explanations.plots.lime:lime_plot"
+    alt_text_function = "explanations.plots.lime:lime_alt_text"
+    trust_extras = ("weight_spread",)
     params = (
         Param("num_features", "Features to show", 5, min=1, max=30),
         Param("num_samples", "Perturbed samples per row", 1000, min=100, max=50000,
@@ -70,6 +75,20 @@ class LimeExplainer(TabularExplainer):
         self.engine_ = LimeBatch(self.lime_)
         self.neighbourhood_: Neighbourhood | None = None
         return self
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        return named_attributions(zip(data.get("feature_of", []), (w for _, w in data.get("weights", []))), feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return "; ".join(f"{cond}: {w:+.3f}" for cond, w in data.get("weights", []))
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:
+        """Error bars: each weight's spread over the stability reruns, when they ran."""
+        spread = (trust or {}).get("weight_spread")
+        return {"errors": spread} if spread else {}
 
     def explain(self, X: np.ndarray, rows: list[int]) -> list:
         if self.settings["shared_samples"] and hasattr(self, "engine_") and self.neighbourhood_ is None:

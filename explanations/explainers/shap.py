@@ -39,6 +39,7 @@ from explanations.explainers.base import (
     Predictor,
     TabularExplainer,
     TabularSpace,
+    named_attributions,
     numpy_global_seed,
     row_seed,
 )
@@ -60,6 +61,18 @@ class ShapExplainer(TabularExplainer):
         Param("nsamples", "Model calls per row", 500, min=50, max=20000,
               help="For the kernel and permutation methods: more calls, steadier values."),
     )
+    plot_function = "explanations.plots.shap:shap_waterfall_plot"
+    alt_text_function = "explanations.plots.shap:shap_alt_text"
+    trust_extras = ("additivity",)
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        return named_attributions(data.get("values", {}).items(), feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        values = sorted(data.get("values", {}).items(), key=lambda kv: -abs(kv[1]))
+        return "; ".join(f"{f}: {v:+.3f}" for f, v in values[:10])
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> ShapExplainer:
         super().fit(X_train, predictor, space, seed=seed)

@@ -17,6 +17,7 @@ downloads a language model: LIME and SHAP split on non-word characters, Anchors 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,8 +31,11 @@ from explanations.explainers.base import (
     Param,
     PredictorCallError,
     TabularExplainer,
+    named_attributions,
     numpy_global_seed,
     row_seed,
+    rule_search_samples,
+    rule_summary_text,
 )
 from explanations.lazy import lazy
 
@@ -57,6 +61,17 @@ class TextExplainer(TabularExplainer):
     """The tabular plumbing (params, fitted state, ``Explanation``s) with messages instead of float rows."""
 
     modalities: ClassVar[tuple[str, ...]] = ("text",)
+    plot_function = "explanations.plots.text:text_weights_plot"
+    alt_text_function = "explanations.plots.text:text_weights_alt_text"
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """Per word (``feature_names`` are words here)."""
+        return named_attributions(data.get("words", []), feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return "; ".join(f"{word}: {w:+.3f}" for word, w in data.get("words", []))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         try:
@@ -161,6 +176,22 @@ class AnchorTextExplainer(TextExplainer):
         Param("batch_size", "Samples per round", 10, min=5, max=50,
               help="Messages drawn each time a candidate is checked."),
     )
+    result_kind = "rule"
+    plot_function = "explanations.plots.text:text_anchor_plot"
+    alt_text_function = "explanations.plots.text:text_anchor_alt_text"
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        rule = list(data.get("rule", []))
+        return named_attributions([(word, len(rule) - i) for i, word in enumerate(rule)], feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return rule_summary_text(data)
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        return rule_search_samples(params)
 
     def fit(self, X_train: Any, predictor, space, *, seed: int = 0) -> AnchorTextExplainer:
         super().fit(X_train, predictor, space, seed=seed)
@@ -208,6 +239,10 @@ class ShapTextExplainer(TextExplainer):
         Param("nsamples", "Model calls per row", 500, min=50, max=20000,
               help="More calls give finer attributions for long messages."),
     )
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:
+        return {"value_name": "SHAP value"}
 
     def fit(self, X_train: Any, predictor, space, *, seed: int = 0) -> ShapTextExplainer:
         super().fit(X_train, predictor, space, seed=seed)

@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
 from explanations.engine import stop_check
+from explanations.explainers import EXPLAINER_VARIANTS
 from explanations.explainers.base import ExplainerError
 from explanations.job_data import JobData, image_data_from_frame, text_data_from_frame
 from explanations.lazy import lazy
@@ -32,26 +33,21 @@ from explanations.modalities.text import text_classifier_fit, text_predictor_bui
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
-IMAGE_PLOTTERS = lazy("explanations.plots.image", "IMAGE_PLOTTERS")
 attribution_class_maps = lazy("explanations.plots.image", "attribution_class_maps")
-image_alt_text = lazy("explanations.plots.image", "image_alt_text")
 image_comparison_plot = lazy("explanations.plots.image", "image_comparison_plot")
 importance_bar_plot = lazy("explanations.plots.shap", "importance_bar_plot")
-TEXT_PLOTTERS = lazy("explanations.plots.text", "TEXT_PLOTTERS")
-text_alt_text = lazy("explanations.plots.text", "text_alt_text")
 
 COMPARISON_ROWS_MAX = 6
 
 
 @dataclass(frozen=True)
 class Modality:
-    """What differs between texts and images; everything else is the tabular job's machinery."""
+    """What differs between texts and images; everything else is the tabular job's machinery (each explainer
+    names its own plot and alt text)."""
 
     name: str
     data_build: Callable[..., JobData]
     predictor_build: Callable[..., Any]
-    plotters: dict[str, Callable]
-    alt_text: Callable
     summaries: Callable[..., None]
 
 
@@ -172,8 +168,7 @@ def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, 
             stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
             if getattr(result, "attribution", None) is not None:
                 attribution_store(job=job, run=run, result=result)
-            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds,
-                             plotter=modality.plotters[key], alt_text=modality.alt_text)
+            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds)
         pending = pending[len(batch):]
         finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()
         ModelRun.objects.filter(pk=run.pk).update(units_done=base + finished)
@@ -200,12 +195,15 @@ def attribution_load(explanation: Explanation) -> np.ndarray | None:
 
 
 def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
-    """Mean |weight| per word over the explained messages, for LIME and SHAP: which words the model leans on."""
+    """Mean |weight| per word over the explained messages, for each explainer that weighs words (LIME, SHAP):
+    which words the model leans on."""
     from explanations.services import plot_save
 
     spec = classifier_for(run.classifier, "text")
     importance: dict[str, dict[str, float]] = {}
-    for method, name in (("lime", "LIME"), ("shap", "SHAP")):
+    weighers = [(key, explainer.label) for key, explainer in EXPLAINER_VARIANTS["text"].items()
+                if explainer.result_kind == "attributions"]
+    for method, name in weighers:
         rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=method))
         if not rows:
             continue
@@ -259,13 +257,10 @@ def comparison_map(explanation: Explanation | None) -> np.ndarray | None:
     attribution = attribution_load(explanation)
     if attribution is None:
         return None
-    if explanation.explainer == "anchor":
-        return attribution[0]
     return attribution_class_maps(attribution, explanation.data)[0][1]
 
 
 MODALITIES: dict[str, Modality] = {
-    "text": Modality("text", text_data_from_frame, text_predictor_build, TEXT_PLOTTERS, text_alt_text, text_summaries),
-    "image": Modality("image", image_data_from_frame, image_predictor_build, IMAGE_PLOTTERS, image_alt_text,
-                      image_summaries),
+    "text": Modality("text", text_data_from_frame, text_predictor_build, text_summaries),
+    "image": Modality("image", image_data_from_frame, image_predictor_build, image_summaries),
 }

@@ -6,6 +6,8 @@ figures are plain ``matplotlib.figure.Figure`` objects rendered with ``figure_re
 
 from __future__ import annotations
 
+import functools
+import importlib
 import io
 from collections.abc import Callable
 
@@ -14,19 +16,24 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from explanations.explainers.base import Explanation, TabularSpace
+from explanations.explainers import EXPLAINER_VARIANTS, explainer_variant
+from explanations.explainers.base import Explanation, TabularExplainer, TabularSpace
 from explanations.plots.anchor import anchor_plot
 from explanations.plots.lime import lime_plot
 from explanations.plots.metrics import confusion_matrix_plot
 from explanations.plots.shap import importance_bar_plot, shap_summary_plot, shap_waterfall_plot
-from explanations.plots.style import PLAIN_TEXT_RC, percent
+from explanations.plots.style import PLAIN_TEXT_RC, alt_opening
 
 __all__ = [
     "PLOTTERS",
     "anchor_plot",
     "confusion_matrix_plot",
+    "drawing",
+    "explanation_alt",
     "explanation_alt_text",
+    "explanation_figure",
     "figure_render",
+    "variant_plotters",
     "importance_bar_plot",
     "lime_plot",
     "shap_summary_plot",
@@ -34,12 +41,6 @@ __all__ = [
 ]
 
 PNG_DPI = 150
-
-PLOTTERS: dict[str, Callable[..., Figure]] = {
-    "lime": lime_plot,
-    "anchor": anchor_plot,
-    "shap": shap_waterfall_plot,
-}
 
 
 def figure_render(fig: Figure) -> tuple[bytes, bytes]:
@@ -65,32 +66,39 @@ def figure_render(fig: Figure) -> tuple[bytes, bytes]:
     return png.getvalue(), svg.getvalue()
 
 
-def _direction(value: float) -> str:
-    return "towards" if value > 0 else "away from"
+def drawing(path: str) -> Callable:
+    """The function an explainer names as ``"module:function"`` (``plot_function``, ``alt_text_function``)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def explanation_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
-    """One or two sentences for the image's alt text: the prediction and its strongest reasons, in words."""
-    data = explanation.data
-    class_name = space.class_names[data.get("label", explanation.predicted)]
-    probability = explanation.probabilities[explanation.predicted]
-    opening = f"Predicted {class_name} ({percent(probability)})."
-    if explanation.method == "anchor":
-        rule = " and ".join(data["rule"]) or "any row"
-        return (
-            f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
-            f"applies to {percent(data['coverage'])} of rows."
-            + (f" No rule reached the {percent(data['threshold'])} precision asked for; this is the most precise one found."
-               if data.get("meets_threshold") is False else "")
-        )
-    if explanation.method == "lime":
-        pairs = [(condition, float(weight)) for condition, weight in data["weights"][:top]]
-    elif explanation.method == "shap":
-        ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))[:top]
-        pairs = [(f"{name} = {data['feature_values'].get(name, '')}", float(value)) for name, value in ranked]
-    else:
-        return opening
-    if not pairs:
-        return f"{opening} No feature stood out."
-    reasons = "; ".join(f"{condition} ({_direction(value)} {class_name}, {value:+.3g})" for condition, value in pairs)
-    return f"{opening} Strongest features ({explanation.method.upper()}): {reasons}."
+def explanation_figure(explainer: type[TabularExplainer], explanation: Explanation, space: TabularSpace, *, title: str,
+                       subtitle: str = "", trust: dict | None = None) -> Figure:
+    """The explainer's own picture of one explanation, with what its trust scores add (e.g. error bars)."""
+    return drawing(explainer.plot_function)(explanation, space, title=title, subtitle=subtitle,
+                                            **explainer.plot_options(trust))
+
+
+def explanation_alt(explainer: type[TabularExplainer], explanation: Explanation, space: TabularSpace) -> str:
+    """One or two sentences for the image's alt text, from the explainer's own ``alt_text_function``."""
+    return drawing(explainer.alt_text_function)(explanation, space)
+
+
+def explanation_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    """The alt text of a table's explanation: the prediction and its strongest reasons, in words."""
+    explainer = explainer_variant(explanation.method, "tabular")
+    if explainer is None or not explainer.alt_text_function:
+        return alt_opening(explanation, space)[1]
+    return explanation_alt(explainer, explanation, space)
+
+
+def variant_plotters(modality: str) -> dict[str, Callable[..., Figure]]:
+    """Each explainer's plot function on this kind of data, by key, with its fixed options (no trust scores)."""
+    return {key: functools.partial(drawing(explainer.plot_function), **explainer.plot_options(None))
+            for key, explainer in EXPLAINER_VARIANTS.get(modality, {}).items()}
+
+
+def __getattr__(name: str):
+    if name == "PLOTTERS":  # the tables' plotters, as before the registry named them
+        return variant_plotters("tabular")
+    raise AttributeError(name)

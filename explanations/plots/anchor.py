@@ -12,6 +12,7 @@ from explanations.plots.style import (
     MUTED,
     SOFT_INK,
     TOWARDS,
+    alt_opening,
     condition_pretty,
     figure_with_header,
     percent,
@@ -65,3 +66,15 @@ def anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, su
     _meter(body.add_subplot(grid[2]), coverage, f"Coverage {percent(coverage)}: the rule applies to {percent(coverage)} of rows")
     card.axhline(0.0, color=MUTED, linewidth=0.6)
     return fig
+
+
+def anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    data = explanation.data
+    class_name, opening = alt_opening(explanation, space)
+    rule = " and ".join(data["rule"]) or "any row"
+    return (
+        f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
+        f"applies to {percent(data['coverage'])} of rows."
+        + (f" No rule reached the {percent(data['threshold'])} precision asked for; this is the most precise one found."
+           if data.get("meets_threshold") is False else "")
+    )

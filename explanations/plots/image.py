@@ -14,6 +14,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from skimage.segmentation import find_boundaries
 
+from explanations.explainers import explainer_for
 from explanations.explainers.base import Explanation, TabularSpace
 from explanations.plots.style import AWAY, FONT_SIZE, INK, TOWARDS, figure_with_header, percent, wrap
 
@@ -110,13 +111,21 @@ def image_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: s
     return fig
 
 
-def image_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def image_alt_opening(explanation: Explanation, space: TabularSpace) -> tuple[str, str]:
+    class_name = space.class_names[explanation.data["label"]]
+    return class_name, f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
+
+
+def image_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
     data = explanation.data
-    class_name = space.class_names[data["label"]]
-    opening = f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
-    if explanation.method == "anchor":
-        return (f"{opening} Anchor: keeping {len(data.get('rule', []))} of {data.get('n_regions', '?')} regions keeps the "
-                f"prediction with precision {percent(data['precision'])}.")
+    _, opening = image_alt_opening(explanation, space)
+    return (f"{opening} Anchor: keeping {len(data.get('rule', []))} of {data.get('n_regions', '?')} regions keeps the "
+            f"prediction with precision {percent(data['precision'])}.")
+
+
+def image_attribution_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    data = explanation.data
+    class_name, opening = image_alt_opening(explanation, space)
     regions = data.get("top_regions", [])[:2]
     where = "; ".join(f"rows {r['box'][0]}–{r['box'][2]}, columns {r['box'][1]}–{r['box'][3]} "
                       f"({'towards' if r['value'] > 0 else 'away from'} {class_name})" for r in regions)
@@ -147,10 +156,16 @@ def image_comparison_plot(images: Sequence[np.ndarray], rows: Sequence[str], map
     return fig
 
 
-IMAGE_PLOTTERS = {
-    "lime": image_attribution_plot,
-    "anchor": image_anchor_plot,
-    "shap": image_attribution_plot,
-    "gradient_shap": image_attribution_plot,
-    "integrated_gradients": image_attribution_plot,
-}
+def image_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    """The alt text of an image's explanation, from its explainer's own ``alt_text_function``."""
+    from explanations.plots import explanation_alt
+
+    return explanation_alt(explainer_for(explanation.method, "image"), explanation, space)
+
+
+def __getattr__(name: str):
+    if name == "IMAGE_PLOTTERS":  # each image explainer's plot function, by key, from the registry
+        from explanations.plots import variant_plotters
+
+        return variant_plotters("image")
+    raise AttributeError(name)

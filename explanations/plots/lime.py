@@ -19,6 +19,7 @@ from explanations.plots.style import (
     TOWARDS,
     axes_tidy,
     condition_pretty,
+    features_alt_text,
     figure_with_header,
     percent,
     wrap,
@@ -82,3 +83,8 @@ def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subt
         loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5,
     )
     return fig
+
+
+def lime_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+    return features_alt_text(explanation, space, [(condition, float(weight))
+                                                  for condition, weight in explanation.data["weights"][:top]])

@@ -22,6 +22,7 @@ from explanations.plots.style import (
     TOWARDS,
     axes_tidy,
     condition_pretty,
+    features_alt_text,
     figure_with_header,
     wrap,
 )
@@ -31,6 +32,13 @@ VALUE_CMAP = "cividis"  # feature value low -> high; readable with colour-vision
 
 def output_label(output: str, class_name: str) -> str:
     return f"Probability of {class_name}" if output == "probability" else f"Model score for {class_name} (log-odds)"
+
+
+def shap_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+    data = explanation.data
+    ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))[:top]
+    return features_alt_text(explanation, space, [(f"{name} = {data['feature_values'].get(name, '')}", float(value))
+                                                  for name, value in ranked])
 
 
 def shap_waterfall_plot(

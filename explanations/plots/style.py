@@ -71,3 +71,19 @@ def percent(value: float) -> str:
     """``0.26`` -> ``26%``; a small but non-zero share reads ``<1%`` rather than a misleading ``0%``."""
     value = float(value)
     return "<1%" if 0 < value < 0.005 else f"{value:.0%}"
+
+
+def alt_opening(explanation, space) -> tuple[str, str]:
+    """The explained class's name, and the alt text's first sentence: ``Predicted spam (97%).``"""
+    class_name = space.class_names[explanation.data.get("label", explanation.predicted)]
+    return class_name, f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
+
+
+def features_alt_text(explanation, space, pairs: list[tuple[str, float]]) -> str:
+    """The prediction and its strongest (condition, signed value) reasons, in words."""
+    class_name, opening = alt_opening(explanation, space)
+    if not pairs:
+        return f"{opening} No feature stood out."
+    reasons = "; ".join(f"{condition} ({'towards' if value > 0 else 'away from'} {class_name}, {value:+.3g})"
+                        for condition, value in pairs)
+    return f"{opening} Strongest features ({explanation.method.upper()}): {reasons}."

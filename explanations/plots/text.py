@@ -10,10 +10,21 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from explanations.explainers import explainer_for
 from explanations.explainers.base import Explanation, TabularSpace
 from explanations.plots.anchor import anchor_plot
 from explanations.plots.lime import probabilities_panel
-from explanations.plots.style import AWAY, FONT_SIZE, INK, TOWARDS, axes_tidy, figure_with_header, percent, wrap
+from explanations.plots.style import (
+    AWAY,
+    FONT_SIZE,
+    INK,
+    TOWARDS,
+    alt_opening,
+    axes_tidy,
+    figure_with_header,
+    percent,
+    wrap,
+)
 
 CHARS_PER_LINE = 64
 MAX_LINES = 10
@@ -30,10 +41,10 @@ def message_pieces(explanation: Explanation) -> list[tuple[str, float]]:
             for part in PIECES.findall(token):
                 pieces.append((part, float(value) if re.match(r"\w", part) else 0.0))
         return pieces
-    if explanation.method == "anchor":
+    if "words" in data:  # LIME: the weighted words
+        weights = {word: float(weight) for word, weight in data["words"]}
+    else:  # a rule: its words, all alike
         weights = dict.fromkeys(data.get("rule", []), 1.0)
-    else:
-        weights = {word: float(weight) for word, weight in data.get("words", [])}
     return [(part, weights.get(part, 0.0)) for part in PIECES.findall(data.get("text", ""))]
 
 
@@ -86,8 +97,12 @@ def word_bars(ax: Axes, pairs: list[list], class_name: str, xlabel: str) -> None
               loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5)
 
 
-def text_weights_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
-    """LIME or SHAP on a message: the message with its words shaded, then the strongest words as bars."""
+def text_weights_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "",
+                      value_name: str = "Weight") -> Figure:
+    """LIME or SHAP on a message: the message with its words shaded, then the strongest words as bars.
+
+    ``value_name`` says what the bars measure (the explainer's ``plot_options`` give it, e.g. "SHAP value").
+    """
     class_name = space.class_names[explanation.data["label"]]
     pieces = message_pieces(explanation)
     pairs = explanation.data.get("words", [])
@@ -99,9 +114,7 @@ def text_weights_plot(explanation: Explanation, space: TabularSpace, *, title: s
     probabilities_ax = body.add_subplot(grid[1, 0])
     axes_tidy(probabilities_ax, grid_axis=None)
     probabilities_panel(probabilities_ax, explanation.probabilities, explanation.predicted, space.class_names)
-    xlabel = (f"SHAP value: change in the probability of {class_name}" if explanation.method == "shap"
-              else f"Weight: change in the probability of {class_name}")
-    word_bars(body.add_subplot(grid[1, 1]), pairs, class_name, xlabel)
+    word_bars(body.add_subplot(grid[1, 1]), pairs, class_name, f"{value_name}: change in the probability of {class_name}")
     return fig
 
 
@@ -115,19 +128,33 @@ def text_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: st
     return anchor_plot(replace(explanation, data=data), space, title=title, subtitle=subtitle)
 
 
-def text_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+def text_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
     data = explanation.data
-    class_name = space.class_names[data.get("label", explanation.predicted)]
-    opening = f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
-    if explanation.method == "anchor":
-        rule = " and ".join(rule_conditions(data["rule"])) or "always"
-        return (f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
-                f"applies to {percent(data['coverage'])} of training messages.")
-    words = data.get("words", [])[:top]
+    class_name, opening = alt_opening(explanation, space)
+    rule = " and ".join(rule_conditions(data["rule"])) or "always"
+    return (f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
+            f"applies to {percent(data['coverage'])} of training messages.")
+
+
+def text_weights_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+    class_name, opening = alt_opening(explanation, space)
+    words = explanation.data.get("words", [])[:top]
     if not words:
         return f"{opening} No word stood out."
     reasons = "; ".join(f"“{w}” ({'towards' if v > 0 else 'away from'} {class_name}, {v:+.3g})" for w, v in words)
     return f"{opening} Strongest words ({explanation.method.upper()}): {reasons}."
 
 
-TEXT_PLOTTERS = {"lime": text_weights_plot, "anchor": text_anchor_plot, "shap": text_weights_plot}
+def text_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    """The alt text of a message's explanation, from its explainer's own ``alt_text_function``."""
+    from explanations.plots import explanation_alt
+
+    return explanation_alt(explainer_for(explanation.method, "text"), explanation, space)
+
+
+def __getattr__(name: str):
+    if name == "TEXT_PLOTTERS":  # each text explainer's plot function with its options, by key, from the registry
+        from explanations.plots import variant_plotters
+
+        return variant_plotters("text")
+    raise AttributeError(name)

@@ -1,38 +1,237 @@
-"""One contract test over every registered classifier x every registered explainer (STYLE.md, rule 3)."""
+"""One contract test over every registered explainer x every classifier x every kind of data it claims
+(STYLE.md, rule 3; scikit-learn's ``parametrize_with_checks``).
+
+Each case runs what a job does with one explanation: explain real rows, draw the explainer's own plot (PNG and
+SVG), write its alt text, its CSV row, and (for tables, where the app measures them) its trust metrics. A new
+explainer registered in ``explanations.explainers`` is picked up here without a line changed; the toy
+explainer at the bottom is added exactly as the README's "How to add an explainer" says, and passes too.
+"""
 
 from __future__ import annotations
 
+import inspect
 import io
+import json
 import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from explanations import trust
 from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.explainers import EXPLAINER_VARIANTS, EXPLAINERS
-from explanations.explainers.base import Explanation, Predictor, TabularSpace
-from explanations.plots import PLOTTERS, explanation_alt_text, figure_render
+from explanations.explainers import (
+    EXPLAINER_VARIANTS,
+    MODALITIES,
+    explainer_for,
+    explainer_register,
+    explainer_unregister,
+)
+from explanations.explainers.base import (
+    Explanation,
+    Param,
+    Predictor,
+    TabularExplainer,
+    TabularSpace,
+    category_condition,
+    named_attributions,
+)
+from explanations.explainers.text import words_of
+from explanations.exports import explanation_summary_text, explanations_csv
+from explanations.modalities import classifier_choices
+from explanations.plots import explanation_alt, explanation_figure, figure_render
+from tests.unit_fixtures import *  # noqa: F403
+from tests.unit_fixtures import SHARED
 
-# Small enough for the whole grid to run in well under a minute on two cores.
+# Small enough for the whole grid to run in about a minute on two cores.
 FAST_PARAMS = {
-    "lime": {"num_samples": 300},
-    "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2},
-    "shap": {"background_size": 20, "nsamples": 100},
+    "tabular": {
+        "lime": {"num_samples": 300},
+        "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2},
+        "shap": {"background_size": 20, "nsamples": 100},
+    },
+    "text": {
+        "lime": {"num_samples": 200},
+        "anchor": {"threshold": 0.9, "beam_size": 2, "max_anchor_size": 2},
+        "shap": {"nsamples": 100},
+    },
+    "image": {
+        "lime": {"num_samples": 100},
+        "anchor": {"threshold": 0.9, "batch_size": 10, "max_anchor_size": 2},
+        "shap": {"background_size": 10},
+        "gradient_shap": {"background_size": 10, "nsamples": 20},
+        "integrated_gradients": {"steps": 16},
+    },
 }
-EXPLAINED_ROWS = 2
-# Texts and images have their own contract tests (tests/explanations/test_text.py, test_image.py).
-TABULAR_CLASSIFIERS = [key for key, spec in CLASSIFIERS.items() if "tabular" in spec.modalities]
-TABULAR_EXPLAINERS = list(EXPLAINER_VARIANTS["tabular"])
-_fitted: dict[str, object] = {}
+EXPLAINED_ROWS = {"tabular": 2, "text": 1, "image": 1}
+SCHEMAS = {"tabular": {}, "text": {"text": ["text"]}, "image": {"image_shape": [28, 28]}}  # what says the modality
+TEXT_ROWS, IMAGE_ROWS = 300, 400
 
 
-def fitted(key: str, table) -> object:
-    """Each classifier is trained once per session and shared by the explainer cases."""
-    if key not in _fitted:
-        _fitted[key] = classifier_fit(key, {}, table.space, table.X_train, table.y_train, seed=0)
-    return _fitted[key]
+@dataclass
+class Case:
+    """Real data of one kind, split, with a fitted model per classifier (fitted once per session)."""
+
+    space: TabularSpace
+    X_train: Any
+    X_test: Any
+    fit: Any
+    predictor: Any
+    models: dict
+
+
+def defaults(classifier_key: str, modality: str) -> dict:
+    spec = next(spec for spec in classifier_choices(modality) if spec.key == classifier_key)
+    return {p.name: p.default for p in spec.params}
+
+
+def tabular_case(heart_table) -> Case:
+    return Case(heart_table.space, heart_table.X_train, heart_table.X_test,
+                lambda key: classifier_fit(key, {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0),
+                lambda key, model: predictor_build(key, model, heart_table.space), {})
+
+
+def text_case() -> Case:
+    from explanations.modalities.text import text_classifier_fit, text_data_from_frame, text_predictor_build
+
+    frame = pd.read_csv(SHARED / "sms_spam.csv").sample(TEXT_ROWS, random_state=0).reset_index(drop=True)
+    schema = {"label": "label", "features": ["text"], "categorical": [], "class_names": {"ham": "ham", "spam": "spam"},
+              "row_name": "", "text": ["text"]}
+    data = text_data_from_frame(frame, schema=schema, test_size=0.25, seed=0)
+    X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
+    return Case(data.space, X_train, data.X[data.test_idx],
+                lambda key: text_classifier_fit(key, defaults(key, "text"), data.space, X_train, y_train, seed=0),
+                lambda key, model: text_predictor_build(key, model, data.space), {})
+
+
+def image_case() -> Case:
+    import torch
+
+    from explanations.modalities.image import cnn_fit, image_data_from_frame, image_predictor_build
+
+    frame = pd.read_csv(SHARED / "mnist_5k.csv", nrows=IMAGE_ROWS)
+    schema = {"label": "label", "features": [c for c in frame.columns if c != "label"], "categorical": [],
+              "class_names": {str(d): str(d) for d in range(10)}, "row_name": "", "image_shape": [28, 28]}
+    data = image_data_from_frame(frame, schema=schema, test_size=0.25, seed=0)
+    X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
+
+    def fit(key: str):
+        torch.set_num_threads(1)  # two cores shared by several runs: one thread is faster and repeatable
+        return cnn_fit({"epochs": 1}, X_train, y_train, seed=0)
+
+    return Case(data.space, X_train, data.X[data.test_idx], fit,
+                lambda key, model: image_predictor_build(key, model, data.space), {})
+
+
+_cases: dict[str, Case] = {}
+
+
+@pytest.fixture
+def case(request, heart_table):
+    """The data of the parametrized modality, built once per session."""
+    modality = request.node.callspec.params["modality"]
+    if modality not in _cases:
+        _cases[modality] = tabular_case(heart_table) if modality == "tabular" else (
+            text_case() if modality == "text" else image_case())
+    return _cases[modality]
+
+
+def fitted_predictor(case: Case, classifier_key: str):
+    if classifier_key not in case.models:
+        case.models[classifier_key] = case.fit(classifier_key)
+    return case.predictor(classifier_key, case.models[classifier_key])
+
+
+def contract_cases() -> list:
+    """Every (modality, classifier, explainer) the registries allow; read when the tests are collected."""
+    return [pytest.param(modality, spec.key, key, id=f"{modality}-{spec.key}-{key}")
+            for modality in MODALITIES for key in EXPLAINER_VARIANTS[modality]
+            for spec in classifier_choices(modality)]
+
+
+# ---------------------------------------------------------------- the contract, for any explainer
+
+
+def contract_check(explainer_cls: type[TabularExplainer], modality: str, classifier_key: str, case: Case,
+                   params: dict | None = None) -> list[Explanation]:
+    """Explain -> plot (PNG, SVG) -> alt text -> CSV row -> trust, as a job does; returns the explanations."""
+    space, n = case.space, EXPLAINED_ROWS[modality]
+    predictor = fitted_predictor(case, classifier_key)
+    X, rows = case.X_test[:n], [7, 11][:n]
+    assert modality in explainer_cls.modalities
+    assert explainer_cls.key and explainer_cls.label and explainer_cls.description
+    assert explainer_cls.result_kind in {"attributions", "rule"}
+    assert set(explainer_cls.trust_extras) <= set(trust.TRUST_EXTRAS)
+
+    explainer = explainer_cls(**(params or {}))
+    assert explainer.fit(case.X_train, predictor, space, seed=3) is explainer
+    explanations = explainer.explain(X, rows)
+
+    assert [e.row for e in explanations] == rows
+    for explanation in explanations:
+        data = explanation.data
+        probabilities = np.array(explanation.probabilities)
+        assert explanation.method == explainer_cls.key
+        assert len(probabilities) == len(space.class_names)
+        assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert explanation.predicted == int(np.argmax(probabilities)) == data["label"]
+        assert explanation.meta["seed"] == 3
+        assert {p.name for p in explainer.params} <= set(explanation.meta)
+        assert json.loads(json.dumps(data)) == data  # stored as JSON, read back the same
+        if explainer_cls.result_kind == "rule":
+            assert isinstance(data["rule"], list)
+            assert 0.0 <= data["precision"] <= 1.0 and 0.0 <= data["coverage"] <= 1.0
+
+    explanation = explanations[0]
+    names = (list(space.feature_names) if modality != "text" else list(dict.fromkeys(words_of(str(X[0])))))
+    attribution = explainer_cls.attributions(explanation.data, names)  # the common core
+    assert attribution.shape == (len(names),) and np.isfinite(attribution).all()
+    if modality != "tabular" or explainer_cls.result_kind == "rule":  # words, regions, a rule's conditions
+        assert np.any(attribution) or not (explanation.data.get("words") or explanation.data.get("rule")
+                                           or explanation.data.get("top_regions"))
+
+    title = f"Why row {explanation.row} is predicted {space.class_names[explanation.predicted]}"
+    figure = explanation_figure(explainer_cls, explanation, space, title=title, subtitle="contract test")
+    assert isinstance(figure, Figure)
+    png, svg = figure_render(figure)
+    assert png.startswith(b"\x89PNG")
+    assert b"<svg" in svg and title.encode() in svg
+    assert space.class_names[explanation.predicted] in explanation_alt(explainer_cls, explanation, space)
+
+    stored = SimpleNamespace(classifier=classifier_key, explainer=explainer_cls.key, row=explanation.row, row_name="",
+                             in_train=False, true_label="", predicted=space.class_names[explanation.predicted],
+                             confidence=max(explanation.probabilities), data=json.loads(json.dumps(explanation.data)),
+                             job=SimpleNamespace(schema=SCHEMAS[modality]))
+    summary = explanation_summary_text(stored)
+    assert summary == explainer_cls.summary_text(stored.data) and not summary.startswith("{")
+    row = pd.read_csv(io.StringIO(explanations_csv([stored])), keep_default_na=False).iloc[0]
+    assert row["explainer"] == explainer_cls.key and row["explanation"].lstrip("'") == summary
+
+    if modality == "tabular":  # trust is measured on tables (it replaces feature values)
+        rerun = explainer_cls(**(params or {})).fit(case.X_train, predictor, space, seed=4).explain(X[:1], rows[:1])[0]
+        scores = trust.explanation_trust(method=explainer_cls, data=explanation.data, x=X[0], predictor=predictor,
+                                         space=space, background=case.X_train[:10], pool=case.X_test[n:60],
+                                         reruns=[rerun.data], seed=0)
+        assert set(trust.TRUST_KEYS) <= set(scores)
+        assert 0.0 <= scores["deletion_auc"] <= 1.0 and 0.0 <= scores["insertion_auc"] <= 1.0
+        assert 0.0 <= scores["stability_jaccard"] <= 1.0
+        assert (scores["stability_rank_corr"] is None) == (explainer_cls.result_kind == "rule")
+        assert {name for name, _ in scores["top_features"]} <= set(space.feature_names)
+        np.testing.assert_allclose([v for _, v in scores["top_features"]],
+                                   [attribution[names.index(name)] for name, _ in scores["top_features"]], atol=1e-6)
+        assert len(scores["curves"]["deletion"]) == len(space.feature_names) + 1
+    return explanations
+
+
+# ---------------------------------------------------------------- what the built-in explainers promise on top
 
 
 def model_output(predictor: Predictor, x: np.ndarray, explanation: Explanation) -> float:
@@ -48,10 +247,10 @@ def model_output(predictor: Predictor, x: np.ndarray, explanation: Explanation) 
     return float(scores[0, classes.index(label)])
 
 
-def check_lime(explanation: Explanation, space: TabularSpace) -> None:
+def check_lime(explanation: Explanation, space: TabularSpace, predictor: Predictor, x: np.ndarray) -> None:
     data = explanation.data
     weights = [w for _, w in data["weights"]]
-    assert weights and len(weights) <= FAST_PARAMS["lime"].get("num_features", 5)
+    assert weights and len(weights) <= FAST_PARAMS["tabular"]["lime"].get("num_features", 5)
     assert [abs(w) for w in weights] == sorted((abs(w) for w in weights), reverse=True)
     assert len(data["feature_of"]) == len(weights)
     for (condition, _), feature in zip(data["weights"], data["feature_of"]):
@@ -64,9 +263,8 @@ def check_lime(explanation: Explanation, space: TabularSpace) -> None:
         assert not re.search(r"\bx\d+_\d+\b", condition)  # never encoder column names
 
 
-def check_anchor(explanation: Explanation, space: TabularSpace) -> None:
+def check_anchor(explanation: Explanation, space: TabularSpace, predictor: Predictor, x: np.ndarray) -> None:
     data = explanation.data
-    assert 0.0 <= data["precision"] <= 1.0 and 0.0 <= data["coverage"] <= 1.0
     assert data["meets_threshold"] in (True, False) and 0.5 <= data["threshold"] <= 1.0
     assert data["precision"] >= data["threshold"] or not data["meets_threshold"]
     for condition in data["rule"]:
@@ -88,45 +286,30 @@ def check_shap(explanation: Explanation, space: TabularSpace, predictor: Predict
     assert total == pytest.approx(model_output(predictor, x, explanation), abs=tolerance)
 
 
-@pytest.mark.parametrize("explainer_key", TABULAR_EXPLAINERS)
-@pytest.mark.parametrize("classifier_key", TABULAR_CLASSIFIERS)
-def test_classifier_explainer_contract(classifier_key: str, explainer_key: str, heart_table) -> None:
-    space = heart_table.space
-    model = fitted(classifier_key, heart_table)
-    predictor = predictor_build(classifier_key, model, space)
-    X, rows = heart_table.X_test[:EXPLAINED_ROWS], [7, 11]
-
-    explainer = EXPLAINERS[explainer_key](**FAST_PARAMS[explainer_key])
-    assert explainer.fit(heart_table.X_train, predictor, space, seed=3) is explainer
-    explanations = explainer.explain(X, rows)
-
-    assert [e.row for e in explanations] == rows
-    for x, explanation in zip(X, explanations):
-        probabilities = np.array(explanation.probabilities)
-        assert explanation.method == explainer_key
-        assert len(probabilities) == len(space.class_names)
-        assert probabilities.sum() == pytest.approx(1.0, abs=1e-6)
-        assert explanation.predicted == int(np.argmax(probabilities)) == explanation.data["label"]
-        assert explanation.meta["seed"] == 3
-        assert {p.name for p in explainer.params} <= set(explanation.meta)
-        {"lime": check_lime, "anchor": check_anchor}.get(explainer_key, lambda e, s: None)(explanation, space)
-        if explainer_key == "shap":
-            check_shap(explanation, space, predictor, x)
-
-    explanation = explanations[0]
-    title = f"Why row {explanation.row} is predicted {space.class_names[explanation.predicted]}"
-    figure = PLOTTERS[explainer_key](explanation, space, title=title, subtitle="contract test")
-    assert isinstance(figure, Figure)
-    png, svg = figure_render(figure)
-    assert png.startswith(b"\x89PNG")
-    assert b"<svg" in svg and title.encode() in svg
-    alt = explanation_alt_text(explanation, space)
-    assert space.class_names[explanation.predicted] in alt
+TABULAR_CHECKS = {"lime": check_lime, "anchor": check_anchor, "shap": check_shap}
 
 
-@pytest.mark.parametrize("classifier_key", TABULAR_CLASSIFIERS)
+@pytest.mark.parametrize(("modality", "classifier_key", "explainer_key"), contract_cases())
+def test_explainer_contract(modality: str, classifier_key: str, explainer_key: str, case: Case) -> None:
+    explainer_cls = explainer_for(explainer_key, modality)
+    params = FAST_PARAMS[modality].get(explainer_key, {})
+    explanations = contract_check(explainer_cls, modality, classifier_key, case, params)
+    if modality == "tabular" and explainer_key in TABULAR_CHECKS:
+        predictor = fitted_predictor(case, classifier_key)
+        for x, explanation in zip(case.X_test, explanations):
+            TABULAR_CHECKS[explainer_key](explanation, case.space, predictor, x)
+
+
+def test_every_modality_has_cases() -> None:
+    """The grid is not empty by accident: every kind of data has explainers and classifiers to cross."""
+    cases = {param.values[0] for param in contract_cases()}
+    assert cases == set(MODALITIES)
+    assert len(contract_cases()) == sum(len(EXPLAINER_VARIANTS[m]) * len(classifier_choices(m)) for m in MODALITIES)
+
+
+@pytest.mark.parametrize("classifier_key", [key for key, spec in CLASSIFIERS.items() if "tabular" in spec.modalities])
 def test_classifier_survives_joblib_round_trip(classifier_key: str, heart_table) -> None:
-    model = fitted(classifier_key, heart_table)
+    model = classifier_fit(classifier_key, {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0)
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     buffer.seek(0)
@@ -134,3 +317,105 @@ def test_classifier_survives_joblib_round_trip(classifier_key: str, heart_table)
     before = predictor_build(classifier_key, model, heart_table.space).predict_proba(heart_table.X_test)
     after = predictor_build(classifier_key, loaded, heart_table.space).predict_proba(heart_table.X_test)
     np.testing.assert_array_equal(before, after)
+
+
+# ---------------------------------------------------------------- a new explainer, added as the README says
+
+
+class OcclusionExplainer(TabularExplainer):
+    """The README's worked example, as written there (step 1: one module)."""
+
+    key = "occlusion"
+    label = "Occlusion"
+    description = "Occlusion: how much the prediction drops when one feature is replaced by typical values."
+    params = (Param("background_size", "Background rows", 20, min=5, max=200),
+              Param("num_features", "Features to show", 5, min=1, max=30))
+    plot_function = "explanations.plots.lime:lime_plot"  # it draws [[condition, weight], ...] as bars
+    alt_text_function = "explanations.plots.lime:lime_alt_text"
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        return named_attributions(zip(data["feature_of"], (w for _, w in data["weights"])), feature_names)
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return "; ".join(f"{condition}: {w:+.3f}" for condition, w in data["weights"])
+
+    def _condition(self, x: np.ndarray, j: int) -> str:
+        space = self.space_
+        if j in space.categories:
+            return category_condition(space, j, x[j])
+        return f"{space.feature_names[j]} = {space.value_text(j, x[j])}"
+
+    def _explain_rows(self, X, rows, predicted, proba):
+        background = self.X_train_[: self.settings["background_size"]]
+        out = []
+        for x, label, p in zip(X, predicted, proba):
+            drops = []
+            for j in range(X.shape[1]):
+                occluded = np.repeat(x[None, :], len(background), axis=0)
+                occluded[:, j] = background[:, j]
+                drops.append(p[label] - self.predict_proba(occluded)[:, label].mean())
+            top = [j for j in np.argsort(-np.abs(drops))[: self.settings["num_features"]] if drops[j]]
+            out.append({"label": int(label), "weights": [[self._condition(x, j), float(drops[j])] for j in top],
+                        "feature_of": [self.space_.feature_names[j] for j in top]})
+        return out
+
+
+@pytest.fixture
+def occlusion():
+    """Step 2, the registry line: what ``EXPLAINER_CLASSES`` does for each of its entries (undone afterwards)."""
+    explainer_register(OcclusionExplainer)
+    yield OcclusionExplainer
+    explainer_unregister(OcclusionExplainer)
+    assert "occlusion" not in EXPLAINER_VARIANTS["tabular"]
+
+
+@pytest.mark.django_db
+def test_a_new_explainer_needs_one_module_and_one_line(occlusion, heart_table, zoo, user, api, run_on_commit) -> None:
+    """Step 3: the contract test passes for every table classifier, and the app shows it everywhere."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from explanations.models import Explanation as SavedExplanation
+    from explanations.models import Plot
+    from explanations.services import job_create
+
+    assert explainer_for("occlusion", "tabular") is occlusion
+    source = inspect.getsource(OcclusionExplainer).replace(f'    """{OcclusionExplainer.__doc__}"""\n\n', "")
+    assert source in (Path(__file__).resolve().parents[2] / "README.md").read_text()  # the README shows this class
+    case = _cases.setdefault("tabular", tabular_case(heart_table))
+    for spec in classifier_choices("tabular"):
+        contract_check(occlusion, "tabular", spec.key, case)
+
+    listed = {e["key"]: e for e in api.get("/api/explainers/").json()}  # the API and the job form list it
+    assert listed["occlusion"]["label"] == "Occlusion" and listed["occlusion"]["modalities"] == ["tabular"]
+    assert {p["name"] for p in listed["occlusion"]["params"]} == {"background_size", "num_features"}
+
+    client = Client()
+    client.force_login(user)
+    form = client.get(reverse("explanations:job_new"), {"dataset": zoo.pk}).content.decode()
+    assert 'value="occlusion"' in form and OcclusionExplainer.description in form
+
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["random_forest"], explainers=["occlusion", "lime"],
+                         rows={"ids": [0, 5]}, params={"occlusion": {"background_size": 10}, "lime": {"num_samples": 300},
+                                                       "trust": {"stability_runs": 1}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    saved = list(SavedExplanation.objects.filter(job=job, explainer="occlusion").order_by("row"))
+    assert [e.row for e in saved] == [0, 5]
+    for e in saved:  # trust: measured like any other explainer's, agreement with LIME included
+        assert e.trust["deletion_auc"] is not None and e.trust["stability_jaccard"] is not None
+        assert e.trust["agreement"] is not None and e.trust["top_features"]
+        plot = Plot.objects.get(explanation=e)
+        assert plot.alt.startswith("Predicted ") and "(OCCLUSION)" in plot.alt
+    with job.result_zip.open("rb") as handle:  # the exports
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    frame = pd.read_csv(io.BytesIO(archive.read("explanations.csv")), keep_default_na=False)
+    rows = frame[frame["explainer"] == "occlusion"]
+    assert list(rows["explanation"].str.lstrip("'")) == [OcclusionExplainer.summary_text(e.data) for e in saved]
+    records = [r for r in json.loads(archive.read("explanations.json")) if r["explainer"] == "occlusion"]
+    assert len(records) == 2 and all(r["trust"]["deletion_auc"] is not None and r["plots"] for r in records)
+    summary = {(e["explainer"], e["classifier"]) for e in api.get(f"/api/jobs/{job.pk}/summary/").json()["table"]}
+    assert ("occlusion", "random_forest") in summary
