@@ -100,7 +100,8 @@ def tabular_case(heart_table) -> Case:
 
 
 def text_case() -> Case:
-    from explanations.modalities.text import text_classifier_fit, text_data_from_frame, text_predictor_build
+    from explanations.job_data import text_data_from_frame
+    from explanations.modalities.text import text_classifier_fit, text_predictor_build
 
     frame = pd.read_csv(SHARED / "sms_spam.csv").sample(TEXT_ROWS, random_state=0).reset_index(drop=True)
     schema = {"label": "label", "features": ["text"], "categorical": [], "class_names": {"ham": "ham", "spam": "spam"},
@@ -115,7 +116,8 @@ def text_case() -> Case:
 def image_case() -> Case:
     import torch
 
-    from explanations.modalities.image import cnn_fit, image_data_from_frame, image_predictor_build
+    from explanations.job_data import image_data_from_frame
+    from explanations.modalities.image import cnn_fit, image_predictor_build
 
     frame = pd.read_csv(SHARED / "mnist_5k.csv", nrows=IMAGE_ROWS)
     schema = {"label": "label", "features": [c for c in frame.columns if c != "label"], "categorical": [],
