@@ -41,7 +41,7 @@ SIZES = {  # rows explained per section
 def run(quick: bool, skip: set[str], platform: bool = False) -> dict[str, Any]:
     from bench import sections
     from bench.tables import adult_table, breast_cancer_table, forest_predictor
-    from explanations.engine import engine_threads
+    from explanations.ml.engine import engine_threads
 
     sizes = SIZES[quick]
     out: dict[str, Any] = {"quick": quick, "batch_size": sections.batch_size(), "cpu_count": os.cpu_count(),

@@ -13,11 +13,11 @@ import numpy as np
 
 from bench.tables import Table, forest_predictor, registry_predictor
 from bench.timing import clocked, stopwatch
-from explanations.engine import rows_in_threads
-from explanations.explainers.anchors import COVERAGE_SAMPLES, AnchorExplainer
-from explanations.explainers.base import Predictor, numpy_global_seed, row_seed
-from explanations.explainers.lime import LimeExplainer
-from explanations.explainers.shap import ShapExplainer
+from explanations.ml.engine import rows_in_threads
+from explanations.ml.explainers.anchors import COVERAGE_SAMPLES, AnchorExplainer
+from explanations.ml.explainers.base import Predictor, numpy_global_seed, row_seed
+from explanations.ml.explainers.lime import LimeExplainer
+from explanations.ml.explainers.shap import ShapExplainer
 
 LIME_SAMPLES, LIME_FEATURES = 5000, 5
 ANCHOR_THRESHOLD = 0.95
@@ -254,8 +254,8 @@ def kernel_shap_section(table: Table, rows: int, *, svm_train_rows: int, nsample
     """RBF SVM (trained on a subsample: SVC's probability calibration is quadratic) against a 10-centre k-means background."""
     import shap
 
-    from explanations.engine.kernel_shap import KernelShapBatch
-    from explanations.engine.rbf_svc import RbfSvcCoalitions
+    from explanations.ml.engine.kernel_shap import KernelShapBatch
+    from explanations.ml.engine.rbf_svc import RbfSvcCoalitions
 
     pick = np.sort(np.random.default_rng(0).choice(len(table.X_train), min(svm_train_rows, len(table.X_train)), replace=False))
     small = Table(table.name, table.space, table.X_train[pick], table.y_train[pick], table.X_test, table.y_test)
@@ -298,7 +298,7 @@ def kernel_shap_section(table: Table, rows: int, *, svm_train_rows: int, nsample
 
 
 def treeshap_section(table: Table, predictor: Predictor, rows: int) -> dict[str, Any]:
-    """The app's TreeSHAP (``explanations.engine.tree_shap`` on the engine's threads, batch after batch as a job runs
+    """The app's TreeSHAP (``explanations.ml.engine.tree_shap`` on the engine's threads, batch after batch as a job runs
     it) against shap's ``TreeExplainer.shap_values`` on all rows at once, and how far apart their values are."""
     import shap
 

@@ -11,9 +11,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from explanations.classifiers import _pipeline, classifier_fit, predictor_build, transformed_groups
-from explanations.explainers.base import Predictor, TabularSpace
-from explanations.tabular import frame_encode, labels_encode, space_build
+from explanations.ml.classifiers import _pipeline, classifier_fit, predictor_build, transformed_groups
+from explanations.ml.explainers.base import Predictor, TabularSpace
+from explanations.ml.tabular import frame_encode, labels_encode, space_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATASETS = next(

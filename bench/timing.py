@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from explanations.explainers.base import Predictor
+from explanations.ml.explainers.base import Predictor
 
 
 @dataclass

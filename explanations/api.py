@@ -11,11 +11,11 @@ from datasets.selectors import dataset_get
 from explainer_site.exceptions import ApplicationError
 from explainer_site.parsers import StrictJSONParser
 from explainer_site.request_values import query_int, query_text
-from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS, explainer_modalities
 from explanations.exports import explanation_record
 from explanations.insights import job_trust_summary, whatif_get
-from explanations.modalities import classifier_for, explainer_for
+from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.explainers import EXPLAINERS, explainer_modalities
+from explanations.ml.modalities import classifier_for, explainer_for
 from explanations.models import Job, Plot
 from explanations.selectors import (
     explanation_list,

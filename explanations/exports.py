@@ -15,9 +15,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from datasets.ingest import formula_safe
-from explanations.explainers import explainer_variant
 from explanations.insights import insight_archive_files, trust_record
-from explanations.modalities import schema_modality
+from explanations.ml.explainers import explainer_variant
+from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, Plot
 
 LIBRARIES = ("django", "celery", "numpy", "pandas", "scikit-learn", "lime", "anchor-exp", "shap", "torch", "matplotlib")

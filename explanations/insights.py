@@ -13,7 +13,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
@@ -22,23 +21,24 @@ from django.db import IntegrityError, transaction
 
 from datasets.ingest import formula_safe
 from explainer_site.exceptions import ApplicationError
-from explanations import trust as trust_metrics
-from explanations import whatif as whatif_math
-from explanations.classifiers import CLASSIFIERS, predictor_build
-from explanations.engine import stop_check
-from explanations.explainers import EXPLAINER_VARIANTS, EXPLAINERS, explainer_for
-from explanations.explainers.base import Explanation as ExplanationResult
-from explanations.explainers.base import Predictor, TabularExplainer, row_seed
 from explanations.job_data import JobData, job_data_build
-from explanations.lazy import lazy
+from explanations.ml import trust as trust_metrics
+from explanations.ml import whatif as whatif_math
+from explanations.ml.classifiers import CLASSIFIERS, predictor_build
+from explanations.ml.engine import stop_check
+from explanations.ml.explainers import EXPLAINER_VARIANTS, EXPLAINERS, explainer_for
+from explanations.ml.explainers.base import Explanation as ExplanationResult
+from explanations.ml.explainers.base import Predictor, TabularExplainer, row_seed
+from explanations.ml.lazy import lazy
+from explanations.ml.model_files import model_file_load
+from explanations.ml.representative_rows import representative_rows_pick
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus, Plot, WhatIf
-from explanations.representative_rows import representative_rows_pick
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 rankdata = lazy("scipy.stats", "rankdata")
-figure_render = lazy("explanations.plots", "figure_render")
-percent = lazy("explanations.plots.style", "percent")
-whatif_plot = lazy("explanations.plots.whatif", "whatif_plot")
+figure_render = lazy("explanations.ml.plots", "figure_render")
+percent = lazy("explanations.ml.plots.style", "percent")
+whatif_plot = lazy("explanations.ml.plots.whatif", "whatif_plot")
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def job_models_load(*, job: Job, data: JobData) -> dict[str, Predictor]:
         if run.status == ModelRunStatus.PENDING or not run.model_file:
             continue
         with run.model_file.open("rb") as handle:
-            predictors[run.classifier] = predictor_build(run.classifier, joblib.load(handle), data.space)
+            predictors[run.classifier] = predictor_build(run.classifier, model_file_load(handle), data.space)
     return predictors
 
 

@@ -18,9 +18,9 @@ from datasets.ingest import value_text
 from datasets.models import Dataset
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
-from explanations.explainers.base import TabularSpace
-from explanations.lazy import lazy
-from explanations.tabular import frame_encode, space_build
+from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.lazy import lazy
+from explanations.ml.tabular import frame_encode, space_build
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 train_test_split = lazy("sklearn.model_selection", "train_test_split")

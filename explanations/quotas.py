@@ -14,8 +14,8 @@ from django.conf import settings
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
-from explanations.explainers import explainer_for
-from explanations.modalities import schema_modality
+from explanations.ml.explainers import explainer_for
+from explanations.ml.modalities import schema_modality
 from explanations.models import Job, JobStatus
 
 

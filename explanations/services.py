@@ -26,15 +26,16 @@ from django.utils import timezone
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations import quotas
-from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.engine import JobStopped, stop_check
-from explanations.explainers import EXPLAINERS
-from explanations.explainers.base import ExplainerError, number_parse, params_clean
-from explanations.explainers.base import Explanation as ExplanationResult
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
-from explanations.lazy import lazy
-from explanations.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.ml.engine import JobStopped, stop_check
+from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers.base import ExplainerError, number_parse, params_clean
+from explanations.ml.explainers.base import Explanation as ExplanationResult
+from explanations.ml.lazy import lazy
+from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.model_files import model_file_load
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.summaries import run_summary_plots
 
@@ -42,10 +43,10 @@ from explanations.summaries import run_summary_plots
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
 confusion_matrix = lazy("sklearn.metrics", "confusion_matrix")
 f1_score = lazy("sklearn.metrics", "f1_score")
-explanation_alt = lazy("explanations.plots", "explanation_alt")
-explanation_figure = lazy("explanations.plots", "explanation_figure")
-figure_render = lazy("explanations.plots", "figure_render")
-confusion_matrix_plot = lazy("explanations.plots.metrics", "confusion_matrix_plot")
+explanation_alt = lazy("explanations.ml.plots", "explanation_alt")
+explanation_figure = lazy("explanations.ml.plots", "explanation_figure")
+figure_render = lazy("explanations.ml.plots", "figure_render")
+confusion_matrix_plot = lazy("explanations.ml.plots.metrics", "confusion_matrix_plot")
 
 logger = logging.getLogger(__name__)
 
@@ -506,7 +507,7 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
     if model_run_yield_if_due(job=job, run=run):  # another user's work is waiting: it goes first
         return
     if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
-        from explanations.modalities.run import modality_classifier_run
+        from explanations.text_image_run import modality_classifier_run
 
         modality_classifier_run(job=job, run=run)
         return
@@ -538,7 +539,7 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
     spec = CLASSIFIERS[run.classifier]
     if run.status != ModelRunStatus.PENDING and run.model_file:
         with run.model_file.open("rb") as handle:
-            return joblib.load(handle)  # a file our own worker wrote, never an upload
+            return model_file_load(handle)  # a file our own worker wrote, never an upload
     if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
         return None
     started = time.perf_counter()

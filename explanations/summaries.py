@@ -6,16 +6,16 @@ from collections import defaultdict
 
 import numpy as np
 
-from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS
-from explanations.explainers.shap import shap_values_matrix
 from explanations.job_data import JobData
-from explanations.lazy import lazy
+from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers.shap import shap_values_matrix
+from explanations.ml.lazy import lazy
 from explanations.models import Explanation, Job, ModelRun
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
-importance_bar_plot = lazy("explanations.plots.shap", "importance_bar_plot")
-shap_summary_plot = lazy("explanations.plots.shap", "shap_summary_plot")
+importance_bar_plot = lazy("explanations.ml.plots.shap", "importance_bar_plot")
+shap_summary_plot = lazy("explanations.ml.plots.shap", "shap_summary_plot")
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from explainer_site.exceptions import ApplicationError
-from explanations.engine import JobStopped, stop_check_set
-from explanations.explainers.base import ExplainerError
+from explanations.ml.engine import JobStopped, stop_check_set
+from explanations.ml.explainers.base import ExplainerError
 from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail, jobs_stale_sweep
 from explanations.services import job_classifier_run as job_classifier_run_service
 

@@ -18,10 +18,10 @@ from rest_framework.decorators import api_view
 from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
-from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS, explainer_variant
 from explanations.insights import job_trust_summary, row_insight, whatif_list
-from explanations.modalities import classifier_choices, explainer_choices, schema_modality
+from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.explainers import EXPLAINERS, explainer_variant
+from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobStatus
 from explanations.selectors import (
     explanation_list,

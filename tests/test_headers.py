@@ -214,7 +214,7 @@ def test_an_unexpected_error_in_a_job_is_logged_not_shown(user, zoo, run_on_comm
 
 def test_messages_meant_for_users_stay_and_wrapped_internals_are_logged(caplog):
     from explainer_site.exceptions import ApplicationError
-    from explanations.explainers.base import PredictorCallError
+    from explanations.ml.explainers.base import PredictorCallError
 
     assert tasks.failure_reason(ApplicationError("Pick a label first."), job_id=3) == "Pick a label first."
     try:

@@ -6,8 +6,8 @@ import zipfile
 
 import pytest
 
+from explanations.ml.trust import TRUST_KEYS
 from explanations.models import Explanation, Job, WhatIf
-from explanations.trust import TRUST_KEYS
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explanations.explainers.base import TabularSpace
-from explanations.tabular import frame_encode, labels_encode, space_build
+from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.tabular import frame_encode, labels_encode, space_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = next(

@@ -19,7 +19,7 @@ def test_classifier_list_api_is_unchanged(api):
 
 
 def test_each_modality_offers_its_classifiers_in_registry_order():
-    from explanations.modalities import classifier_choices
+    from explanations.ml.modalities import classifier_choices
 
     assert [s.key for s in classifier_choices("tabular")] == [
         "random_forest", "logistic_regression", "svm", "gradient_boosting", "knn", "decision_tree", "naive_bayes", "mlp"]
@@ -29,7 +29,7 @@ def test_each_modality_offers_its_classifiers_in_registry_order():
 
 
 def test_a_key_on_the_wrong_data_names_the_keys_that_fit():
-    from explanations.modalities import classifier_for
+    from explanations.ml.modalities import classifier_for
 
     assert classifier_for("svm", "text").description.startswith("Linear support vector machine on word frequencies")
     assert classifier_for("svm", "tabular").description.startswith("Support vector machine: draws a curved boundary")
@@ -40,7 +40,7 @@ def test_a_key_on_the_wrong_data_names_the_keys_that_fit():
 
 
 def test_every_key_lists_the_modalities_it_has_a_variant_for():
-    from explanations.classifiers import CLASSIFIER_VARIANTS, CLASSIFIERS
+    from explanations.ml.classifiers import CLASSIFIER_VARIANTS, CLASSIFIERS
 
     for key, spec in CLASSIFIERS.items():
         assert list(spec.modalities) == [m for m, variants in CLASSIFIER_VARIANTS.items() if key in variants], key

@@ -3,7 +3,7 @@
 
 Each case runs what a job does with one explanation: explain real rows, draw the explainer's own plot (PNG and
 SVG), write its alt text, its CSV row, and (for tables, where the app measures them) its trust metrics. A new
-explainer registered in ``explanations.explainers`` is picked up here without a line changed; the toy
+explainer registered in ``explanations.ml.explainers`` is picked up here without a line changed; the toy
 explainer at the bottom is added exactly as the README's "How to add an explainer" says, and passes too.
 """
 
@@ -26,16 +26,17 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from explanations import trust
-from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.explainers import (
+from explanations.exports import explanation_summary_text, explanations_csv
+from explanations.ml import trust
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.ml.explainers import (
     EXPLAINER_VARIANTS,
     MODALITIES,
     explainer_for,
     explainer_register,
     explainer_unregister,
 )
-from explanations.explainers.base import (
+from explanations.ml.explainers.base import (
     Explanation,
     Param,
     Predictor,
@@ -44,10 +45,9 @@ from explanations.explainers.base import (
     category_condition,
     named_attributions,
 )
-from explanations.explainers.text import words_of
-from explanations.exports import explanation_summary_text, explanations_csv
-from explanations.modalities import classifier_choices
-from explanations.plots import explanation_alt, explanation_figure, figure_render
+from explanations.ml.explainers.text import words_of
+from explanations.ml.modalities import classifier_choices
+from explanations.ml.plots import explanation_alt, explanation_figure, figure_render
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
 
@@ -101,7 +101,7 @@ def tabular_case(heart_table) -> Case:
 
 def text_case() -> Case:
     from explanations.job_data import text_data_from_frame
-    from explanations.modalities.text import text_classifier_fit, text_predictor_build
+    from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 
     frame = pd.read_csv(SHARED / "sms_spam.csv").sample(TEXT_ROWS, random_state=0).reset_index(drop=True)
     schema = {"label": "label", "features": ["text"], "categorical": [], "class_names": {"ham": "ham", "spam": "spam"},
@@ -117,7 +117,7 @@ def image_case() -> Case:
     import torch
 
     from explanations.job_data import image_data_from_frame
-    from explanations.modalities.image import cnn_fit, image_predictor_build
+    from explanations.ml.image_models import cnn_fit, image_predictor_build
 
     frame = pd.read_csv(SHARED / "mnist_5k.csv", nrows=IMAGE_ROWS)
     schema = {"label": "label", "features": [c for c in frame.columns if c != "label"], "categorical": [],
@@ -332,8 +332,8 @@ class OcclusionExplainer(TabularExplainer):
     description = "Occlusion: how much the prediction drops when one feature is replaced by typical values."
     params = (Param("background_size", "Background rows", 20, min=5, max=200),
               Param("num_features", "Features to show", 5, min=1, max=30))
-    plot_function = "explanations.plots.lime:lime_plot"  # it draws [[condition, weight], ...] as bars
-    alt_text_function = "explanations.plots.lime:lime_alt_text"
+    plot_function = "explanations.ml.plots.lime:lime_plot"  # it draws [[condition, weight], ...] as bars
+    alt_text_function = "explanations.ml.plots.lime:lime_alt_text"
 
     @classmethod
     def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:

@@ -10,15 +10,15 @@ import pytest
 import shap
 from anchor.anchor_base import AnchorBaseBeam
 
-from explanations.classifiers import classifier_fit, predictor_build
-from explanations.engine.anchors import lucb_beta
-from explanations.engine.kernel_shap import KernelShapBatch
-from explanations.engine.kl_bounds import kl_lower, kl_upper, lucb_gap
-from explanations.engine.lime import lime_fit
-from explanations.explainers.anchors import AnchorExplainer
-from explanations.explainers.base import numpy_global_seed
-from explanations.explainers.lime import LimeExplainer
-from explanations.explainers.shap import ShapExplainer
+from explanations.ml.classifiers import classifier_fit, predictor_build
+from explanations.ml.engine.anchors import lucb_beta
+from explanations.ml.engine.kernel_shap import KernelShapBatch
+from explanations.ml.engine.kl_bounds import kl_lower, kl_upper, lucb_gap
+from explanations.ml.engine.lime import lime_fit
+from explanations.ml.explainers.anchors import AnchorExplainer
+from explanations.ml.explainers.base import numpy_global_seed
+from explanations.ml.explainers.lime import LimeExplainer
+from explanations.ml.explainers.shap import ShapExplainer
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, for
 def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(heart_table, forest, monkeypatch) -> None:
     """A sample that is a training row left as it was gets the model's class on that row, asked once per explainer:
     the same anchors as asking the model every time, from fewer samples; and the same in batches of any size."""
-    from explanations.engine import anchors as engine
+    from explanations.ml.engine import anchors as engine
 
     train = heart_table.X_train
     training_set_asked: list[bool] = []
@@ -260,7 +260,7 @@ def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(
 
 def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest) -> None:
     """A row's samples repeat under long rules; the model is asked each distinct one once, with the same answers."""
-    from explanations.engine.anchors import Drawn, _Row
+    from explanations.ml.engine.anchors import Drawn, _Row
 
     explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
     engine = explainer.engine_
@@ -285,7 +285,7 @@ def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest)
 
 def test_anchor_search_also_checks_the_broadest_rules_that_look_precise_enough(heart_table, forest) -> None:
     """Besides the beam (the most precise rules), the broadest other rules whose samples reach the threshold."""
-    from explanations.engine import anchors as engine
+    from explanations.ml.engine import anchors as engine
 
     explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
     row = engine._Row(explainer.engine_, heart_table.X_test[0], np.random.default_rng(0), label=1)
@@ -303,7 +303,7 @@ def test_anchor_search_also_checks_the_broadest_rules_that_look_precise_enough(h
 def test_anchor_says_when_no_rule_reaches_the_threshold(heart_table, forest) -> None:
     """A model whose class flips with the parity of age: no rule on age's bins holds for 95 % of rows."""
     from explanations.exports import explanation_summary_text
-    from explanations.plots import explanation_alt_text
+    from explanations.ml.plots import explanation_alt_text
 
     age = heart_table.space.feature_names.index("age")
 
@@ -339,7 +339,7 @@ def _tree_models() -> list:
 @pytest.mark.parametrize(("model", "classes"), _tree_models(), ids=lambda v: type(v).__name__ if not isinstance(v, int) else str(v))
 def test_tree_shap_kernel_equals_shaps_own_tree_shap(model, classes: int) -> None:
     """The O(nodes) kernel gives shap's path-dependent values: forests, boosting, one deep tree, repeated features, NaN."""
-    from explanations.engine.tree_shap import PathDependentTreeShap
+    from explanations.ml.engine.tree_shap import PathDependentTreeShap
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 6))
@@ -395,7 +395,7 @@ def _exact_path_dependent(kernel, x: np.ndarray) -> np.ndarray:
 def test_tree_shap_kernel_equals_shap_and_the_definition_on_a_real_forest(heart_table, forest) -> None:
     """Heart's one-hot columns and integer features meet thresholds stored from float32 (57.0 against 57.0): the kernel
     compares in the trees' precision, as shap and scikit-learn do, and equals shap and brute-force enumeration."""
-    from explanations.engine.tree_shap import PathDependentTreeShap
+    from explanations.ml.engine.tree_shap import PathDependentTreeShap
 
     explainer = shap.TreeExplainer(forest.tree_model)
     kernel = PathDependentTreeShap.build(explainer)
@@ -409,7 +409,7 @@ def test_tree_shap_kernel_equals_shap_and_the_definition_on_a_real_forest(heart_
 
 
 def test_tree_shap_kernel_serves_the_shap_explainer_and_leaves_other_perturbations_to_shap(heart_table, forest) -> None:
-    from explanations.engine.tree_shap import PathDependentTreeShap
+    from explanations.ml.engine.tree_shap import PathDependentTreeShap
 
     explainer = ShapExplainer(algorithm="tree").fit(heart_table.X_train, forest, heart_table.space, seed=0)
     assert explainer.tree_kernel_ is not None

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from explanations.classifiers import classifier_fit, predictor_build
-from explanations.engine import engine_threads, rows_in_threads
-from explanations.explainers.lime import LimeExplainer
-from explanations.explainers.shap import ShapExplainer
+from explanations.ml.classifiers import classifier_fit, predictor_build
+from explanations.ml.engine import engine_threads, rows_in_threads
+from explanations.ml.explainers.lime import LimeExplainer
+from explanations.ml.explainers.shap import ShapExplainer
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from explanations import services, tasks
-from explanations.engine import JobStopped, stop_check_set
-from explanations.engine.kernel_shap import KernelShapBatch
+from explanations.ml.engine import JobStopped, stop_check_set
+from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.models import Explanation, Job, JobStatus, ModelRun
 from explanations.services import JobStopCheck, job_cancel, job_classifier_run, job_create
 from tests.unit_fixtures import *  # noqa: F403
@@ -174,7 +174,7 @@ def sms(user):
                                                            ("sms", "naive_bayes", ("run", "text_fit"))])
 def test_a_run_hands_its_worker_to_another_users_waiting_run_and_resumes_where_it_stopped(
         request, table, classifier, fit, other_zoo, user, other_user, settings, monkeypatch, enqueued, run_on_commit):
-    from explanations.modalities import run as modality_run
+    from explanations import text_image_run as modality_run
 
     settings.EXPLAINER_BATCH_SIZE = 2
     settings.EXPLAINER_FAIR_SHARE_SECONDS = 0  # one worker: take turns at every batch

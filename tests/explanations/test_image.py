@@ -15,10 +15,10 @@ from PIL import Image
 
 from datasets.services import dataset_create, dataset_schema_default, dataset_schema_set
 from explainer_site.exceptions import ApplicationError
-from explanations.explainers.image import IMAGE_EXPLAINERS
+from explanations.ml.explainers.image import IMAGE_EXPLAINERS
+from explanations.ml.plots import figure_render
+from explanations.ml.plots.image import IMAGE_PLOTTERS, image_alt_text
 from explanations.models import Explanation, Plot
-from explanations.plots import figure_render
-from explanations.plots.image import IMAGE_PLOTTERS, image_alt_text
 from explanations.services import job_create
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
@@ -66,7 +66,7 @@ def mnist_data():
 
 @pytest.fixture(scope="module")
 def cnn(mnist_data):
-    from explanations.modalities.image import cnn_fit
+    from explanations.ml.image_models import cnn_fit
 
     torch.set_num_threads(1)
     return cnn_fit(CNN_FAST, mnist_data.X[mnist_data.train_idx], mnist_data.y[mnist_data.train_idx], seed=0)
@@ -153,7 +153,7 @@ def test_zip_with_too_many_images_is_refused(user, monkeypatch):
 
 @pytest.mark.django_db
 def test_cnn_learns_digits_repeatably_and_survives_joblib(cnn, mnist_data):
-    from explanations.modalities.image import cnn_fit, image_predictor_build
+    from explanations.ml.image_models import cnn_fit, image_predictor_build
 
     test = mnist_data.X[mnist_data.test_idx]
     assert (cnn.predict(test) == mnist_data.y[mnist_data.test_idx]).mean() > 0.5  # 2 epochs on 450 digits
@@ -170,7 +170,7 @@ def test_cnn_learns_digits_repeatably_and_survives_joblib(cnn, mnist_data):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", list(IMAGE_EXPLAINERS))
 def test_image_explainer_contract(key, cnn, mnist_data):
-    from explanations.modalities.image import image_predictor_build
+    from explanations.ml.image_models import image_predictor_build
 
     predictor = image_predictor_build("cnn", cnn, mnist_data.space)
     rows = [int(mnist_data.test_idx[0])]
@@ -202,7 +202,7 @@ def test_image_explainer_contract(key, cnn, mnist_data):
 
 
 def test_region_phrases_say_where_a_region_lies() -> None:
-    from explanations.explainers.image import region_phrase
+    from explanations.ml.explainers.image import region_phrase
 
     assert region_phrase([0, 3, 10, 13], (28, 28)) == "the top-left area (rows 0–9, columns 3–12)"
     assert region_phrase([10, 10, 18, 18], (28, 28)) == "the central area (rows 10–17, columns 10–17)"

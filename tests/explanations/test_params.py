@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from explanations.classifiers import CLASSIFIERS, classifier_fit
-from explanations.explainers import EXPLAINERS, explainer_get
-from explanations.explainers.base import ExplainerError, NotFittedError, Param, params_clean
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit
+from explanations.ml.explainers import EXPLAINERS, explainer_get
+from explanations.ml.explainers.base import ExplainerError, NotFittedError, Param, params_clean
 
 
 def test_param_clean_coerces_and_defaults() -> None:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from explanations.explainers.base import Explanation, TabularSpace
-from explanations.explainers.image import ImageExplanation
-from explanations.plots import (
+from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.image import ImageExplanation
+from explanations.ml.plots import (
     anchor_plot,
     confusion_matrix_plot,
     figure_render,
@@ -22,9 +22,9 @@ from explanations.plots import (
     shap_summary_plot,
     shap_waterfall_plot,
 )
-from explanations.plots.image import image_anchor_plot, image_attribution_plot, image_comparison_plot
-from explanations.plots.text import text_anchor_plot, text_weights_plot
-from explanations.plots.whatif import whatif_plot
+from explanations.ml.plots.image import image_anchor_plot, image_attribution_plot, image_comparison_plot
+from explanations.ml.plots.text import text_anchor_plot, text_weights_plot
+from explanations.ml.plots.whatif import whatif_plot
 
 COLUMN = "price_$^$"
 CLASS = "$\\x$"  # backslash-x between dollars: an unknown mathtext symbol
@@ -99,8 +99,8 @@ def test_every_plot_function_is_covered() -> None:
     """A new plot function must join PLOTS above, so that its names are checked too."""
     import inspect
 
-    from explanations import plots
-    from explanations.plots import anchor, image, lime, metrics, shap, text, whatif
+    from explanations.ml import plots
+    from explanations.ml.plots import anchor, image, lime, metrics, shap, text, whatif
 
     functions = {name for module in (anchor, image, lime, metrics, shap, text, whatif)
                  for name, value in vars(module).items()

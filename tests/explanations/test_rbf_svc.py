@@ -8,10 +8,10 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from explanations.classifiers import classifier_fit, predictor_build
-from explanations.engine.kernel_shap import KernelShapBatch
-from explanations.engine.rbf_svc import RbfSvcCoalitions
-from explanations.explainers.shap import ShapExplainer
+from explanations.ml.classifiers import classifier_fit, predictor_build
+from explanations.ml.engine.kernel_shap import KernelShapBatch
+from explanations.ml.engine.rbf_svc import RbfSvcCoalitions
+from explanations.ml.explainers.shap import ShapExplainer
 
 
 def _svm(table, y):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explanations.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.explainers import EXPLAINERS
-from explanations.explainers.shap import shap_values_matrix
-from explanations.plots import figure_render, shap_summary_plot
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers.shap import shap_values_matrix
+from explanations.ml.plots import figure_render, shap_summary_plot
 
 
 @pytest.fixture(scope="module")

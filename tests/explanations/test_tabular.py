@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explanations.tabular import MISSING, category_text, frame_encode, labels_encode, space_build
+from explanations.ml.tabular import MISSING, category_text, frame_encode, labels_encode, space_build
 
 
 @pytest.fixture

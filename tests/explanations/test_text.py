@@ -11,11 +11,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.services import dataset_create, dataset_schema_default, dataset_schema_set
 from explainer_site.exceptions import ApplicationError
-from explanations.explainers.text import TEXT_EXPLAINERS
 from explanations.job_data import JobData
+from explanations.ml.explainers.text import TEXT_EXPLAINERS
+from explanations.ml.plots import figure_render
+from explanations.ml.plots.text import TEXT_PLOTTERS, text_alt_text
 from explanations.models import Explanation, Plot
-from explanations.plots import figure_render
-from explanations.plots.text import TEXT_PLOTTERS, text_alt_text
 from explanations.services import job_create
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
@@ -49,7 +49,7 @@ def sms_data() -> JobData:
 
 @pytest.fixture(scope="module")
 def spam_predictor(sms_data):
-    from explanations.modalities.text import text_classifier_fit, text_predictor_build
+    from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 
     model = text_classifier_fit("naive_bayes", {"alpha": 0.1}, sms_data.space, sms_data.X[sms_data.train_idx],
                                 sms_data.y[sms_data.train_idx], seed=0)
@@ -88,8 +88,8 @@ def test_text_schema_is_validated_and_tables_stay_as_they_were(user, heart):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["logistic_regression", "svm", "naive_bayes"])
 def test_tfidf_classifiers_learn_spam(key, sms_data):
-    from explanations.classifiers import TEXT_CLASSIFIERS
-    from explanations.modalities.text import text_classifier_fit, text_predictor_build
+    from explanations.ml.classifiers import TEXT_CLASSIFIERS
+    from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 
     params = {p.name: p.default for p in TEXT_CLASSIFIERS[key].params}
     model = text_classifier_fit(key, params, sms_data.space, sms_data.X[sms_data.train_idx],

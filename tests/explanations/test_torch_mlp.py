@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from explanations.torch_mlp import TorchMLPClassifier
+from explanations.ml.torch_mlp import TorchMLPClassifier
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from explanations import trust
-from explanations.classifiers import classifier_fit, predictor_build
-from explanations.explainers import EXPLAINERS
-from explanations.explainers.base import TabularSpace
-from explanations.representative_rows import representative_rows_pick
+from explanations.ml import trust
+from explanations.ml.classifiers import classifier_fit, predictor_build
+from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.representative_rows import representative_rows_pick
 
 USED = 2  # the one feature the model looks at
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from explanations import whatif
-from explanations.explainers.base import TabularSpace
-from explanations.plots import figure_render
-from explanations.plots.whatif import whatif_plot
+from explanations.ml import whatif
+from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.plots import figure_render
+from explanations.ml.plots.whatif import whatif_plot
 
 SPACE = TabularSpace(feature_names=["age", "legs", "colour"], categorical=[2], categories={2: ["red", "blue", "(missing)"]},
                      class_names=["no", "yes"], medians={0: 50.0, 1: 4.0})

@@ -17,8 +17,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explanations.classifiers import CLASSIFIERS
-from explanations.explainers import EXPLAINERS
+from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.explainers import EXPLAINERS
 from explanations.models import JobStatus
 from tests.reliability import corpus
 from tests.unit_fixtures import *  # noqa: F403

@@ -17,7 +17,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from explanations import services, tasks
-from explanations.explainers.base import ExplainerError
+from explanations.ml.explainers.base import ExplainerError
 from explanations.models import Explanation, Job, ModelRun, Plot
 from explanations.services import job_classifier_run, job_create, jobs_stale_sweep
 from tests.reliability import corpus

@@ -1,0 +1,431 @@
+"""The one contract every explainer follows (no Django here).
+
+An explainer is configured with plain parameters, fitted on the encoded training
+data plus a ``Predictor`` (a ``predict_proba`` callable and, optionally, hooks that
+model-specific algorithms such as TreeSHAP can use), and explains a batch of rows,
+returning one ``Explanation`` per row. Drawing lives in ``explanations.ml.plots``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from explanations.ml.engine import rows_in_threads
+
+
+class ExplainerError(Exception):
+    """Base of every error an explainer raises on purpose; its message is shown to users."""
+
+
+class PredictorCallError(ExplainerError):
+    """The model failed while the explainer was calling it."""
+
+
+class NotFittedError(ExplainerError):
+    """``explain`` was called before ``fit``."""
+
+
+def number_parse(value: Any, *, whole: bool) -> int | float:
+    """A JSON number or a form's text as a finite number (a whole one when ``whole``); ``ValueError`` otherwise.
+
+    Refuses what ``int()``/``float()`` would take or crash on further down: bools, lists, NaN, infinities,
+    ``1e400`` and ints too large for a float (``OverflowError``), strings past Python's digit limit.
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)) or isinstance(value, str) and len(value) > 64:
+        raise ValueError(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(value) from None
+    if not math.isfinite(number):
+        raise ValueError(value)
+    if not whole:
+        return number
+    if isinstance(value, str):
+        return int(value)  # "2.5" and "1e3" are not whole numbers as typed
+    if number != int(number):
+        raise ValueError(value)
+    return int(value)
+
+
+def value_shown(value: Any) -> str:
+    """A user's value quoted in a message: short, and never ``repr`` of a huge int (which raises past 4,300 digits)."""
+    text = "a very large number" if isinstance(value, int) and abs(value) >= 2**64 else repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+@dataclass(frozen=True)
+class Param:
+    """One user-settable parameter: enough to validate input and to render a form field."""
+
+    name: str
+    label: str
+    default: Any
+    kind: str = "int"  # "int" | "float" | "choice" | "bool"
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def clean(self, value: Any) -> Any:
+        """Coerce and bound-check ``value``; raise ``ValueError`` with a sentence a user can act on."""
+        if value is None or value == "":
+            return self.default
+        if self.kind == "bool":
+            if isinstance(value, str):
+                return value.lower() in {"1", "true", "on", "yes"}
+            return bool(value)
+        if self.kind == "choice":
+            if str(value) not in self.choices:
+                raise ValueError(f"{self.label} must be one of {', '.join(self.choices)} (got {value_shown(value)}).")
+            return str(value)
+        try:
+            number = number_parse(value, whole=self.kind == "int")
+        except ValueError:
+            raise ValueError(f"{self.label} must be a{'n integer' if self.kind == 'int' else ' number'} "
+                             f"(got {value_shown(value)}).") from None
+        if self.min is not None and number < self.min or self.max is not None and number > self.max:
+            raise ValueError(f"{self.label} must be between {self.min:g} and {self.max:g} (got {number:g}).")
+        return number
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["choices"] = list(self.choices)
+        return data
+
+
+def params_clean(spec: tuple[Param, ...], values: dict[str, Any] | None) -> dict[str, Any]:
+    """Validate a user's parameter dict against ``spec``; unknown names are an error, missing ones get defaults."""
+    if values is not None and not isinstance(values, dict):
+        raise ValueError(f"settings must be an object such as {{\"name\": value}} (got {value_shown(values)}).")
+    values = dict(values or {})
+    known = {p.name for p in spec}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known)) or 'none'}.")
+    return {p.name: p.clean(values.get(p.name)) for p in spec}
+
+
+@dataclass
+class TabularSpace:
+    """How the explainers see a table: every cell a float, categorical features as integer codes.
+
+    ``categories[j]`` lists the original values of categorical feature ``j`` so that code ``k``
+    means ``categories[j][k]``; numeric missing values were filled with ``medians`` before encoding.
+    """
+
+    feature_names: list[str]
+    categorical: list[int]  # indices into feature_names
+    categories: dict[int, list[str]]
+    class_names: list[str]
+    medians: dict[int, float] = field(default_factory=dict)
+
+    def value_text(self, feature: int, value: float) -> str:
+        """A cell as people read it: the category's name, or the number without noise."""
+        if feature in self.categories:
+            cats = self.categories[feature]
+            code = int(round(value))
+            return cats[code] if 0 <= code < len(cats) else str(value)
+        return f"{value:.4g}"
+
+
+@dataclass
+class Predictor:
+    """What an explainer may call. ``predict_proba`` takes encoded rows (n, d) and returns (n, n_classes).
+
+    ``tree_model``/``transform``/``groups`` are optional hooks for model-specific algorithms: the
+    fitted tree ensemble, the function from encoded rows to its input, and for each encoded feature the
+    list of that input's columns it became (e.g. one-hot columns), so attributions can be summed back.
+    ``linear_model`` likewise for linear models. ``key`` is the classifier's registry key. ``pipeline`` is
+    the fitted scikit-learn pipeline itself, for exact shortcuts that need its parts (RBF SVM Kernel SHAP).
+    """
+
+    predict_proba: Callable[[np.ndarray], np.ndarray]
+    key: str = ""
+    tree_model: Any = None
+    linear_model: Any = None
+    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    groups: list[list[int]] | None = None
+    pipeline: Any = None
+
+
+@dataclass
+class Explanation:
+    """One row explained by one method. ``data`` is JSON-ready and method-specific:
+
+    - lime: ``{"label": class_index, "weights": [[condition, weight], ...], "intercept": float, "score": float}``
+    - anchor: ``{"label": class_index, "rule": [condition, ...], "precision": float, "coverage": float}``
+    - shap: ``{"label": class_index, "values": {feature: value}, "base_value": float,
+      "feature_values": {feature: text}, "algorithm": str, "output": "probability" | "log-odds"}``
+    """
+
+    method: str
+    row: int
+    predicted: int
+    probabilities: list[float]
+    data: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Explainer(Protocol):
+    """The explainer plug-in contract: ``__init__`` stores params only; ``fit`` returns ``self``; the class says
+    what else the app needs to know about it (``TabularExplainer`` documents each attribute and hook)."""
+
+    key: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    modalities: ClassVar[tuple[str, ...]]
+    result_kind: ClassVar[str]
+    plot_function: ClassVar[str]
+    alt_text_function: ClassVar[str]
+    trust_extras: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray: ...
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str: ...
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]: ...
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int: ...
+
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> Explainer: ...
+
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]: ...
+
+
+def row_seed(seed: int, row: int) -> int:
+    """A per-row seed, so a row's explanation does not depend on which other rows share its batch."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(row) & 0xFFFFFFFF]).generate_state(1)[0])
+
+
+@contextmanager
+def numpy_global_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for libraries that only use it (anchor-exp, Kernel SHAP), then restore it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def number_text(value: float) -> str:
+    """A threshold as people write it: 28 rather than 28.00, 0.0123 rather than 0.01."""
+    value = float(value)
+    if value == 0 or abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}"
+
+
+def discretizer_names_tidy(discretizer: Any, feature_names: list[str]) -> dict[int, list[str]]:
+    """Rewrite a lime quartile discretizer's bin names with tidy numbers; same shape, so anchor-exp still parses them.
+
+    lime names bins ``"age <= 28.00"``, ``"28.00 < age <= 37.00"``, ``"age > 37.00"``; both LIME and
+    anchors show these names to users.
+    """
+    for feature in discretizer.names:
+        cuts = [number_text(cut) for cut in discretizer.maxs[feature][:-1]]
+        name = feature_names[feature]
+        names = [f"{name} <= {cuts[0]}"]
+        names += [f"{low} < {name} <= {high}" for low, high in zip(cuts[:-1], cuts[1:])]
+        names.append(f"{name} > {cuts[-1]}")
+        discretizer.names[feature] = names
+    return discretizer.names
+
+
+def feature_index_of(condition: str, feature_names: Sequence[str]) -> int | None:
+    """The feature a rule condition talks about: ``age <= 28``, ``28 < age <= 37``, ``sex = male``.
+
+    The longest matching name wins, so ``age`` never claims a condition on ``age_group``.
+    """
+    best: int | None = None
+    for j, name in enumerate(feature_names):
+        if condition.startswith(f"{name} ") or f" < {name} <=" in condition or condition == name:
+            if best is None or len(name) > len(feature_names[best]):
+                best = j
+    return best
+
+
+def rule_attributions(rule: Sequence[str], feature_names: Sequence[str]) -> np.ndarray:
+    """A rule's features scored by rule order (first condition highest), the others zero."""
+    values = np.zeros(len(feature_names))
+    rule = list(rule)
+    for position, condition in enumerate(rule):
+        j = feature_index_of(condition, feature_names)
+        if j is not None and values[j] == 0:
+            values[j] = float(len(rule) - position)
+    return values
+
+
+def named_attributions(pairs: Any, feature_names: Sequence[str]) -> np.ndarray:
+    """``(name, value)`` pairs summed onto ``feature_names`` (names not among them are left out)."""
+    values = np.zeros(len(feature_names))
+    index = {name: j for j, name in enumerate(feature_names)}
+    for name, value in pairs:
+        if name in index:
+            values[index[name]] += float(value)
+    return values
+
+
+def category_condition(space: TabularSpace, feature: int, value: float) -> str:
+    """``workclass = Private``: a categorical feature taking the row's value."""
+    return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
+
+
+# Model evaluations per row for an explainer whose parameters name no sample count (about one LIME).
+SAMPLES_DEFAULT = 1000
+SAMPLE_PARAMS = ("num_samples", "nsamples", "steps")
+
+
+# A rule search draws ``batch_size`` samples for each of ``beam_size`` candidate rules over a few rounds.
+RULE_SEARCH_ROUNDS = 5
+
+
+def rule_search_samples(params: dict[str, Any]) -> int:
+    """Model evaluations per row of an anchors-style beam search, for the job quotas."""
+    return max(int(params.get("batch_size", 100)) * int(params.get("beam_size", 1)) * RULE_SEARCH_ROUNDS, 1)
+
+
+def rule_summary_text(data: dict[str, Any]) -> str:
+    """A rule as one CSV cell: ``IF a AND b — precision 0.97, coverage 0.26``."""
+    below = f" (below the {data['threshold']:.2f} asked for)" if data.get("meets_threshold") is False else ""
+    return (f"IF {' AND '.join(data.get('rule', [])) or '(always)'} — precision {data.get('precision', 0):.2f}{below}, "
+            f"coverage {data.get('coverage', 0):.2f}")
+
+
+class TabularExplainer:
+    """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``Explanation``s.
+
+    Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
+    ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes (``proba``: the
+    model's probabilities on those rows, already computed).
+
+    The class also declares everything the rest of the app needs to know about the method, so that nothing
+    outside it asks "which method is this?" (the README's "How to add an explainer"):
+
+    - ``modalities``: the kinds of data it explains; ``result_kind``: ``"attributions"`` (signed values per
+      feature, word or region towards the explained class) or ``"rule"`` (a rule with precision and coverage);
+    - ``attributions(data, feature_names)``: the common numeric core every consumer reads (trust, agreement,
+      representative rows), computed from a saved ``data`` dict, so rows saved before work too;
+    - ``summary_text(data)``: the CSV export's cell;
+    - ``plot_function`` / ``alt_text_function``: ``"module:function"`` in ``explanations.ml.plots`` that draw it
+      and describe it in words (named, not imported: explainers never import matplotlib), and
+      ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
+    - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
+    """
+
+    key: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+    modalities: ClassVar[tuple[str, ...]] = ("tabular",)
+    result_kind: ClassVar[str] = "attributions"
+    plot_function: ClassVar[str] = ""
+    alt_text_function: ClassVar[str] = ""
+    trust_extras: ClassVar[tuple[str, ...]] = ()
+    # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
+    parallel_rows: ClassVar[bool] = False
+    # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
+    # cost per call does not grow with the rows (the anchor search's model rounds are shared by a batch's rows).
+    batch_scale: ClassVar[int] = 1
+
+    @classmethod
+    def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """One signed number per feature towards ``data["label"]`` (zero for features it does not mention)."""
+        return np.zeros(len(feature_names))
+
+    @classmethod
+    def summary_text(cls, data: dict[str, Any]) -> str:
+        return json.dumps(data)
+
+    @classmethod
+    def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:
+        """Keyword arguments the plot function takes from this row's trust scores."""
+        return {}
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        """Model evaluations one row costs with these cleaned ``params`` (the job quotas add them up)."""
+        for name in SAMPLE_PARAMS:
+            if name in params:
+                return max(int(params[name]), 1)
+        return SAMPLES_DEFAULT
+
+    def __init__(self, **params: Any) -> None:
+        self.settings = params_clean(self.params, params)
+
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> TabularExplainer:
+        self.X_train_ = np.asarray(X_train, dtype=np.float64)
+        self.predictor_ = predictor
+        self.space_ = space
+        self.seed_ = int(seed)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """The model's probabilities; any failure inside it becomes a ``PredictorCallError``."""
+        try:
+            proba = np.asarray(self.predictor_.predict_proba(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+        except ExplainerError:
+            raise
+        except Exception as error:
+            raise PredictorCallError("The model failed while being explained; try another classifier or explainer.") from error
+        if proba.ndim != 2 or proba.shape[1] != len(self.space_.class_names):
+            raise PredictorCallError(
+                f"The model returned probabilities of shape {proba.shape}; expected (rows, {len(self.space_.class_names)})."
+            )
+        return proba
+
+    def predict_label(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
+        if not hasattr(self, "predictor_"):
+            raise NotFittedError(f"{self.label} must be fitted before it can explain rows.")
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if len(rows) != len(X):
+            raise ValueError(f"Got {len(X)} rows to explain but {len(rows)} row ids.")
+        proba = self.predict_proba(X)
+        predicted = np.argmax(proba, axis=1)
+        rows = list(rows)
+        if self._parallel_rows():
+            datas = rows_in_threads(
+                lambda i: self._explain_rows(X[i], [rows[j] for j in i], predicted[i], proba[i]), len(rows))
+        else:
+            datas = self._explain_rows(X, rows, predicted, proba)
+        meta = {**self.settings, "seed": self.seed_}
+        return [
+            Explanation(
+                method=self.key,
+                row=int(row),
+                predicted=int(label),
+                probabilities=[float(p) for p in probs],
+                data=data,
+                meta=dict(meta),
+            )
+            for row, label, probs, data in zip(rows, predicted, proba, datas)
+        ]
+
+    def _parallel_rows(self) -> bool:
+        return self.parallel_rows
+
+    def _explain_rows(
+        self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
+    ) -> list[dict[str, Any]]:
+        raise NotImplementedError

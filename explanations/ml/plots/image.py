@@ -1,0 +1,171 @@
+"""Image explanations drawn: the image, then what pushed it towards the predicted class and towards the runner-up.
+
+Blue marks pixels or superpixels that push towards the class named above the panel, orange those that
+push away (the colours of every other plot); the scale bar gives the numbers, so colour is not the only signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from skimage.segmentation import find_boundaries
+
+from explanations.ml.explainers import explainer_for
+from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.plots.style import AWAY, FONT_SIZE, INK, TOWARDS, figure_with_header, percent, wrap
+
+ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list("away_towards", [AWAY, "#FFFFFF", TOWARDS])
+PANEL = 1.9  # inches per image panel
+
+
+def image_grey(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float64)
+    return image[..., 0] if image.shape[-1] == 1 else image.mean(axis=-1)
+
+
+def image_show(ax: Axes, image: np.ndarray, *, dim: float = 1.0) -> None:
+    image = np.asarray(image, dtype=np.float64)
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0] * dim, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(image[..., :3] * dim, 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def attribution_show(ax: Axes, image: np.ndarray, value_map: np.ndarray, vmax: float,
+                     segments: np.ndarray | None = None):
+    """The map over a faint copy of the image, so the strokes stay visible under the colours."""
+    ax.imshow(image_grey(image), cmap="gray_r", vmin=0, vmax=1, alpha=0.35, interpolation="nearest")
+    shown = ax.imshow(value_map, cmap=ATTRIBUTION_CMAP, vmin=-vmax, vmax=vmax, alpha=0.85, interpolation="nearest")
+    if segments is not None:
+        edges = np.ma.masked_where(~find_boundaries(segments, mode="inner"), np.ones(segments.shape))
+        ax.imshow(edges, cmap="Greys", vmin=0, vmax=1.5, alpha=0.35, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return shown
+
+
+def class_maps(explanation: Explanation) -> list[tuple[int, np.ndarray]]:
+    return attribution_class_maps(explanation.attribution, explanation.data)
+
+
+def attribution_class_maps(attribution: np.ndarray, data: dict) -> list[tuple[int, np.ndarray]]:
+    """(class, (h, w) map) for the predicted class and the runner-up, channels summed."""
+    attribution = np.asarray(attribution, dtype=np.float64)
+    if attribution.ndim == 4:
+        attribution = attribution.sum(axis=-1)
+    classes = list(data["attribution_classes"])
+    wanted = list(dict.fromkeys([data["label"], data.get("runner_up", data["label"])]))
+    return [(c, attribution[classes.index(c)]) for c in wanted if c in classes]
+
+
+def panel_title(ax: Axes, text: str) -> None:
+    ax.set_title(wrap(text, 26), fontsize=FONT_SIZE, color=INK, loc="center")
+
+
+def image_attribution_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+    """Input | towards the predicted class | towards the runner-up ("why 4, and why not 9")."""
+    maps = class_maps(explanation)
+    fig, body = figure_with_header(title, subtitle, PANEL + 0.9)
+    axes = body.subplots(1, len(maps) + 1, squeeze=False)[0]
+    image_show(axes[0], explanation.image)
+    panel_title(axes[0], "The image")
+    vmax = max(float(np.abs(m).max()) for _, m in maps) or 1.0
+    segments = explanation.segments
+    shown = None
+    for ax, (cls, value_map), role in zip(axes[1:], maps, ("predicted", "runner-up")):
+        shown = attribution_show(ax, explanation.image, value_map, vmax, segments)
+        panel_title(ax, f"For {space.class_names[cls]} ({role}, {percent(explanation.probabilities[cls])})")
+    if shown is not None:
+        unit = {"logit": "attribution to the score (logit)", "probability": "weight on the probability"}
+        bar = body.colorbar(shown, ax=list(axes[1:]), orientation="horizontal", fraction=0.08, pad=0.04, aspect=30)
+        bar.set_label(f"{unit.get(explanation.data.get('output'), 'attribution')}: blue towards, orange away",
+                      fontsize=FONT_SIZE - 0.5)
+        bar.ax.tick_params(labelsize=FONT_SIZE - 1)
+    return fig
+
+
+def image_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+    """Input | only the anchor's superpixels, the rest dimmed: keep these and the prediction holds."""
+    data = explanation.data
+    class_name = space.class_names[data["label"]]
+    fig, body = figure_with_header(title, subtitle, PANEL + 0.8)
+    axes = body.subplots(1, 2)
+    image_show(axes[0], explanation.image)
+    panel_title(axes[0], "The image")
+    kept = np.asarray(explanation.attribution, dtype=np.float64)[0] > 0
+    image_show(axes[1], explanation.image, dim=0.25)
+    axes[1].imshow(np.ma.masked_where(~kept, image_grey(explanation.image)), cmap="gray", vmin=0, vmax=1,
+                   interpolation="nearest")
+    if kept.any():
+        axes[1].contour(kept.astype(float), levels=[0.5], colors=TOWARDS, linewidths=1.6)
+    n = len(data.get("rule", []))
+    panel_title(axes[1], f"Keep {'these ' + str(n) + ' regions' if n != 1 else 'this region'} (outlined) → {class_name}")
+    axes[1].set_xlabel(wrap(f"Precision {percent(data['precision'])}; the regions are kept in "
+                            f"{percent(data['coverage'])} of perturbed images", 44), fontsize=FONT_SIZE - 0.5, color=INK)
+    return fig
+
+
+def image_alt_opening(explanation: Explanation, space: TabularSpace) -> tuple[str, str]:
+    class_name = space.class_names[explanation.data["label"]]
+    return class_name, f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
+
+
+def image_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    data = explanation.data
+    _, opening = image_alt_opening(explanation, space)
+    return (f"{opening} Anchor: keeping {len(data.get('rule', []))} of {data.get('n_regions', '?')} regions keeps the "
+            f"prediction with precision {percent(data['precision'])}.")
+
+
+def image_attribution_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    data = explanation.data
+    class_name, opening = image_alt_opening(explanation, space)
+    regions = data.get("top_regions", [])[:2]
+    where = "; ".join(f"rows {r['box'][0]}–{r['box'][2]}, columns {r['box'][1]}–{r['box'][3]} "
+                      f"({'towards' if r['value'] > 0 else 'away from'} {class_name})" for r in regions)
+    runner_up = space.class_names[data.get("runner_up", data["label"])]
+    return (f"{opening} {explanation.method.replace('_', ' ')} map; strongest regions: {where or 'none'}. "
+            f"A second map shows the evidence for the runner-up, {runner_up}.")
+
+
+def image_comparison_plot(images: Sequence[np.ndarray], rows: Sequence[str], maps: dict[str, Sequence[np.ndarray | None]],
+                          *, title: str, subtitle: str = "") -> Figure:
+    """Every explainer on the same images: one row per image, one column per explainer (predicted class)."""
+    methods = list(maps)
+    fig, body = figure_with_header(title, subtitle, 1.25 * len(images) + 0.4, width=max(6.0, 1.25 * (len(methods) + 1)))
+    axes = body.subplots(len(images), len(methods) + 1, squeeze=False)
+    for i, (image, label) in enumerate(zip(images, rows)):
+        image_show(axes[i, 0], image)
+        axes[i, 0].set_ylabel(wrap(label, 14), fontsize=FONT_SIZE - 1, color=INK)
+        for j, method in enumerate(methods, start=1):
+            value_map = maps[method][i]
+            if value_map is None:
+                axes[i, j].set_axis_off()
+                continue
+            vmax = float(np.abs(value_map).max()) or 1.0
+            attribution_show(axes[i, j], image, value_map, vmax)
+    axes[0, 0].set_title("image", fontsize=FONT_SIZE, color=INK)
+    for j, method in enumerate(methods, start=1):
+        axes[0, j].set_title(wrap(method, 14), fontsize=FONT_SIZE, color=INK)
+    return fig
+
+
+def image_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    """The alt text of an image's explanation, from its explainer's own ``alt_text_function``."""
+    from explanations.ml.plots import explanation_alt
+
+    return explanation_alt(explainer_for(explanation.method, "image"), explanation, space)
+
+
+def __getattr__(name: str):
+    if name == "IMAGE_PLOTTERS":  # each image explainer's plot function, by key, from the registry
+        from explanations.ml.plots import variant_plotters
+
+        return variant_plotters("image")
+    raise AttributeError(name)

@@ -1,0 +1,169 @@
+"""SHAP pictures drawn with the Figure API (shap.plots uses pyplot, which a server must not):
+a waterfall for one row, a beeswarm summary over many rows, and a plain importance bar chart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.plots.style import (
+    AWAY,
+    FONT_SIZE,
+    INK,
+    MUTED,
+    SOFT_INK,
+    TOWARDS,
+    axes_tidy,
+    condition_pretty,
+    features_alt_text,
+    figure_with_header,
+    wrap,
+)
+
+VALUE_CMAP = "cividis"  # feature value low -> high; readable with colour-vision deficiencies
+
+
+def output_label(output: str, class_name: str) -> str:
+    return f"Probability of {class_name}" if output == "probability" else f"Model score for {class_name} (log-odds)"
+
+
+def shap_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+    data = explanation.data
+    ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))[:top]
+    return features_alt_text(explanation, space, [(f"{name} = {data['feature_values'].get(name, '')}", float(value))
+                                                  for name, value in ranked])
+
+
+def shap_waterfall_plot(
+    explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "", max_display: int = 10
+) -> Figure:
+    """From the average prediction (bottom) up to this row's (top), one step per feature, strongest at the top."""
+    data = explanation.data
+    class_name = space.class_names[data["label"]]
+    ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))
+    shown = ranked if len(ranked) <= max_display else ranked[: max_display - 1]
+    steps = [(condition_pretty(f"{name} = {data['feature_values'].get(name, '')}", 34), value) for name, value in shown]
+    rest = ranked[len(shown):]
+    if rest:
+        steps.append((f"{len(rest)} other features", float(sum(value for _, value in rest))))
+    steps = steps[::-1]  # drawn bottom-up: the weakest first, the strongest last (top)
+
+    base = float(data["base_value"])
+    fig, body = figure_with_header(title, subtitle, max(2.6, 0.36 * len(steps) + 1.5))
+    ax = body.add_subplot()
+    axes_tidy(ax)
+    start = base
+    lefts = []
+    for y, (_, value) in enumerate(steps):
+        lefts.append(start)
+        ax.barh(y, value, left=start, color=TOWARDS if value > 0 else AWAY, height=0.65)
+        start += value
+    final = start
+    ends = [left + value for left, (_, value) in zip(lefts, steps)]
+    low, high = min(lefts + ends + [base]), max(lefts + ends + [base])
+    span = (high - low) or 1.0
+    for y, (left, (_, value)) in enumerate(zip(lefts, steps)):
+        edge = max(left, left + value)
+        ax.text(edge + span * 0.015, y, f"{value:+.3f}", va="center", ha="left", fontsize=FONT_SIZE - 0.5, color=INK)
+    ax.axvline(base, color=MUTED, linestyle="--", linewidth=0.9)
+    ax.axvline(final, color=SOFT_INK, linestyle=":", linewidth=0.9)
+    ax.set_xlim(low - span * 0.05, high + span * 0.2)
+    ax.set_ylim(-0.8, len(steps) - 0.2)
+    ax.set_yticks(range(len(steps)), [label for label, _ in steps])
+    ax.set_xlabel(
+        wrap(f"{output_label(data['output'], class_name)}: average {base:.3f} → this row {final:.3f}", 60)
+    )
+    ax.legend(
+        handles=[Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
+        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5,
+    )
+    return fig
+
+
+def _swarm_offsets(values: np.ndarray, width: float = 0.38, bins: int = 60) -> np.ndarray:
+    """Spread points that share an x-bin up and down, alternately, so dense regions look dense."""
+    offsets = np.zeros(len(values))
+    if len(values) == 0:
+        return offsets
+    low, high = float(values.min()), float(values.max())
+    positions = np.floor((values - low) / ((high - low) or 1.0) * bins).astype(int)
+    for position in np.unique(positions):
+        members = np.flatnonzero(positions == position)
+        rank = np.arange(len(members))
+        offsets[members] = np.where(rank % 2 == 0, 1, -1) * ((rank + 1) // 2)
+    most = float(np.abs(offsets).max()) or 1.0
+    return offsets * min(0.05, width / most)  # tight for a few points, never wider than the row
+
+
+def shap_summary_plot(
+    values: np.ndarray,
+    X: np.ndarray,
+    space: TabularSpace,
+    *,
+    title: str,
+    subtitle: str = "",
+    max_features: int = 15,
+    class_name: str = "",
+) -> Figure:
+    """Beeswarm: one dot per row and feature, x = its SHAP value, colour = the feature's value (categories grey).
+
+    ``class_name`` is the class every row's values push towards (one class for all rows, so signs compare).
+    """
+    values = np.asarray(values, dtype=float)
+    X = np.asarray(X, dtype=float)
+    order = np.argsort(-np.abs(values).mean(axis=0))[:max_features] if values.size else np.array([], dtype=int)
+    fig, body = figure_with_header(title, subtitle, max(2.6, 0.34 * len(order) + 1.4))
+    ax = body.add_subplot()
+    axes_tidy(ax)
+    cmap = colormaps[VALUE_CMAP]
+    for y, feature in zip(range(len(order) - 1, -1, -1), order):
+        column, feature_values = values[:, feature], X[:, feature]
+        if feature in space.categories:
+            colours = MUTED
+        else:
+            low, high = np.nanpercentile(feature_values, [5, 95])
+            colours = cmap(Normalize(low, high if high > low else low + 1, clip=True)(feature_values))
+        ax.scatter(column, y + _swarm_offsets(column), s=9, c=colours, linewidths=0, alpha=0.85, rasterized=False)
+    ax.axvline(0, color="#777777", linewidth=0.8)
+    ax.set_yticks(range(len(order) - 1, -1, -1), [wrap(space.feature_names[j], 24) for j in order])
+    ax.set_ylim(-0.7, len(order) - 0.3)
+    target = class_name or "the predicted class"
+    ax.set_xlabel(f"SHAP value: push towards (+) or away from (−) {target}")
+    colourbar = body.colorbar(ScalarMappable(Normalize(0, 1), cmap=cmap), ax=ax, ticks=[0, 1], aspect=30, pad=0.02)
+    colourbar.ax.set_yticklabels(["low", "high"], fontsize=FONT_SIZE - 0.5)
+    colourbar.set_label("Feature value (categories in grey)", fontsize=FONT_SIZE - 0.5, color=INK)
+    colourbar.outline.set_visible(False)
+    return fig
+
+
+def importance_bar_plot(
+    names: Sequence[str],
+    importances: Sequence[float],
+    *,
+    title: str,
+    subtitle: str = "",
+    xlabel: str = "Mean |SHAP value|",
+    max_features: int = 20,
+) -> Figure:
+    """Global importances, largest at the top."""
+    importances = np.asarray(importances, dtype=float)
+    order = np.argsort(-np.abs(importances))[:max_features]
+    fig, body = figure_with_header(title, subtitle, max(2.2, 0.3 * len(order) + 1.1))
+    ax = body.add_subplot()
+    axes_tidy(ax)
+    y = np.arange(len(order))[::-1]
+    ax.barh(y, importances[order], color=TOWARDS, height=0.65)
+    span = float(np.abs(importances).max()) if importances.size else 1.0
+    for yy, value in zip(y, importances[order]):
+        ax.text(value + span * 0.015, yy, f"{value:.3g}", va="center", fontsize=FONT_SIZE - 0.5, color=INK)
+    ax.set_yticks(y, [wrap(str(names[j]), 28) for j in order])
+    ax.set_xlim(0, (span or 1.0) * 1.18)
+    ax.set_xlabel(xlabel)
+    return fig

@@ -1,0 +1,160 @@
+"""Text explanations drawn: the message with its words shaded by weight, the weights as bars, anchors as a rule card."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from explanations.ml.explainers import explainer_for
+from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.plots.anchor import anchor_plot
+from explanations.ml.plots.lime import probabilities_panel
+from explanations.ml.plots.style import (
+    AWAY,
+    FONT_SIZE,
+    INK,
+    TOWARDS,
+    alt_opening,
+    axes_tidy,
+    figure_with_header,
+    percent,
+    wrap,
+)
+
+CHARS_PER_LINE = 64
+MAX_LINES = 10
+LINE_HEIGHT = 0.2  # inches per line of the message
+PIECES = re.compile(r"\w+|\W+")
+
+
+def message_pieces(explanation: Explanation) -> list[tuple[str, float]]:
+    """The message as (piece, weight) in reading order; separators and unweighted words weigh 0."""
+    data = explanation.data
+    if "tokens" in data:  # SHAP: every token carries its own value; split off the separator it ends with
+        pieces = []
+        for token, value in data["tokens"]:
+            for part in PIECES.findall(token):
+                pieces.append((part, float(value) if re.match(r"\w", part) else 0.0))
+        return pieces
+    if "words" in data:  # LIME: the weighted words
+        weights = {word: float(weight) for word, weight in data["words"]}
+    else:  # a rule: its words, all alike
+        weights = dict.fromkeys(data.get("rule", []), 1.0)
+    return [(part, weights.get(part, 0.0)) for part in PIECES.findall(data.get("text", ""))]
+
+
+def message_panel(ax: Axes, pieces: list[tuple[str, float]]) -> None:
+    """Monospaced, wrapped at word boundaries; weighted words on a shaded box, darker for larger weights."""
+    ax.set_axis_off()
+    span = max((abs(w) for _, w in pieces), default=0.0) or 1.0
+    column, line = 0, 0
+    for piece, weight in pieces:
+        if "\n" in piece or (column + len(piece.rstrip()) > CHARS_PER_LINE and column > 0):
+            column, line = 0, line + 1
+            piece = piece.lstrip() if not re.match(r"\w", piece) else piece
+        if line >= MAX_LINES:
+            ax.text(0, line, "…", va="top", fontsize=FONT_SIZE, family="monospace", color=INK)
+            break
+        text = piece.replace("\n", " ")
+        if text.strip():
+            box = None
+            if weight:
+                box = {"facecolor": TOWARDS if weight > 0 else AWAY, "alpha": 0.2 + 0.6 * abs(weight) / span,
+                       "edgecolor": "none", "pad": 1.2}
+            ax.text(column, line, text, va="top", ha="left", fontsize=FONT_SIZE, family="monospace", color=INK,
+                    fontweight="bold" if weight else "normal", bbox=box)
+        column += len(text)
+    ax.set_xlim(0, CHARS_PER_LINE + 2)
+    ax.set_ylim(min(line, MAX_LINES) + 1, -0.2)
+
+
+def message_lines(pieces: list[tuple[str, float]]) -> int:
+    return min(MAX_LINES, 1 + sum(len(p) for p, _ in pieces) // CHARS_PER_LINE + sum(p.count("\n") for p, _ in pieces))
+
+
+def word_bars(ax: Axes, pairs: list[list], class_name: str, xlabel: str) -> None:
+    axes_tidy(ax)
+    if not pairs:
+        ax.text(0.5, 0.5, "No word stood out", ha="center", va="center", transform=ax.transAxes)
+        return
+    values = np.array([float(w) for _, w in pairs])
+    y = np.arange(len(pairs))[::-1]
+    ax.barh(y, values, color=[TOWARDS if v > 0 else AWAY for v in values], height=0.65)
+    ax.axvline(0, color="#777777", linewidth=0.8)
+    span = float(np.abs(values).max()) or 1.0
+    for yy, value in zip(y, values):
+        ax.text(value + np.sign(value or 1) * span * 0.03, yy, f"{value:+.2f}", va="center",
+                ha="left" if value >= 0 else "right", fontsize=FONT_SIZE - 0.5, color=INK)
+    ax.set_xlim(min(0.0, values.min()) - span * 0.45, max(0.0, values.max()) + span * 0.45)
+    ax.set_yticks(y, [f"“{wrap(str(word), 24)}”" for word, _ in pairs])
+    ax.set_xlabel(wrap(xlabel, 38))
+    ax.legend(handles=[Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5)
+
+
+def text_weights_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "",
+                      value_name: str = "Weight") -> Figure:
+    """LIME or SHAP on a message: the message with its words shaded, then the strongest words as bars.
+
+    ``value_name`` says what the bars measure (the explainer's ``plot_options`` give it, e.g. "SHAP value").
+    """
+    class_name = space.class_names[explanation.data["label"]]
+    pieces = message_pieces(explanation)
+    pairs = explanation.data.get("words", [])
+    message_height = LINE_HEIGHT * message_lines(pieces) + 0.35
+    bars_height = max(2.4, 0.36 * len(pairs) + 1.3)
+    fig, body = figure_with_header(title, subtitle, message_height + bars_height)
+    grid = body.add_gridspec(2, 2, height_ratios=[message_height, bars_height], width_ratios=[1.0, 2.5])
+    message_panel(body.add_subplot(grid[0, :]), pieces)
+    probabilities_ax = body.add_subplot(grid[1, 0])
+    axes_tidy(probabilities_ax, grid_axis=None)
+    probabilities_panel(probabilities_ax, explanation.probabilities, explanation.predicted, space.class_names)
+    word_bars(body.add_subplot(grid[1, 1]), pairs, class_name, f"{value_name}: change in the probability of {class_name}")
+    return fig
+
+
+def rule_conditions(rule: list[str]) -> list[str]:
+    return [f"the message contains “{word}”" for word in rule]
+
+
+def text_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+    """The anchor's words as an IF ... THEN rule card (the tabular card, with words for conditions)."""
+    data = {**explanation.data, "rule": rule_conditions(explanation.data.get("rule", []))}
+    return anchor_plot(replace(explanation, data=data), space, title=title, subtitle=subtitle)
+
+
+def text_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    data = explanation.data
+    class_name, opening = alt_opening(explanation, space)
+    rule = " and ".join(rule_conditions(data["rule"])) or "always"
+    return (f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
+            f"applies to {percent(data['coverage'])} of training messages.")
+
+
+def text_weights_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+    class_name, opening = alt_opening(explanation, space)
+    words = explanation.data.get("words", [])[:top]
+    if not words:
+        return f"{opening} No word stood out."
+    reasons = "; ".join(f"“{w}” ({'towards' if v > 0 else 'away from'} {class_name}, {v:+.3g})" for w, v in words)
+    return f"{opening} Strongest words ({explanation.method.upper()}): {reasons}."
+
+
+def text_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+    """The alt text of a message's explanation, from its explainer's own ``alt_text_function``."""
+    from explanations.ml.plots import explanation_alt
+
+    return explanation_alt(explainer_for(explanation.method, "text"), explanation, space)
+
+
+def __getattr__(name: str):
+    if name == "TEXT_PLOTTERS":  # each text explainer's plot function with its options, by key, from the registry
+        from explanations.ml.plots import variant_plotters
+
+        return variant_plotters("text")
+    raise AttributeError(name)

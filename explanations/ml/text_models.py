@@ -1,0 +1,27 @@
+"""Text classifiers at work: fit a TF-IDF pipeline of ``TEXT_CLASSIFIERS`` on messages and wrap it as a predictor.
+
+The specs live in the one registry (``explanations.ml.classifiers``); the messages are read by
+``explanations.job_data.text_data_from_frame``. No Django here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from explanations.ml.classifiers import TEXT_CLASSIFIERS, Pipeline, predict_proba_full
+from explanations.ml.explainers.base import Predictor, TabularSpace
+
+
+def text_classifier_fit(key: str, params: dict[str, Any], space: TabularSpace, texts: np.ndarray, y: np.ndarray,
+                        *, seed: int) -> Pipeline:
+    if len(np.unique(y)) < 2:
+        raise ValueError("The training rows contain only one class; a classifier needs at least two.")
+    model = TEXT_CLASSIFIERS[key].build(params, space, seed)
+    return model.fit(list(texts), y)
+
+
+def text_predictor_build(key: str, model: Pipeline, space: TabularSpace) -> Predictor:
+    n_classes = len(space.class_names)
+    return Predictor(predict_proba=lambda texts: predict_proba_full(model, [str(t) for t in texts], n_classes), key=key)
