@@ -7,6 +7,7 @@ names the problem.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import warnings
@@ -41,9 +42,12 @@ class IngestedTable:
 
 def encoding_detect(head: bytes) -> str:
     """Pick the file's text encoding from its first bytes: BOMs first, UTF-16 without one (every other byte
-    zero), then UTF-8, else Windows-1252, else Latin-1 (which reads any byte)."""
+    zero), then UTF-8, else Windows-1252, else Latin-1 (which reads any byte). UTF-32's marks come before
+    UTF-16's: the little-endian one (FF FE 00 00) begins with UTF-16's."""
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     sample = head[:4096]
@@ -70,6 +74,7 @@ ENCODING_NOTES = {
     "cp1252": "The file is not UTF-8; it was read as Windows-1252 (Latin-1).",
     "latin-1": "The file is not UTF-8; it was read as ISO-8859-1 (Latin-1).",
     "utf-16": "The file is UTF-16; it was converted to UTF-8.",
+    "utf-32": "The file is UTF-32; it was converted to UTF-8.",
     "utf-16-le": "The file is UTF-16 (little-endian, without a byte-order mark); it was converted to UTF-8.",
     "utf-16-be": "The file is UTF-16 (big-endian, without a byte-order mark); it was converted to UTF-8.",
     "utf-8-sig": "Removed the UTF-8 byte-order mark at the start of the file.",
@@ -100,7 +105,7 @@ def binary_check(head: bytes, filename: str) -> None:
             raise ApplicationError(f"“{filename}” looks like {what}, not a CSV. Export your table as CSV and upload that.")
     if not head.strip():
         raise ApplicationError(f"“{filename}” is empty. Upload a CSV with a header row and at least a few data rows.")
-    if b"\x00" in head and encoding_detect(head) not in ("utf-16", "utf-16-le", "utf-16-be"):
+    if b"\x00" in head and encoding_detect(head) not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
         raise ApplicationError(f"“{filename}” contains binary data, not text. Upload a CSV file (comma-separated text).")
 
 

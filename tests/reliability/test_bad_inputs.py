@@ -148,6 +148,11 @@ def utf16_no_bom() -> bytes:
     return corpus.csv_text().encode("utf-16-le")
 
 
+def utf32_bom(bom: bytes, codec: str):
+    """UTF-32 little-endian's mark begins with UTF-16's (FF FE): read as UTF-16 its names held NUL characters."""
+    return lambda: bom + corpus.csv_text().encode(codec)
+
+
 def uci_adult_style() -> bytes:
     rows = corpus.table_rows()
     for i in (2, 7, 11):
@@ -210,6 +215,10 @@ ACCEPTED = [
     Accepted("not-windows-1252", cp1252_undefined_byte, "read as ISO-8859-1", lambda b: b["n_rows"] == 60),
     Accepted("utf-16-bom", utf16_bom, "UTF-16", lambda b: b["n_columns"] == 5 and column(b, "age")["dtype"] == "numeric"),
     Accepted("utf-16-no-bom", utf16_no_bom, "without a byte-order mark", lambda b: b["n_rows"] == 60),
+    Accepted("utf-32-le-bom", utf32_bom(codecs.BOM_UTF32_LE, "utf-32-le"), "UTF-32",
+             lambda b: b["columns"][0]["name"] == "name" and b["n_rows"] == 60 and column(b, "age")["dtype"] == "numeric"),
+    Accepted("utf-32-be-bom", utf32_bom(codecs.BOM_UTF32_BE, "utf-32-be"), "UTF-32",
+             lambda b: b["columns"][0]["name"] == "name" and b["n_rows"] == 60),
     Accepted("utf-8-bom", lambda: codecs.BOM_UTF8 + corpus.clean_csv(), "byte-order mark",
              lambda b: b["columns"][0]["name"] == "name"),
     Accepted("semicolons", lambda: corpus.csv_text(sep=";").encode(), "semicolons", lambda b: b["n_columns"] == 5),
