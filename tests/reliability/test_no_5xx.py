@@ -223,6 +223,21 @@ def test_options_on_the_api_docs_is_a_4xx(api):
     assert response.status_code == 405, (response.status_code, response.content[:300])
 
 
+@pytest.mark.parametrize(("method", "path", "accept", "status"), [
+    ("OPTIONS", "/api/docs/", "*/*", 405),
+    ("POST", "/api/docs/", "*/*", 405),
+    ("DELETE", "/api/docs/", "*/*", 405),
+    ("GET", "/api/docs/", "application/json", 406),
+    ("GET", "/api/docs/?format=xml", "*/*", 404),
+    ("POST", "/api/schema/", "*/*", 405),
+    ("PUT", "/api/schema/", "application/vnd.oai.openapi", 405),
+    ("GET", "/api/schema/", "text/html", 406),
+])
+def test_refusals_on_the_api_docs_and_schema_are_json(api, method, path, accept, status):
+    """The docs page renders HTML only and the schema YAML: their refusals were an HTML page or YAML on /api/."""
+    assert_json_error(api.generic(method, path, HTTP_ACCEPT=accept), status)
+
+
 # ---------------------------------------------------------------- and what stays accepted
 
 
