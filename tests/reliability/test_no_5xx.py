@@ -262,7 +262,8 @@ def test_strict_json_refuses_just_past_its_bounds(text: str):
         json_strict_loads(text)
 
 
-def test_plain_job_requests_still_work(api, table):
+def test_plain_job_requests_still_work(api, table, settings):
+    settings.EXPLAINER_MAX_ACTIVE_JOBS_PER_USER = 10  # four queued jobs: past the default quota of 3
     for rows in ({"random": 2, "seed": 7}, {"ids": ["1", " 2 "]}, {"all_test": True}, {"misclassified": 3}):
         response = api.post("/api/jobs/", {**JOB, "dataset": table.pk, "rows": rows}, format="json",
                             HTTP_IDEMPOTENCY_KEY=f"key-{len(rows)}-{next(iter(rows))}")
