@@ -194,6 +194,17 @@ def test_nul_in_the_schema_form_is_a_form_error(browser, table):
     table.refresh_from_db()
     assert table.schema == before
 
+
+@pytest.mark.parametrize("image_shape", ["1" + "0" * 400 + " x 28", "28 x " + "9" * 400, "1" + "0" * 309])
+def test_an_image_side_too_large_for_a_float_is_a_form_error(browser, table, image_shape):
+    """400 digits are a valid int (under the 4,300-digit limit) that ``float()`` overflows on (was a 500)."""
+    before = table.schema
+    response = browser.post(f"/datasets/{table.pk}/schema/", {"label": "label", "features": ["age"],
+                                                              "image_shape": image_shape})
+    assert response.status_code == 400 and b'id="form-error"' in response.content, response.status_code
+    table.refresh_from_db()
+    assert table.schema == before
+
 # ---------------------------------------------------------------- what Django refuses before any view: JSON on /api/
 
 
