@@ -242,8 +242,8 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
                 f"“{filename}” could not be read as a table: its first row has more fields than the header has "
                 f"names ({len(names or []):,}). Check that every row has the same number of fields as the header "
                 "(quote cells that contain the separator).") from None
-        except pd.errors.ParserError as exc:
-            message = str(exc).split("\n")[0]
+        except pd.errors.ParserError as exc:  # "Error tokenizing data. C error: " names pandas' tokenizer, not the file
+            message = str(exc).split("\n")[0].removeprefix("Error tokenizing data. ").removeprefix("C error: ")
             raise ApplicationError(
                 f"“{filename}” could not be read as a table: {message}. Check that every row has the same number of "
                 "fields as the header (quote cells that contain the separator)."
