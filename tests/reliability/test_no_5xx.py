@@ -81,6 +81,11 @@ JOB_BODIES = [
     ("classifier-params-a-number", {"params": '{"classifiers": {"decision_tree": 5}}'}),
     ("classifier-param-1e400", {"params": '{"classifiers": {"decision_tree": {"min_samples_leaf": 1e400}}}'}),
     ("trust-runs-1e400", {"params": '{"trust": {"stability_runs": 1e400}}'}),
+    # A lone surrogate is no character: stored or rendered, it was a UnicodeEncodeError (500).
+    ("params-key-lone-surrogate", {"params": '{"\\ud800": 1}'}),
+    ("lime-key-lone-surrogate", {"params": '{"lime": {"\\udfff": 1}}'}),
+    ("whatif-feature-lone-surrogate", {"params": '{"whatif": {"features": ["\\ud83d"]}}'}),
+    ("lone-low-surrogate-after-a-pair", {"params": '{"note": "\\ud83d\\ude00\\ude00"}'}),
 ]
 
 
@@ -102,6 +107,22 @@ RAW_BODIES = [
 def test_unparsable_job_body_is_a_json_400(api, table, body):
     response = api.generic("POST", "/api/jobs/", body, content_type="application/json")
     assert_json_error(response)
+
+
+@pytest.mark.parametrize(("field", "value"), [("features", '[{}]'), ("class_names", '{"0": [1]}'),
+                                            ("image_shape", '["x"]'), ("text", '[null]')])
+def test_a_nested_field_error_is_a_sentence_without_reprs(api, table, field, value):
+    """List and dict fields nest their items' errors; the message showed ``{0: [ErrorDetail(string=...)]}``."""
+    response = api.generic("PUT", f"/api/datasets/{table.pk}/schema/", f'{{"label": "label", "{field}": {value}}}',
+                           content_type="application/json")
+    body = assert_json_error(response)
+    assert body["error"].startswith(f"{field}: ") and "ErrorDetail" not in body["error"], body["error"]
+
+
+def test_an_emoji_written_as_a_surrogate_pair_is_kept():
+    from explainer_site.parsers import json_strict_loads
+
+    assert json_strict_loads('{"name": "\\ud83d\\ude00 \\u00e9"}') == {"name": "\U0001F600 \u00e9"}
 
 
 def test_idempotency_key_header_too_long_is_a_400(api, table):
