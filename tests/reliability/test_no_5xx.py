@@ -119,6 +119,21 @@ def test_a_nested_field_error_is_a_sentence_without_reprs(api, table, field, val
     assert body["error"].startswith(f"{field}: ") and "ErrorDetail" not in body["error"], body["error"]
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/jobs/999999/", 404), ("/api/jobs/", 200), ("/api/classifiers/", 200)])
+def test_a_browser_asking_for_html_on_the_api_gets_json(api, path, status):
+    """The browsable API answered a browser's Accept header with HTML pages, errors included."""
+    response = api.get(path, HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert response.status_code == status and response["Content-Type"].startswith("application/json")
+
+
+def test_signed_out_browser_on_the_api_gets_a_json_401(client):
+    response = client.get("/api/jobs/", HTTP_ACCEPT="text/html")
+    assert_json_error(response, (401, 403, 406))
+
+
 def test_an_emoji_written_as_a_surrogate_pair_is_kept():
     from explainer_site.parsers import json_strict_loads
 
