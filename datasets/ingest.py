@@ -31,6 +31,9 @@ HEADER_FIELD_MAX = 131_072  # csv's own field limit, said in the refusal
 THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 
 
+WIDE_ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32")  # where NUL bytes are halves of characters
+
+
 @dataclass
 class IngestedTable:
     frame: pd.DataFrame
@@ -105,8 +108,18 @@ def binary_check(head: bytes, filename: str) -> None:
             raise ApplicationError(f"“{filename}” looks like {what}, not a CSV. Export your table as CSV and upload that.")
     if not head.strip():
         raise ApplicationError(f"“{filename}” is empty. Upload a CSV with a header row and at least a few data rows.")
-    if b"\x00" in head and encoding_detect(head) not in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
+    if b"\x00" in head and encoding_detect(head) not in WIDE_ENCODINGS:
         raise ApplicationError(f"“{filename}” contains binary data, not text. Upload a CSV file (comma-separated text).")
+
+
+def nul_byte_check(path: Path, filename: str) -> None:
+    """A NUL byte past the sniffed head (binary data appended to a table) would reach text cells, which PostgreSQL
+    refuses at save time (a 500 in the web, a failure on a worker): refused like a binary head. Linear, in chunks."""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if b"\x00" in chunk:
+                raise ApplicationError(f"“{filename}” contains binary data (a NUL byte), not only text. "
+                                       "Upload a CSV file (comma-separated text).")
 
 
 def delimiter_detect(sample: str) -> str:
@@ -205,6 +218,8 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
         head = handle.read(SAMPLE_BYTES)
     binary_check(head, filename)
     encoding = encoding_detect(head)
+    if encoding not in WIDE_ENCODINGS:
+        nul_byte_check(path, filename)
     notes: list[str] = []
     sample = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")
     delimiter = delimiter_detect(sample)

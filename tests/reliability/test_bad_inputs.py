@@ -71,6 +71,10 @@ REFUSED = [
     Refused("elf-program", lambda: b"\x7fELF\x02\x01\x01" + b"\x00" * 64, "program"),
     Refused("random-binary", corpus.random_binary, "binary data"),
     Refused("ragged-rows", corpus.ragged, "Expected 5 fields in line 4, saw 7"),
+    # Past the sniffed head a NUL reached text cells, which PostgreSQL refuses at save time (a 500).
+    Refused("nul-past-the-head", lambda: corpus.clean_csv() + b"person_z,40,Leeds,1.0,yes\n" * 30_000
+            + b"person_n,41,Le\x00eds,1.0,no\n",
+            "contains binary data (a NUL byte)"),
     Refused("unclosed-quote", lambda: corpus.clean_csv() + b'"person_x,33,Leeds,1.0,yes\nperson_y,1,2,3,no\n',
             "EOF inside string"),
     Refused("10000-columns", lambda: corpus.wide(10_000), "10,000 columns; this server accepts at most 2,000"),
