@@ -134,6 +134,16 @@ def test_signed_out_browser_on_the_api_gets_a_json_401(client):
     assert_json_error(response, (401, 403, 406))
 
 
+def test_gunicorn_lets_a_5000_digit_query_value_reach_the_app():
+    """Past ``--limit-request-line`` (4,094 bytes by default) gunicorn answers 414 itself, an HTML page without the
+    CSP even on /api/: the issue's ``?row=`` of 5,000 digits must reach the app's JSON 400."""
+    from tests.stack import compose_commands
+
+    web = compose_commands()["web"]
+    request_line = f"GET /api/jobs/9223372036854775807/explanations/?row={HUGE} HTTP/1.1"
+    assert int(web[web.index("--limit-request-line") + 1]) >= len(request_line)
+
+
 def test_an_emoji_written_as_a_surrogate_pair_is_kept():
     from explainer_site.parsers import json_strict_loads
 
