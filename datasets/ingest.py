@@ -7,6 +7,7 @@ names the problem.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import warnings
@@ -30,6 +31,9 @@ HEADER_FIELD_MAX = 131_072  # csv's own field limit, said in the refusal
 THOUSANDS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 
 
+WIDE_ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32")  # where NUL bytes are halves of characters
+
+
 @dataclass
 class IngestedTable:
     frame: pd.DataFrame
@@ -41,9 +45,12 @@ class IngestedTable:
 
 def encoding_detect(head: bytes) -> str:
     """Pick the file's text encoding from its first bytes: BOMs first, UTF-16 without one (every other byte
-    zero), then UTF-8, else Windows-1252, else Latin-1 (which reads any byte)."""
+    zero), then UTF-8, else Windows-1252, else Latin-1 (which reads any byte). UTF-32's marks come before
+    UTF-16's: the little-endian one (FF FE 00 00) begins with UTF-16's."""
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     sample = head[:4096]
@@ -70,6 +77,7 @@ ENCODING_NOTES = {
     "cp1252": "The file is not UTF-8; it was read as Windows-1252 (Latin-1).",
     "latin-1": "The file is not UTF-8; it was read as ISO-8859-1 (Latin-1).",
     "utf-16": "The file is UTF-16; it was converted to UTF-8.",
+    "utf-32": "The file is UTF-32; it was converted to UTF-8.",
     "utf-16-le": "The file is UTF-16 (little-endian, without a byte-order mark); it was converted to UTF-8.",
     "utf-16-be": "The file is UTF-16 (big-endian, without a byte-order mark); it was converted to UTF-8.",
     "utf-8-sig": "Removed the UTF-8 byte-order mark at the start of the file.",
@@ -100,8 +108,18 @@ def binary_check(head: bytes, filename: str) -> None:
             raise ApplicationError(f"“{filename}” looks like {what}, not a CSV. Export your table as CSV and upload that.")
     if not head.strip():
         raise ApplicationError(f"“{filename}” is empty. Upload a CSV with a header row and at least a few data rows.")
-    if b"\x00" in head and encoding_detect(head) not in ("utf-16", "utf-16-le", "utf-16-be"):
+    if b"\x00" in head and encoding_detect(head) not in WIDE_ENCODINGS:
         raise ApplicationError(f"“{filename}” contains binary data, not text. Upload a CSV file (comma-separated text).")
+
+
+def nul_byte_check(path: Path, filename: str) -> None:
+    """A NUL byte past the sniffed head (binary data appended to a table) would reach text cells, which PostgreSQL
+    refuses at save time (a 500 in the web, a failure on a worker): refused like a binary head. Linear, in chunks."""
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            if b"\x00" in chunk:
+                raise ApplicationError(f"“{filename}” contains binary data (a NUL byte), not only text. "
+                                       "Upload a CSV file (comma-separated text).")
 
 
 def delimiter_detect(sample: str) -> str:
@@ -209,6 +227,8 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
         head = handle.read(SAMPLE_BYTES)
     binary_check(head, filename)
     encoding = encoding_detect(head)
+    if encoding not in WIDE_ENCODINGS:
+        nul_byte_check(path, filename)
     notes: list[str] = []
     sample = head.decode(encoding if encoding != "utf-8-sig" else "utf-8", errors="ignore")
     delimiter = delimiter_detect(sample)
@@ -247,8 +267,8 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
                 trailing = True
                 continue
             raise ApplicationError(surplus_fields_text(filename, names)) from None
-        except pd.errors.ParserError as exc:
-            message = str(exc).split("\n")[0]
+        except pd.errors.ParserError as exc:  # "Error tokenizing data. C error: " names pandas' tokenizer, not the file
+            message = str(exc).split("\n")[0].removeprefix("Error tokenizing data. ").removeprefix("C error: ")
             raise ApplicationError(
                 f"“{filename}” could not be read as a table: {message}. Check that every row has the same number of "
                 "fields as the header (quote cells that contain the separator)."

@@ -38,9 +38,9 @@ def image_shape_clean(*, columns: dict[str, dict], image_shape: list, features: 
     """``[h, w]`` or ``[h, w, c]`` whose pixel count matches the ticked numeric columns."""
     try:
         shape = [int(s) for s in image_shape]
-        if any(float(s) != int(s) for s in image_shape):
+        if any(not isinstance(s, (int, str)) and s != int(s) for s in image_shape):  # 2.5; float() of 10**400 overflowed
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ApplicationError("The image shape must be whole numbers: height, width and optionally channels, "
                                "e.g. 28 × 28.", {"field": "image_shape"}) from None
     if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):

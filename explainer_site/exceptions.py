@@ -31,13 +31,16 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if response is None:
         return None
     detail = response.data
-    if isinstance(detail, dict) and "detail" in detail:
-        message = str(detail["detail"])
-    elif isinstance(detail, dict):
-        message = "; ".join(
-            f"{field}: {' '.join(map(str, errs)) if isinstance(errs, list) else errs}" for field, errs in detail.items()
-        )
-    else:
-        message = " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
+    message = str(detail["detail"]) if isinstance(detail, dict) and "detail" in detail else error_text(detail)
     response.data = {"error": message, "details": detail}
     return response
+
+
+def error_text(errors: Any) -> str:
+    """DRF's error detail as plain text: list and dict fields nest their items' errors (``{0: [ErrorDetail(...)]}``),
+    whose ``str`` would show the reprs."""
+    if isinstance(errors, dict):
+        return "; ".join(f"{key}: {error_text(value)}" for key, value in errors.items())
+    if isinstance(errors, list):
+        return " ".join(map(error_text, errors))
+    return str(errors)

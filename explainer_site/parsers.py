@@ -1,9 +1,10 @@
 """The API's JSON parser: strict and within bounds (query-string values: ``explainer_site.request_values``).
 
 A body is refused here with a 400 naming the problem, so that nothing past this point meets ``NaN``, ``1e400``
-(a float that is infinite), an int that overflows a float, nesting that exhausts Python's recursion limit or a
-NUL character (PostgreSQL refuses it in text). No import of ``explainer_site.exceptions`` here: DRF imports
-this module while it loads its settings, which ``explainer_site.exceptions`` itself triggers.
+(a float that is infinite), an int that overflows a float, nesting that exhausts Python's recursion limit, a
+NUL character (PostgreSQL refuses it in text) or a lone surrogate (no character at all). No import of
+``explainer_site.exceptions`` here: DRF imports this module while it loads its settings, which
+``explainer_site.exceptions`` itself triggers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 SUSPECT_NUMBER = re.compile(r"\d{19}|[eE][-+]?\d{3}")  # an int past int64 or a float past 1e308 needs one
 BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
+ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")  # half of a pair, perhaps alone
 
 
 def json_too_deep(bare: str, limit: int = JSON_MAX_DEPTH) -> bool:
@@ -62,9 +64,15 @@ def json_strict_loads(text: str) -> Any:
     # The number hooks are Python calls per number: only for bodies holding a number that could be out of range.
     hooks = {"parse_float": json_float, "parse_int": json_int} if SUSPECT_NUMBER.search(bare) else {}
     try:
-        return json.loads(text, parse_constant=json_constant_refuse, **hooks)
+        value = json.loads(text, parse_constant=json_constant_refuse, **hooks)
     except RecursionError:  # cannot happen below JSON_MAX_DEPTH; kept so that it is never a 500
         raise ValueError("nested too deeply") from None
+    if ESCAPED_SURROGATE.search(text):  # a lone one is no character: saving or rendering it raised UnicodeEncodeError
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ValueError("text may not contain a lone surrogate escape (\\ud800 to \\udfff)") from None
+    return value
 
 
 class StrictJSONParser(JSONParser):

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from datasets import api as datasets_api
+from explainer_site.views import ApiDocsView, ApiSchemaView
 from explanations import api as explanations_api
 
 api_patterns = [
@@ -20,11 +20,9 @@ api_patterns = [
     path("jobs/<int:job_id>/whatif/", explanations_api.JobWhatIfApi.as_view(), name="job_whatif"),
     path("jobs/<int:job_id>/summary/", explanations_api.JobSummaryApi.as_view(), name="job_summary"),
     path("jobs/<int:job_id>/rerun/", explanations_api.JobRerunApi.as_view(), name="job_rerun"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows; GET only:
-    # its HTML renderer has no template for OPTIONS' metadata (that was a 500).
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", http_method_names=["get", "head"]),
-         name="docs"),
+    path("schema/", ApiSchemaView.as_view(), name="schema"),
+    # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows.
+    path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 urlpatterns = [

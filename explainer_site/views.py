@@ -4,6 +4,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 
 def is_api(request: HttpRequest) -> bool:
@@ -37,3 +40,23 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if is_api(request):
         return JsonResponse({"error": "Something went wrong on our side; try again, or report it."}, status=500)
     return render(request, "errors/500.html", status=500)
+
+
+class JsonErrorsMixin:
+    """Errors in JSON like the rest of ``/api/``, whatever the view renders when it succeeds: the docs page renders
+    HTML only and the schema YAML, so a refused method or Accept header answered an HTML page or YAML."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class ApiSchemaView(JsonErrorsMixin, SpectacularAPIView):
+    pass
+
+
+class ApiDocsView(JsonErrorsMixin, SpectacularSwaggerSplitView):
+    """Swagger UI, GET only: its HTML renderer has no template for OPTIONS' metadata (that was a 500)."""
+
+    http_method_names = ["get", "head"]

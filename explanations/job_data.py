@@ -26,6 +26,7 @@ from explanations.ml.tabular import frame_encode, space_build
 train_test_split = lazy("sklearn.model_selection", "train_test_split")
 
 EXPLAINER_BACKGROUND_MAX = 10_000
+FEATURE_MAGNITUDE_MAX = float(np.finfo(np.float32).max)  # tree models compare features as float32
 
 
 @dataclass
@@ -62,6 +63,7 @@ def job_data_build(*, dataset: Dataset, schema: dict, test_size: float, seed: in
 def job_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float, seed: int) -> JobData:
     split = labels_split(frame, schema=schema, test_size=test_size, seed=seed)
     features = schema["features"]
+    features_magnitude_check(frame, features=[f for f in features if f not in schema["categorical"]])
     space = space_build(frame.iloc[split.train_idx][features], features=features, categorical=schema["categorical"],
                         class_names=split.class_names)
     X = frame_encode(space, frame[features])
@@ -104,6 +106,18 @@ def image_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float
     space = TabularSpace(feature_names=list(features), categorical=[], categories={}, class_names=split.class_names)
     return JobData(space=space, X=images, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
                    test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=list(split.notes))
+
+
+def features_magnitude_check(frame: pd.DataFrame, *, features: list[str]) -> None:
+    """Numbers past float32's range (about 3.4e38) are finite in the file but infinite to the tree models, which
+    refuse them: say which columns, before any training, instead of failing on an internal error."""
+    huge = [f for f in features if pd.api.types.is_numeric_dtype(frame[f])
+            and (frame[f].abs() > FEATURE_MAGNITUDE_MAX).any()]
+    if huge:
+        raise ApplicationError(
+            f"{', '.join(f'“{f}”' for f in huge[:5])} hold{'s' if len(huge) == 1 else ''} numbers larger than 3.4 × 10³⁸, "
+            "more than the classifiers can compute with. Rescale the column (divide it by a power of ten) or untick it.",
+            {"field": "features"})
 
 
 @dataclass

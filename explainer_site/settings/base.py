@@ -152,6 +152,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: the browsable API answered a browser's Accept header with HTML pages, errors included, on /api/
+    # (and its inline scripts are blocked by the CSP). The docs are at /api/docs/.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [  # JSON strictly (no NaN, bounded numbers and depth): explainer_site/parsers.py
         "explainer_site.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",

@@ -182,6 +182,22 @@ def test_orphaned_job_finishes_after_the_sweep_without_redoing_rows(user, table,
     assert ModelRun.objects.get(job=job).attempts == 2
 
 
+def test_values_past_float32_fail_the_job_with_a_sentence(user, table, run_on_commit):
+    """Tree models compare features as float32: a finite 1e300 was "Input X contains infinity" in the log and
+    "Something went wrong" on the page."""
+    from datasets.services import dataset_create, dataset_schema_set
+
+    rows = "\n".join(f"{(i + 1) * 1e300},{i % 7},{'yes' if i % 2 else 'no'}" for i in range(40))
+    dataset = dataset_create(owner=user, file=SimpleUploadedFile("huge.csv", f"wealth,score,label\n{rows}\n".encode()))
+    dataset = dataset_schema_set(dataset=dataset, label="label", features=["wealth", "score"])
+    with run_on_commit():
+        job = job_create(owner=user, dataset=dataset, classifiers=["decision_tree"], explainers=["lime"],
+                         rows={"ids": [1]}, params=FAST)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "wealth" in job.error and "rescale" in job.error.lower() and "Something went wrong" not in job.error, job.error
+
+
 # ---------------------------------------------------------------- duplicate deliveries
 
 

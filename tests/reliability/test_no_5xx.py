@@ -81,6 +81,11 @@ JOB_BODIES = [
     ("classifier-params-a-number", {"params": '{"classifiers": {"decision_tree": 5}}'}),
     ("classifier-param-1e400", {"params": '{"classifiers": {"decision_tree": {"min_samples_leaf": 1e400}}}'}),
     ("trust-runs-1e400", {"params": '{"trust": {"stability_runs": 1e400}}'}),
+    # A lone surrogate is no character: stored or rendered, it was a UnicodeEncodeError (500).
+    ("params-key-lone-surrogate", {"params": '{"\\ud800": 1}'}),
+    ("lime-key-lone-surrogate", {"params": '{"lime": {"\\udfff": 1}}'}),
+    ("whatif-feature-lone-surrogate", {"params": '{"whatif": {"features": ["\\ud83d"]}}'}),
+    ("lone-low-surrogate-after-a-pair", {"params": '{"note": "\\ud83d\\ude00\\ude00"}'}),
 ]
 
 
@@ -102,6 +107,47 @@ RAW_BODIES = [
 def test_unparsable_job_body_is_a_json_400(api, table, body):
     response = api.generic("POST", "/api/jobs/", body, content_type="application/json")
     assert_json_error(response)
+
+
+@pytest.mark.parametrize(("field", "value"), [("features", '[{}]'), ("class_names", '{"0": [1]}'),
+                                            ("image_shape", '["x"]'), ("text", '[null]')])
+def test_a_nested_field_error_is_a_sentence_without_reprs(api, table, field, value):
+    """List and dict fields nest their items' errors; the message showed ``{0: [ErrorDetail(string=...)]}``."""
+    response = api.generic("PUT", f"/api/datasets/{table.pk}/schema/", f'{{"label": "label", "{field}": {value}}}',
+                           content_type="application/json")
+    body = assert_json_error(response)
+    assert body["error"].startswith(f"{field}: ") and "ErrorDetail" not in body["error"], body["error"]
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/api/jobs/999999/", 404), ("/api/jobs/", 200), ("/api/classifiers/", 200)])
+def test_a_browser_asking_for_html_on_the_api_gets_json(api, path, status):
+    """The browsable API answered a browser's Accept header with HTML pages, errors included."""
+    response = api.get(path, HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert response.status_code == status and response["Content-Type"].startswith("application/json")
+
+
+def test_signed_out_browser_on_the_api_gets_a_json_401(client):
+    response = client.get("/api/jobs/", HTTP_ACCEPT="text/html")
+    assert_json_error(response, (401, 403, 406))
+
+
+def test_gunicorn_lets_a_5000_digit_query_value_reach_the_app():
+    """Past ``--limit-request-line`` (4,094 bytes by default) gunicorn answers 414 itself, an HTML page without the
+    CSP even on /api/: the issue's ``?row=`` of 5,000 digits must reach the app's JSON 400."""
+    from tests.stack import compose_commands
+
+    web = compose_commands()["web"]
+    request_line = f"GET /api/jobs/9223372036854775807/explanations/?row={HUGE} HTTP/1.1"
+    assert int(web[web.index("--limit-request-line") + 1]) >= len(request_line)
+
+
+def test_an_emoji_written_as_a_surrogate_pair_is_kept():
+    from explainer_site.parsers import json_strict_loads
+
+    assert json_strict_loads('{"name": "\\ud83d\\ude00 \\u00e9"}') == {"name": "\U0001F600 \u00e9"}
 
 
 def test_idempotency_key_header_too_long_is_a_400(api, table):
@@ -194,6 +240,17 @@ def test_nul_in_the_schema_form_is_a_form_error(browser, table):
     table.refresh_from_db()
     assert table.schema == before
 
+
+@pytest.mark.parametrize("image_shape", ["1" + "0" * 400 + " x 28", "28 x " + "9" * 400, "1" + "0" * 309])
+def test_an_image_side_too_large_for_a_float_is_a_form_error(browser, table, image_shape):
+    """400 digits are a valid int (under the 4,300-digit limit) that ``float()`` overflows on (was a 500)."""
+    before = table.schema
+    response = browser.post(f"/datasets/{table.pk}/schema/", {"label": "label", "features": ["age"],
+                                                              "image_shape": image_shape})
+    assert response.status_code == 400 and b'id="form-error"' in response.content, response.status_code
+    table.refresh_from_db()
+    assert table.schema == before
+
 # ---------------------------------------------------------------- what Django refuses before any view: JSON on /api/
 
 
@@ -221,6 +278,21 @@ def test_options_on_the_api_docs_is_a_4xx(api):
     """The Swagger page renders HTML from a template, which OPTIONS' metadata has none of (TemplateDoesNotExist)."""
     response = api.options("/api/docs/")
     assert response.status_code == 405, (response.status_code, response.content[:300])
+
+
+@pytest.mark.parametrize(("method", "path", "accept", "status"), [
+    ("OPTIONS", "/api/docs/", "*/*", 405),
+    ("POST", "/api/docs/", "*/*", 405),
+    ("DELETE", "/api/docs/", "*/*", 405),
+    ("GET", "/api/docs/", "application/json", 406),
+    ("GET", "/api/docs/?format=xml", "*/*", 404),
+    ("POST", "/api/schema/", "*/*", 405),
+    ("PUT", "/api/schema/", "application/vnd.oai.openapi", 405),
+    ("GET", "/api/schema/", "text/html", 406),
+])
+def test_refusals_on_the_api_docs_and_schema_are_json(api, method, path, accept, status):
+    """The docs page renders HTML only and the schema YAML: their refusals were an HTML page or YAML on /api/."""
+    assert_json_error(api.generic(method, path, HTTP_ACCEPT=accept), status)
 
 
 # ---------------------------------------------------------------- and what stays accepted
