@@ -366,13 +366,17 @@ _claimed_at: ContextVar[float | None] = ContextVar("model_run_claimed_at", defau
 PAUSED_STAGE = "Paused to let other users' jobs start; it goes on when a worker is free"
 
 
-def model_run_yield_due(*, job: Job, run: ModelRun) -> bool:
+def model_run_yield_due(*, job: Job, run: ModelRun, at_start: bool = False) -> bool:
     """Whether this run should hand its worker to another owner's waiting run (fair sharing between users).
 
     A run waits when its message is queued and no task holds it. Its owner is served first when this owner
     holds at least two more running runs than that owner (after the swap it still holds no fewer), or one more
-    once this task has held the run for ``EXPLAINER_FAIR_SHARE_SECONDS`` (turns, on a single worker). Only runs
-    on this run's queue and queued since it was (so their message is not already behind it) count.
+    once this task has held the run, or that owner's run has waited, for ``EXPLAINER_FAIR_SHARE_SECONDS`` (turns
+    on a single worker: the waiting clock also covers this owner's earlier jobs, which ended within their slice,
+    so a burst of short jobs does not keep another user waiting). That last clause waits for one batch of
+    progress (not ``at_start``): a waiting run whose message was lost then costs a batch per hand-over, never
+    a hand-over loop that does nothing. Only runs on this run's queue and queued since it was (so their message
+    is not already behind it) count.
     """
     quantum = settings.EXPLAINER_FAIR_SHARE_SECONDS
     if quantum < 0:
@@ -390,10 +394,19 @@ def model_run_yield_due(*, job: Job, run: ModelRun) -> bool:
         return False
     running = dict(active.filter(heartbeat_at__gte=now - job_stale_after()).order_by().values_list("job__owner_id")
                    .annotate(n=Count("id")).values_list("job__owner_id", "n"))
-    mine, fewest = running.get(job.owner_id, 0), min(running.get(owner, 0) for owner in waiting_owners)
+    mine = running.get(job.owner_id, 0)
+    behind = [owner for owner in waiting_owners if running.get(owner, 0) < mine]
+    if not behind:
+        return False
+    if min(running.get(owner, 0) for owner in behind) + 1 < mine:
+        return True
+    if at_start:
+        return False
     claimed = _claimed_at.get()
     held = time.monotonic() - claimed if claimed is not None else 0.0
-    return fewest + 1 < mine or (fewest < mine and held >= quantum)
+    oldest = waiting.filter(job__owner_id__in=behind).order_by("queued_at").values_list("queued_at", flat=True).first()
+    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return max(held, waited) >= quantum
 
 
 def model_run_yield(*, job: Job, run: ModelRun) -> bool:
@@ -419,9 +432,10 @@ def model_run_yield(*, job: Job, run: ModelRun) -> bool:
     return True
 
 
-def model_run_yield_if_due(*, job: Job, run: ModelRun) -> bool:
-    """At a batch boundary: True when the run was handed back to the queue (stop here; it resumes from here)."""
-    return model_run_yield_due(job=job, run=run) and model_run_yield(job=job, run=run)
+def model_run_yield_if_due(*, job: Job, run: ModelRun, at_start: bool = False) -> bool:
+    """At a batch boundary (or ``at_start``, before any work): True when the run was handed back to the queue
+    (stop here; it resumes from here)."""
+    return model_run_yield_due(job=job, run=run, at_start=at_start) and model_run_yield(job=job, run=run)
 
 
 def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: timedelta | None = None) -> dict[str, list[int]]:
@@ -504,7 +518,7 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
     if worker:  # on the instance too: later full saves of ``run`` must not blank it
         run.worker = worker[:200]
         ModelRun.objects.filter(pk=run.pk).update(worker=run.worker)
-    if model_run_yield_if_due(job=job, run=run):  # another user's work is waiting: it goes first
+    if model_run_yield_if_due(job=job, run=run, at_start=True):  # another user's work is waiting: it goes first
         return
     if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
         from explanations.text_image_run import modality_classifier_run

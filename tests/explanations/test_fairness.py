@@ -4,6 +4,9 @@ then resumes where it stopped."""
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from django.utils import timezone
@@ -247,3 +250,25 @@ def test_a_handover_the_queue_refuses_keeps_the_run_going(zoo, user, monkeypatch
     assert services.model_run_yield(job=job, run=run) is False  # not handed over: this task goes on
     run.refresh_from_db()
     assert run.task_id == "mine" and run.heartbeat_at is not None and run.attempts == 1
+
+
+def test_a_user_who_waited_a_slice_gets_the_next_turn_even_when_each_earlier_job_was_short(
+        zoo, other_zoo, user, other_user, settings, enqueued):
+    """One worker slot: the first user's jobs each end inside their slice, so the time a task held its run never
+    reaches it; the other user's waiting time does, and the next batch boundary hands the worker over."""
+    settings.EXPLAINER_FAIR_SHARE_SECONDS = 60
+    mine = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
+    theirs = job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
+    Job.objects.filter(pk=mine.pk).update(status=JobStatus.RUNNING)
+    # queued in the first user's burst, before the other user's job
+    ModelRun.objects.filter(job=mine).update(heartbeat_at=timezone.now(), task_id="t",
+                                             queued_at=timezone.now() - timedelta(seconds=120))
+    run = ModelRun.objects.get(job=mine)
+    token = services._claimed_at.set(time.monotonic())  # this task has just taken the run
+    try:
+        assert not services.model_run_yield_due(job=mine, run=run)  # the other run has waited only a moment
+        ModelRun.objects.filter(job=theirs).update(queued_at=timezone.now() - timedelta(seconds=61))
+        assert services.model_run_yield_due(job=mine, run=run)  # it has waited a whole slice: its turn
+        assert not services.model_run_yield_due(job=mine, run=run, at_start=True)  # only after a batch of progress
+    finally:
+        services._claimed_at.reset(token)
