@@ -378,18 +378,23 @@ class TabularExplainer:
         self.seed_ = int(seed)
         return self
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+    inputs_word: ClassVar[str] = "rows"  # what the model's inputs are called in a shape error
+
+    def model_inputs(self, X: Any) -> Any:
+        """``X`` as the model takes it (texts override: a list of strings)."""
+        return np.asarray(X, dtype=np.float64)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
         """The model's probabilities; any failure inside it becomes a ``PredictorCallError``."""
         try:
-            proba = np.asarray(self.predictor_.predict_proba(np.asarray(X, dtype=np.float64)), dtype=np.float64)
+            proba = np.asarray(self.predictor_.predict_proba(self.model_inputs(X)), dtype=np.float64)
         except ExplainerError:
             raise
         except Exception as error:
             raise PredictorCallError("The model failed while being explained; try another classifier or explainer.") from error
         if proba.ndim != 2 or proba.shape[1] != len(self.space_.class_names):
-            raise PredictorCallError(
-                f"The model returned probabilities of shape {proba.shape}; expected (rows, {len(self.space_.class_names)})."
-            )
+            raise PredictorCallError(f"The model returned probabilities of shape {proba.shape}; expected "
+                                     f"({self.inputs_word}, {len(self.space_.class_names)}).")
         return proba
 
     def predict_label(self, X: np.ndarray) -> np.ndarray:

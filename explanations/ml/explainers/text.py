@@ -25,11 +25,9 @@ import numpy as np
 
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
-    ExplainerError,
     Explanation,
     NotFittedError,
     Param,
-    PredictorCallError,
     TabularExplainer,
     named_attributions,
     numpy_global_seed,
@@ -73,18 +71,10 @@ class TextExplainer(TabularExplainer):
     def summary_text(cls, data: dict[str, Any]) -> str:
         return "; ".join(f"{word}: {w:+.3f}" for word, w in data.get("words", []))
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        try:
-            proba = np.asarray(self.predictor_.predict_proba([str(x) for x in X]), dtype=np.float64)
-        except ExplainerError:
-            raise
-        except Exception as error:
-            raise PredictorCallError("The model failed while being explained; try another classifier or explainer.") from error
-        if proba.ndim != 2 or proba.shape[1] != len(self.space_.class_names):
-            raise PredictorCallError(
-                f"The model returned probabilities of shape {proba.shape}; expected (texts, {len(self.space_.class_names)})."
-            )
-        return proba
+    inputs_word = "texts"
+
+    def model_inputs(self, X: Any) -> list[str]:
+        return [str(x) for x in X]
 
     def fit(self, X_train: Any, predictor, space, *, seed: int = 0) -> TextExplainer:
         self.X_train_ = np.asarray([str(x) for x in X_train], dtype=object)
