@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
 from explanations.ml.classifiers import _pipeline, classifier_fit, predictor_build, transformed_groups
-from explanations.ml.explainers.base import Predictor, TabularSpace
+from explanations.ml.explainers.base import FeatureSpace, Predictor
 from explanations.ml.tabular import frame_encode, labels_encode, space_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,14 +26,14 @@ ADULT_CATEGORICAL = ["workclass", "education", "marital-status", "occupation", "
 @dataclass
 class Table:
     name: str
-    space: TabularSpace
+    space: FeatureSpace
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
 
 
-def _split(name: str, space: TabularSpace, X: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> Table:
+def _split(name: str, space: FeatureSpace, X: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> Table:
     order = np.random.default_rng(seed).permutation(len(X))
     n_test = int(round(test_size * len(X)))
     test, train = np.sort(order[:n_test]), np.sort(order[n_test:])

@@ -27,8 +27,7 @@ from explanations.ml import whatif as whatif_math
 from explanations.ml.classifiers import CLASSIFIERS, predictor_build
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers import EXPLAINER_VARIANTS, EXPLAINERS, explainer_for
-from explanations.ml.explainers.base import Explanation as ExplanationResult
-from explanations.ml.explainers.base import Predictor, TabularExplainer, row_seed
+from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, Predictor, row_seed
 from explanations.ml.lazy import lazy
 from explanations.ml.model_files import model_file_load
 from explanations.ml.representative_rows import representative_rows_pick
@@ -91,7 +90,7 @@ class TrustMeter:
     seed: int
     background: np.ndarray
     pool: np.ndarray
-    reruns: list[TabularExplainer] = field(default_factory=list)
+    reruns: list[BaseExplainer] = field(default_factory=list)
     rerun_seeds: list[int] = field(default_factory=list)
 
     def measure(self, results: list[ExplanationResult]) -> dict[int, dict]:

@@ -18,7 +18,7 @@ from datasets.ingest import value_text
 from datasets.models import Dataset
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.lazy import lazy
 from explanations.ml.tabular import frame_encode, space_build
 
@@ -31,7 +31,7 @@ FEATURE_MAGNITUDE_MAX = float(np.finfo(np.float32).max)  # tree models compare f
 
 @dataclass
 class JobData:
-    space: TabularSpace
+    space: FeatureSpace
     X: np.ndarray  # encoded, every row of the file
     y: np.ndarray  # class index per row, -1 where the label is missing
     class_values: list[str]
@@ -76,7 +76,7 @@ def text_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float,
     split = labels_split(frame, schema=schema, test_size=test_size, seed=seed)
     column = schema["text"][0]
     texts = np.array([str(v) if pd.notna(v) else "" for v in frame[column]], dtype=object)
-    space = TabularSpace(feature_names=[column], categorical=[], categories={}, class_names=split.class_names)
+    space = FeatureSpace(feature_names=[column], categorical=[], categories={}, class_names=split.class_names)
     notes = list(split.notes)
     empty = int(sum(not t.strip() for t in texts))
     if empty:
@@ -103,7 +103,7 @@ def image_data_from_frame(frame: pd.DataFrame, *, schema: dict, test_size: float
     features = schema["features"]
     pixels = frame[features].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
     images = pixels_to_images(pixels, image_shape_of(schema))
-    space = TabularSpace(feature_names=list(features), categorical=[], categories={}, class_names=split.class_names)
+    space = FeatureSpace(feature_names=list(features), categorical=[], categories={}, class_names=split.class_names)
     return JobData(space=space, X=images, y=split.y, class_values=split.class_values, train_idx=split.train_idx,
                    test_idx=split.test_idx, row_names=row_names_of(frame, schema), notes=list(split.notes))
 

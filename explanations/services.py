@@ -31,8 +31,7 @@ from explanations.job_data import JobData, job_data_build
 from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers import EXPLAINERS
-from explanations.ml.explainers.base import ExplainerError, number_parse, params_clean
-from explanations.ml.explainers.base import Explanation as ExplanationResult
+from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.explainers.base import Param, Predictor, TabularSpace, params_clean
+from explanations.ml.explainers.base import FeatureSpace, Param, Predictor, params_clean
 from explanations.ml.lazy import lazy
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
@@ -52,13 +52,13 @@ class ClassifierSpec:
     params: tuple[Param, ...]
     queue: str  # "gpu" for torch models, else "celery"
     family: str  # "tree" | "linear" | "other"
-    build: Callable[[dict[str, Any], TabularSpace, int], Pipeline]
+    build: Callable[[dict[str, Any], FeatureSpace, int], Pipeline]
     # What it can learn from: "tabular" (the encoded table), "text" (the raw messages), "image" (pixels as images).
     # A key's entry in ``CLASSIFIERS`` lists every modality it has a variant for in ``CLASSIFIER_VARIANTS``.
     modalities: tuple[str, ...] = ("tabular",)
 
 
-def _pipeline(space: TabularSpace, model: Any, *, scale: bool) -> Pipeline:
+def _pipeline(space: FeatureSpace, model: Any, *, scale: bool) -> Pipeline:
     """One-hot the categorical codes over their full, fixed category lists, so columns never depend on the split."""
     categorical = list(space.categorical)
     numeric = [j for j in range(len(space.feature_names)) if j not in space.categories]
@@ -79,24 +79,24 @@ def _depth(value: int) -> int | None:
     return None if not value else int(value)
 
 
-def _random_forest(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _random_forest(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = RandomForestClassifier(
         n_estimators=params["n_estimators"], max_depth=_depth(params["max_depth"]), random_state=seed, n_jobs=1
     )
     return _pipeline(space, model, scale=False)
 
 
-def _logistic_regression(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _logistic_regression(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = LogisticRegression(C=params["C"], max_iter=params["max_iter"], random_state=seed)
     return _pipeline(space, model, scale=True)
 
 
-def _svm(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _svm(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = SVC(C=params["C"], gamma=params["gamma"], kernel="rbf", probability=True, random_state=seed)
     return _pipeline(space, model, scale=True)
 
 
-def _gradient_boosting(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _gradient_boosting(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = GradientBoostingClassifier(
         n_estimators=params["n_estimators"],
         learning_rate=params["learning_rate"],
@@ -106,30 +106,30 @@ def _gradient_boosting(params: dict[str, Any], space: TabularSpace, seed: int) -
     return _pipeline(space, model, scale=False)
 
 
-def _knn(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _knn(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = KNeighborsClassifier(n_neighbors=params["n_neighbors"], weights=params["weights"])
     return _pipeline(space, model, scale=True)
 
 
-def _decision_tree(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _decision_tree(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = DecisionTreeClassifier(
         max_depth=_depth(params["max_depth"]), min_samples_leaf=params["min_samples_leaf"], random_state=seed
     )
     return _pipeline(space, model, scale=False)
 
 
-def _naive_bayes(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _naive_bayes(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     return _pipeline(space, GaussianNB(var_smoothing=params["var_smoothing"]), scale=False)
 
 
-def _mlp(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _mlp(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = TorchMLPClassifier(
         hidden_units=params["hidden_units"], epochs=params["epochs"], lr=params["learning_rate"], random_state=seed
     )
     return _pipeline(space, model, scale=True)
 
 
-def _cnn(params: dict[str, Any], space: TabularSpace, seed: int) -> TorchCNNClassifier:
+def _cnn(params: dict[str, Any], space: FeatureSpace, seed: int) -> TorchCNNClassifier:
     return TorchCNNClassifier(channels=params["channels"], epochs=params["epochs"], lr=params["learning_rate"],
                               random_state=seed)
 
@@ -269,17 +269,17 @@ def _tfidf_pipeline(model: Any) -> Pipeline:
     return Pipeline([("tfidf", vectoriser), ("model", model)])
 
 
-def _text_logistic_regression(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _text_logistic_regression(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     return _tfidf_pipeline(LogisticRegression(C=params["C"], max_iter=params["max_iter"], random_state=seed))
 
 
-def _text_svm(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _text_svm(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     # A linear SVM has no probabilities; Platt scaling over 3 folds gives them.
     svm = LinearSVC(C=params["C"], random_state=seed)
     return _tfidf_pipeline(CalibratedClassifierCV(svm, cv=3, method="sigmoid"))
 
 
-def _text_naive_bayes(params: dict[str, Any], space: TabularSpace, seed: int) -> Pipeline:
+def _text_naive_bayes(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     return _tfidf_pipeline(MultinomialNB(alpha=params["alpha"]))
 
 
@@ -339,7 +339,7 @@ def classifier_spec_get(key: str) -> ClassifierSpec:
 
 
 def classifier_fit(
-    key: str, params: dict[str, Any], space: TabularSpace, X: np.ndarray, y: np.ndarray, *, seed: int
+    key: str, params: dict[str, Any], space: FeatureSpace, X: np.ndarray, y: np.ndarray, *, seed: int
 ) -> Pipeline:
     """Validate ``params``, build and fit the pipeline on encoded rows ``X`` and class codes ``y``."""
     spec = classifier_spec_get(key)
@@ -384,7 +384,7 @@ def transformed_groups(model: Pipeline) -> list[list[int]]:
     return groups
 
 
-def predictor_build(key: str, model: Pipeline, space: TabularSpace) -> Predictor:
+def predictor_build(key: str, model: Pipeline, space: FeatureSpace) -> Predictor:
     """What explainers may call for this fitted model, including hooks for TreeSHAP / linear SHAP."""
     family = classifier_spec_get(key).family
     estimator = model.named_steps["model"]

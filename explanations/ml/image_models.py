@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers.base import TabularSpace, params_clean
+from explanations.ml.explainers.base import FeatureSpace, params_clean
 from explanations.ml.explainers.image import ImagePredictor
 from explanations.ml.lazy import lazy
 
@@ -26,7 +26,7 @@ def cnn_fit(params: dict[str, Any], images: np.ndarray, y: np.ndarray, *, seed: 
     return model.fit(images, y, on_epoch=on_epoch)
 
 
-def image_predictor_build(key: str, model: TorchCNNClassifier, space: TabularSpace) -> ImagePredictor:
+def image_predictor_build(key: str, model: TorchCNNClassifier, space: FeatureSpace) -> ImagePredictor:
     n_classes = len(space.class_names)
     classes = np.asarray(model.classes_, dtype=int)
 

@@ -9,7 +9,7 @@ validation can ask it without loading torch models or data.
 from __future__ import annotations
 
 from explanations.ml.classifiers import CLASSIFIER_VARIANTS, ClassifierSpec, classifier_for
-from explanations.ml.explainers import EXPLAINER_VARIANTS, TabularExplainer, explainer_for
+from explanations.ml.explainers import EXPLAINER_VARIANTS, BaseExplainer, explainer_for
 
 MODALITIES = ("tabular", "text", "image")
 
@@ -30,6 +30,6 @@ def classifier_choices(modality: str) -> list[ClassifierSpec]:
     return list(CLASSIFIER_VARIANTS.get(modality, {}).values())
 
 
-def explainer_choices(modality: str) -> list[type[TabularExplainer]]:
+def explainer_choices(modality: str) -> list[type[BaseExplainer]]:
     return list(EXPLAINER_VARIANTS.get(modality, {}).values())
 

@@ -21,14 +21,14 @@ import joblib
 
 _SAME_NAME = (
     "classifiers", "lazy", "representative_rows", "tabular", "torch_cnn", "torch_mlp", "trust", "whatif",
-    "engine", "engine.anchors", "engine.compiled", "engine.kernel_shap", "engine.kl_bounds", "engine.lime",
+    "engine", "engine.compiled", "engine.kernel_shap", "engine.kl_bounds",
     "engine.rbf_svc", "engine.tree_shap",
     "explainers", "explainers.anchors", "explainers.base", "explainers.image", "explainers.lime", "explainers.shap",
     "explainers.text",
     "plots", "plots.anchor", "plots.image", "plots.lime", "plots.metrics", "plots.shap", "plots.style", "plots.text",
     "plots.whatif",
 )
-_RENAMED = {"modalities": "modalities", "modalities.text": "text_models", "modalities.image": "image_models"}
+_RENAMED = {"engine.anchors": "engine.anchor_batch", "engine.lime": "engine.lime_batch", "modalities": "modalities", "modalities.text": "text_models", "modalities.image": "image_models"}
 
 MOVED_MODULES: dict[str, str] = {
     f"explanations.{old}": f"explanations.ml.{new}" for old, new in {**{n: n for n in _SAME_NAME}, **_RENAMED}.items()

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 
 MISSING = "(missing)"
 
@@ -56,13 +56,13 @@ def _texts_codes(series: pd.Series, mapping: dict[str, int], unknown: int) -> np
 
 def space_build(
     frame: pd.DataFrame, *, features: list[str], categorical: list[str], class_names: list[str]
-) -> TabularSpace:
+) -> FeatureSpace:
     """Learn the encoding from the training frame: category lists per categorical feature, medians per numeric one."""
     unknown = sorted(set(features) - set(frame.columns)) + sorted(set(categorical) - set(features))
     if unknown:
         raise ValueError(f"Column(s) {', '.join(unknown)} are not among the frame's features.")
     categorical_set = set(categorical)
-    space = TabularSpace(feature_names=list(features), categorical=[], categories={}, class_names=list(class_names))
+    space = FeatureSpace(feature_names=list(features), categorical=[], categories={}, class_names=list(class_names))
     for j, name in enumerate(features):
         series = frame[name]
         if name in categorical_set:
@@ -76,7 +76,7 @@ def space_build(
     return space
 
 
-def frame_encode(space: TabularSpace, frame: pd.DataFrame) -> np.ndarray:
+def frame_encode(space: FeatureSpace, frame: pd.DataFrame) -> np.ndarray:
     """Encode rows with a learned space: codes for categories (unknown/missing -> ``MISSING``), numbers with medians."""
     missing = sorted(set(space.feature_names) - set(frame.columns))
     if missing:

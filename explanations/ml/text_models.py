@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from explanations.ml.classifiers import TEXT_CLASSIFIERS, Pipeline, predict_proba_full
-from explanations.ml.explainers.base import Predictor, TabularSpace
+from explanations.ml.explainers.base import FeatureSpace, Predictor
 
 
-def text_classifier_fit(key: str, params: dict[str, Any], space: TabularSpace, texts: np.ndarray, y: np.ndarray,
+def text_classifier_fit(key: str, params: dict[str, Any], space: FeatureSpace, texts: np.ndarray, y: np.ndarray,
                         *, seed: int) -> Pipeline:
     if len(np.unique(y)) < 2:
         raise ValueError("The training rows contain only one class; a classifier needs at least two.")
@@ -22,6 +22,6 @@ def text_classifier_fit(key: str, params: dict[str, Any], space: TabularSpace, t
     return model.fit(list(texts), y)
 
 
-def text_predictor_build(key: str, model: Pipeline, space: TabularSpace) -> Predictor:
+def text_predictor_build(key: str, model: Pipeline, space: FeatureSpace) -> Predictor:
     n_classes = len(space.class_names)
     return Predictor(predict_proba=lambda texts: predict_proba_full(model, [str(t) for t in texts], n_classes), key=key)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from explanations.ml.explainers import explainer_variant
-from explanations.ml.explainers.base import Param, Predictor, TabularExplainer, TabularSpace, feature_index_of
+from explanations.ml.explainers.base import BaseExplainer, FeatureSpace, Param, Predictor, feature_index_of
 from explanations.ml.lazy import lazy
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
@@ -91,12 +91,12 @@ def trust_params_clean(values: dict[str, Any] | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- attributions
 
 
-def explainer_of(method: str | type[TabularExplainer]) -> type[TabularExplainer] | None:
+def explainer_of(method: str | type[BaseExplainer]) -> type[BaseExplainer] | None:
     """The table explainer behind a key (or the class itself)."""
     return method if isinstance(method, type) else explainer_variant(method, "tabular")
 
 
-def attributions(method: str | type[TabularExplainer], data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+def attributions(method: str | type[BaseExplainer], data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
     """One signed number per feature, towards the explanation's class (zero for features it does not mention):
     the explainer's own ``attributions`` hook, the common core every metric here reads."""
     explainer = explainer_of(method)
@@ -251,7 +251,7 @@ def additivity_error(data: dict[str, Any], output_value: float | None) -> float 
     return float(abs(sum(float(v) for v in data.get("values", {}).values()) + float(data.get("base_value", 0.0)) - output_value))
 
 
-def condition_test(condition: str, space: TabularSpace) -> tuple[int, Callable[[np.ndarray], np.ndarray]] | None:
+def condition_test(condition: str, space: FeatureSpace) -> tuple[int, Callable[[np.ndarray], np.ndarray]] | None:
     """Parse one rule condition into (feature, vectorised test on that feature's encoded values); None if unreadable."""
     j = feature_index_of(condition, space.feature_names)
     if j is None:
@@ -275,7 +275,7 @@ def condition_test(condition: str, space: TabularSpace) -> tuple[int, Callable[[
     return None
 
 
-def anchor_fresh(predict_proba: PredictProba, x: np.ndarray, rule: Sequence[str], space: TabularSpace,
+def anchor_fresh(predict_proba: PredictProba, x: np.ndarray, rule: Sequence[str], space: FeatureSpace,
                  pool: np.ndarray, label: int, *, samples: int = FRESH_SAMPLES, seed: int = 0
                  ) -> tuple[float | None, float | None]:
     """Precision and coverage of an anchor on rows it never saw (``pool``, e.g. the held-out test rows).
@@ -303,8 +303,8 @@ def anchor_fresh(predict_proba: PredictProba, x: np.ndarray, rule: Sequence[str]
 # ---------------------------------------------------------------- one explanation
 
 
-def explanation_trust(*, method: str | type[TabularExplainer], data: dict[str, Any], x: np.ndarray,
-                      predictor: Predictor, space: TabularSpace, background: np.ndarray, pool: np.ndarray, reruns: Sequence[dict[str, Any]] = (),
+def explanation_trust(*, method: str | type[BaseExplainer], data: dict[str, Any], x: np.ndarray,
+                      predictor: Predictor, space: FeatureSpace, background: np.ndarray, pool: np.ndarray, reruns: Sequence[dict[str, Any]] = (),
                       seed: int = 0) -> dict[str, Any]:
     """Every metric that applies to one explanation (``None`` for the rest), plus what the pages need to show it.
 
@@ -345,7 +345,7 @@ def explanation_trust(*, method: str | type[TabularExplainer], data: dict[str, A
 # ---------------------------------------------------------------- metrics an explainer opts into (``trust_extras``)
 
 
-def weight_spread(trust: dict[str, Any], *, data: dict[str, Any], space: TabularSpace, runs: list[np.ndarray] | None,
+def weight_spread(trust: dict[str, Any], *, data: dict[str, Any], space: FeatureSpace, runs: list[np.ndarray] | None,
                   **_: Any) -> None:
     """Error bars for a weights plot: each weight's spread over the reruns, in the order of ``data["weights"]``."""
     if not runs:
@@ -363,7 +363,7 @@ def additivity(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, la
 
 
 def rule_fresh(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, label: int, predictor: Predictor,
-               space: TabularSpace, pool: np.ndarray, seed: int, **_: Any) -> None:
+               space: FeatureSpace, pool: np.ndarray, seed: int, **_: Any) -> None:
     """A rule's precision and coverage on held-out rows."""
     precision, coverage = anchor_fresh(predictor.predict_proba, x, data.get("rule", []), space, pool, label, seed=seed)
     trust["precision_fresh"] = None if precision is None else round(precision, 6)

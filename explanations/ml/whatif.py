@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 
 PredictProba = Callable[[np.ndarray], np.ndarray]
 
@@ -19,7 +19,7 @@ GRID_POINTS = 20
 PD_ROWS_MAX = 500
 
 
-def feature_grid(space: TabularSpace, feature: int, values: np.ndarray, *, points: int = GRID_POINTS) -> np.ndarray:
+def feature_grid(space: FeatureSpace, feature: int, values: np.ndarray, *, points: int = GRID_POINTS) -> np.ndarray:
     """Where to evaluate: every category of a categorical feature; for a number, its distinct values when few,
     else evenly spaced points between the 1st and 99th percentile of ``values`` (the training column)."""
     if feature in space.categories:
@@ -37,7 +37,7 @@ def feature_grid(space: TabularSpace, feature: int, values: np.ndarray, *, point
     return np.linspace(low, high, points)
 
 
-def grid_labels(space: TabularSpace, feature: int, grid: np.ndarray) -> list[str]:
+def grid_labels(space: FeatureSpace, feature: int, grid: np.ndarray) -> list[str]:
     return [space.value_text(feature, value) for value in grid]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.tabular import frame_encode, labels_encode, space_build
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,14 +22,14 @@ THAL_NAMES = {3.0: "normal", 6.0: "fixed defect", 7.0: "reversible defect"}
 
 @dataclass
 class Table:
-    space: TabularSpace
+    space: FeatureSpace
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
 
 
-def _split(space: TabularSpace, frame: pd.DataFrame, y: np.ndarray, n_train: int, seed: int = 0) -> Table:
+def _split(space: FeatureSpace, frame: pd.DataFrame, y: np.ndarray, n_train: int, seed: int = 0) -> Table:
     order = np.random.default_rng(seed).permutation(len(frame))
     train, test = order[:n_train], order[n_train:]
     X = frame_encode(space, frame)

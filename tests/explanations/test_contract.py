@@ -37,11 +37,11 @@ from explanations.ml.explainers import (
     explainer_unregister,
 )
 from explanations.ml.explainers.base import (
-    Explanation,
+    BaseExplainer,
+    ExplanationResult,
+    FeatureSpace,
     Param,
     Predictor,
-    TabularExplainer,
-    TabularSpace,
     category_condition,
     named_attributions,
 )
@@ -80,7 +80,7 @@ TEXT_ROWS, IMAGE_ROWS = 300, 400
 class Case:
     """Real data of one kind, split, with a fitted model per classifier (fitted once per session)."""
 
-    space: TabularSpace
+    space: FeatureSpace
     X_train: Any
     X_test: Any
     fit: Any
@@ -162,8 +162,8 @@ def contract_cases() -> list:
 # ---------------------------------------------------------------- the contract, for any explainer
 
 
-def contract_check(explainer_cls: type[TabularExplainer], modality: str, classifier_key: str, case: Case,
-                   params: dict | None = None) -> list[Explanation]:
+def contract_check(explainer_cls: type[BaseExplainer], modality: str, classifier_key: str, case: Case,
+                   params: dict | None = None) -> list[ExplanationResult]:
     """Explain -> plot (PNG, SVG) -> alt text -> CSV row -> trust, as a job does; returns the explanations."""
     space, n = case.space, EXPLAINED_ROWS[modality]
     predictor = fitted_predictor(case, classifier_key)
@@ -236,7 +236,7 @@ def contract_check(explainer_cls: type[TabularExplainer], modality: str, classif
 # ---------------------------------------------------------------- what the built-in explainers promise on top
 
 
-def model_output(predictor: Predictor, x: np.ndarray, explanation: Explanation) -> float:
+def model_output(predictor: Predictor, x: np.ndarray, explanation: ExplanationResult) -> float:
     """What the SHAP values should add up to, in the explanation's own output space."""
     label = explanation.predicted
     if explanation.data["output"] == "probability":
@@ -249,7 +249,7 @@ def model_output(predictor: Predictor, x: np.ndarray, explanation: Explanation) 
     return float(scores[0, classes.index(label)])
 
 
-def check_lime(explanation: Explanation, space: TabularSpace, predictor: Predictor, x: np.ndarray) -> None:
+def check_lime(explanation: ExplanationResult, space: FeatureSpace, predictor: Predictor, x: np.ndarray) -> None:
     data = explanation.data
     weights = [w for _, w in data["weights"]]
     assert weights and len(weights) <= FAST_PARAMS["tabular"]["lime"].get("num_features", 5)
@@ -265,7 +265,7 @@ def check_lime(explanation: Explanation, space: TabularSpace, predictor: Predict
         assert not re.search(r"\bx\d+_\d+\b", condition)  # never encoder column names
 
 
-def check_anchor(explanation: Explanation, space: TabularSpace, predictor: Predictor, x: np.ndarray) -> None:
+def check_anchor(explanation: ExplanationResult, space: FeatureSpace, predictor: Predictor, x: np.ndarray) -> None:
     data = explanation.data
     assert data["meets_threshold"] in (True, False) and 0.5 <= data["threshold"] <= 1.0
     assert data["precision"] >= data["threshold"] or not data["meets_threshold"]
@@ -277,7 +277,7 @@ def check_anchor(explanation: Explanation, space: TabularSpace, predictor: Predi
             assert value in space.categories[space.feature_names.index(feature)], condition
 
 
-def check_shap(explanation: Explanation, space: TabularSpace, predictor: Predictor, x: np.ndarray) -> None:
+def check_shap(explanation: ExplanationResult, space: FeatureSpace, predictor: Predictor, x: np.ndarray) -> None:
     data = explanation.data
     assert list(data["values"]) == space.feature_names
     assert set(data["feature_values"]) == set(space.feature_names)
@@ -324,7 +324,7 @@ def test_classifier_survives_joblib_round_trip(classifier_key: str, heart_table)
 # ---------------------------------------------------------------- a new explainer, added as the README says
 
 
-class OcclusionExplainer(TabularExplainer):
+class OcclusionExplainer(BaseExplainer):
     """The README's worked example, as written there (step 1: one module)."""
 
     key = "occlusion"

@@ -11,10 +11,10 @@ import shap
 from anchor.anchor_base import AnchorBaseBeam
 
 from explanations.ml.classifiers import classifier_fit, predictor_build
-from explanations.ml.engine.anchors import lucb_beta
+from explanations.ml.engine.anchor_batch import lucb_beta
 from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.ml.engine.kl_bounds import kl_lower, kl_upper, lucb_gap
-from explanations.ml.engine.lime import lime_fit
+from explanations.ml.engine.lime_batch import lime_fit
 from explanations.ml.explainers.anchors import AnchorExplainer
 from explanations.ml.explainers.base import numpy_global_seed
 from explanations.ml.explainers.lime import LimeExplainer
@@ -223,7 +223,7 @@ def test_anchors_hold_on_fresh_samples_from_anchor_exps_sampler(heart_table, for
 def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(heart_table, forest, monkeypatch) -> None:
     """A sample that is a training row left as it was gets the model's class on that row, asked once per explainer:
     the same anchors as asking the model every time, from fewer samples; and the same in batches of any size."""
-    from explanations.ml.engine import anchors as engine
+    from explanations.ml.engine import anchor_batch as engine
 
     train = heart_table.X_train
     training_set_asked: list[bool] = []
@@ -260,7 +260,7 @@ def test_anchors_answer_untouched_training_rows_from_the_models_classes_on_them(
 
 def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest) -> None:
     """A row's samples repeat under long rules; the model is asked each distinct one once, with the same answers."""
-    from explanations.ml.engine.anchors import Drawn, _Row
+    from explanations.ml.engine.anchor_batch import Drawn, _Row
 
     explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
     engine = explainer.engine_
@@ -285,7 +285,7 @@ def test_anchor_rows_ask_the_model_once_per_distinct_sample(heart_table, forest)
 
 def test_anchor_search_also_checks_the_broadest_rules_that_look_precise_enough(heart_table, forest) -> None:
     """Besides the beam (the most precise rules), the broadest other rules whose samples reach the threshold."""
-    from explanations.ml.engine import anchors as engine
+    from explanations.ml.engine import anchor_batch as engine
 
     explainer = AnchorExplainer(threshold=0.9).fit(heart_table.X_train, forest, heart_table.space, seed=0)
     row = engine._Row(explainer.engine_, heart_table.X_test[0], np.random.default_rng(0), label=1)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.explainers.image import ImageExplanation
 from explanations.ml.plots import (
     anchor_plot,
@@ -29,7 +29,7 @@ from explanations.ml.plots.whatif import whatif_plot
 COLUMN = "price_$^$"
 CLASS = "$\\x$"  # backslash-x between dollars: an unknown mathtext symbol
 CATEGORY = "$5^2$ deal"
-SPACE = TabularSpace(feature_names=[COLUMN, "size"], categorical=[1], categories={1: [CATEGORY, "small"]},
+SPACE = FeatureSpace(feature_names=[COLUMN, "size"], categorical=[1], categories={1: [CATEGORY, "small"]},
                      class_names=[CLASS, "cheap"])
 TITLE = "Why row 1 is predicted"  # the names come from the data, not from the title
 
@@ -43,13 +43,13 @@ def _image(method: str, data: dict) -> ImageExplanation:
 
 
 PLOTS: dict[str, tuple[Callable[[], Figure], list[str]]] = {
-    "lime": (lambda: lime_plot(Explanation("lime", 0, 0, [0.7, 0.3], {
+    "lime": (lambda: lime_plot(ExplanationResult("lime", 0, 0, [0.7, 0.3], {
         "label": 0, "weights": [[f"{COLUMN} <= 3", 0.4], [f"size = {CATEGORY}", -0.2]]}), SPACE, title=TITLE),
         [COLUMN, CLASS, CATEGORY]),
-    "anchor": (lambda: anchor_plot(Explanation("anchor", 0, 0, [0.7, 0.3], {
+    "anchor": (lambda: anchor_plot(ExplanationResult("anchor", 0, 0, [0.7, 0.3], {
         "label": 0, "rule": [f"{COLUMN} > 2", f"size = {CATEGORY}"], "precision": 0.97, "coverage": 0.26}),
         SPACE, title=TITLE), [COLUMN, CLASS, CATEGORY]),
-    "shap_waterfall": (lambda: shap_waterfall_plot(Explanation("shap", 0, 0, [0.7, 0.3], {
+    "shap_waterfall": (lambda: shap_waterfall_plot(ExplanationResult("shap", 0, 0, [0.7, 0.3], {
         "label": 0, "values": {COLUMN: 0.3, "size": -0.1}, "base_value": 0.5,
         "feature_values": {COLUMN: "4", "size": CATEGORY}, "algorithm": "tree", "output": "probability"}),
         SPACE, title=TITLE), [COLUMN, CLASS, CATEGORY]),
@@ -60,10 +60,10 @@ PLOTS: dict[str, tuple[Callable[[], Figure], list[str]]] = {
                                                    xlabel=f"mean |SHAP| for {CLASS}"), [COLUMN, CLASS]),
     "confusion_matrix": (lambda: confusion_matrix_plot(np.array([[3, 1], [0, 4]]), [CLASS, COLUMN], title=TITLE),
                          [COLUMN, CLASS]),
-    "text_weights": (lambda: text_weights_plot(Explanation("lime", 0, 0, [0.7, 0.3], {
+    "text_weights": (lambda: text_weights_plot(ExplanationResult("lime", 0, 0, [0.7, 0.3], {
         "label": 0, "text": f"buy {COLUMN} now", "words": [[COLUMN, 0.5], ["now", -0.1]]}), SPACE, title=TITLE),
         [COLUMN, CLASS]),
-    "text_anchor": (lambda: text_anchor_plot(Explanation("anchor", 0, 0, [0.7, 0.3], {
+    "text_anchor": (lambda: text_anchor_plot(ExplanationResult("anchor", 0, 0, [0.7, 0.3], {
         "label": 0, "text": f"buy {COLUMN}", "rule": [COLUMN], "precision": 0.9, "coverage": 0.1}), SPACE,
         title=TITLE), [COLUMN, CLASS]),
     "image_attribution": (lambda: image_attribution_plot(_image("lime", {"output": "probability"}), SPACE, title=TITLE),

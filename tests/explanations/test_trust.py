@@ -10,7 +10,7 @@ import pytest
 from explanations.ml import trust
 from explanations.ml.classifiers import classifier_fit, predictor_build
 from explanations.ml.explainers import EXPLAINERS
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.representative_rows import representative_rows_pick
 
 USED = 2  # the one feature the model looks at
@@ -23,7 +23,7 @@ def one_feature():
     X = rng.normal(size=(400, 5))
     X[:, 4] = rng.integers(0, 3, size=400)  # a categorical feature with codes 0..2
     y = (X[:, USED] > 0).astype(int)
-    space = TabularSpace(feature_names=["age", "age_group", "chol", "noise", "colour"], categorical=[4],
+    space = FeatureSpace(feature_names=["age", "age_group", "chol", "noise", "colour"], categorical=[4],
                          categories={4: ["red", "green", "blue"]}, class_names=["low", "high"],
                          medians={0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0})
     model = classifier_fit("decision_tree", {}, space, X[:300], y[:300], seed=0)

@@ -7,11 +7,11 @@ import pytest
 from matplotlib.figure import Figure
 
 from explanations.ml import whatif
-from explanations.ml.explainers.base import TabularSpace
+from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.plots import figure_render
 from explanations.ml.plots.whatif import whatif_plot
 
-SPACE = TabularSpace(feature_names=["age", "legs", "colour"], categorical=[2], categories={2: ["red", "blue", "(missing)"]},
+SPACE = FeatureSpace(feature_names=["age", "legs", "colour"], categorical=[2], categories={2: ["red", "blue", "(missing)"]},
                      class_names=["no", "yes"], medians={0: 50.0, 1: 4.0})
 
 

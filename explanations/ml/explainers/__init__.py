@@ -1,11 +1,11 @@
-"""The explainers a user can pick: adding one is a module with a ``TabularExplainer`` subclass + a line in
+"""The explainers a user can pick: adding one is a module with a ``BaseExplainer`` subclass + a line in
 ``EXPLAINER_CLASSES`` (the README's "How to add an explainer"). Each class says which kinds of data it explains.
 """
 
 from __future__ import annotations
 
 from explanations.ml.explainers.anchors import AnchorExplainer
-from explanations.ml.explainers.base import ExplainerError, TabularExplainer
+from explanations.ml.explainers.base import BaseExplainer, ExplainerError
 from explanations.ml.explainers.image import (
     AnchorImageExplainer,
     DeepShapExplainer,
@@ -20,7 +20,7 @@ from explanations.ml.explainers.text import AnchorTextExplainer, LimeTextExplain
 MODALITIES = ("tabular", "text", "image")
 
 # One line per explainer class. A key such as "lime" has one class per kind of data it explains.
-EXPLAINER_CLASSES: tuple[type[TabularExplainer], ...] = (
+EXPLAINER_CLASSES: tuple[type[BaseExplainer], ...] = (
     LimeExplainer,
     AnchorExplainer,
     ShapExplainer,
@@ -35,12 +35,12 @@ EXPLAINER_CLASSES: tuple[type[TabularExplainer], ...] = (
 )
 
 # Every key once, with the first class registered under it (its label and description speak for the key).
-EXPLAINERS: dict[str, type[TabularExplainer]] = {}
+EXPLAINERS: dict[str, type[BaseExplainer]] = {}
 # The class behind each key for each kind of data.
-EXPLAINER_VARIANTS: dict[str, dict[str, type[TabularExplainer]]] = {modality: {} for modality in MODALITIES}
+EXPLAINER_VARIANTS: dict[str, dict[str, type[BaseExplainer]]] = {modality: {} for modality in MODALITIES}
 
 
-def explainer_register(explainer: type[TabularExplainer]) -> type[TabularExplainer]:
+def explainer_register(explainer: type[BaseExplainer]) -> type[BaseExplainer]:
     """Make ``explainer`` available for every modality it declares (what a line in ``EXPLAINER_CLASSES`` does)."""
     EXPLAINERS.setdefault(explainer.key, explainer)
     for modality in explainer.modalities:
@@ -48,7 +48,7 @@ def explainer_register(explainer: type[TabularExplainer]) -> type[TabularExplain
     return explainer
 
 
-def explainer_unregister(explainer: type[TabularExplainer]) -> None:
+def explainer_unregister(explainer: type[BaseExplainer]) -> None:
     """Undo ``explainer_register`` (tests that register a plug-in of their own)."""
     for variants in EXPLAINER_VARIANTS.values():
         if variants.get(explainer.key) is explainer:
@@ -69,13 +69,13 @@ def explainer_modalities(key: str) -> list[str]:
     return [modality for modality, variants in EXPLAINER_VARIANTS.items() if key in variants]
 
 
-def explainer_variant(key: str, modality: str) -> type[TabularExplainer] | None:
+def explainer_variant(key: str, modality: str) -> type[BaseExplainer] | None:
     """The class that explains ``key`` on this kind of data, ``None`` when none does (e.g. a row saved by a
     plug-in since removed)."""
     return EXPLAINER_VARIANTS.get(modality, {}).get(key)
 
 
-def explainer_for(key: str, modality: str) -> type[TabularExplainer]:
+def explainer_for(key: str, modality: str) -> type[BaseExplainer]:
     """The class that explains ``key`` on this kind of data; an ``UnknownExplainerError`` names the keys that do."""
     variants = EXPLAINER_VARIANTS.get(modality, {})
     if key not in EXPLAINERS:
@@ -93,7 +93,7 @@ class UnknownExplainerError(ExplainerError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-def explainer_get(key: str) -> type[TabularExplainer]:
+def explainer_get(key: str) -> type[BaseExplainer]:
     try:
         return EXPLAINERS[key]
     except KeyError:

@@ -1,7 +1,7 @@
 """Anchors (Ribeiro et al., 2018): an IF-THEN rule that keeps the prediction, with anchor-exp's search, batched.
 
 ``fit`` builds anchor-exp's ``AnchorTabularExplainer`` (quartile bins, training sample, names) and hands it to
-``explanations.ml.engine.anchors.AnchorBatch``, which runs anchor-exp's KL-LUCB beam search for every row of a
+``explanations.ml.engine.anchor_batch.AnchorBatch``, which runs anchor-exp's KL-LUCB beam search for every row of a
 batch in lockstep, with one model call per round for all rows. Each row draws from its own generator seeded
 from the job seed and the row id, so a row's rule does not depend on its batch.
 Names are rebuilt here: anchor-exp drops the ``feature =`` part of categories that contain ``<`` or ``>``.
@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.engine.anchors import AnchorBatch
+from explanations.ml.engine.anchor_batch import AnchorBatch
 from explanations.ml.explainers.base import (
+    BaseExplainer,
+    FeatureSpace,
     Param,
     Predictor,
-    TabularExplainer,
-    TabularSpace,
     category_condition,
     discretizer_names_tidy,
     numpy_global_seed,
@@ -35,7 +35,7 @@ AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")
 COVERAGE_SAMPLES = 5000
 
 
-class AnchorExplainer(TabularExplainer):
+class AnchorExplainer(BaseExplainer):
     key = "anchor"
     # One thread: the beam search is Python-heavy, and two threads contending for the GIL were slower than one.
     parallel_rows = False
@@ -69,7 +69,7 @@ class AnchorExplainer(TabularExplainer):
     def samples_per_row(cls, params: dict[str, Any]) -> int:
         return rule_search_samples(params)
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> AnchorExplainer:
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> AnchorExplainer:
         super().fit(X_train, predictor, space, seed=seed)
         with numpy_global_seed(seed):
             self.anchor_ = AnchorTabularExplainer(

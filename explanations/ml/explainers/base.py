@@ -3,7 +3,7 @@
 An explainer is configured with plain parameters, fitted on the encoded training
 data plus a ``Predictor`` (a ``predict_proba`` callable and, optionally, hooks that
 model-specific algorithms such as TreeSHAP can use), and explains a batch of rows,
-returning one ``Explanation`` per row. Drawing lives in ``explanations.ml.plots``.
+returning one ``ExplanationResult`` per row. Drawing lives in ``explanations.ml.plots``.
 """
 
 from __future__ import annotations
@@ -115,8 +115,10 @@ def params_clean(spec: tuple[Param, ...], values: dict[str, Any] | None) -> dict
 
 
 @dataclass
-class TabularSpace:
-    """How the explainers see a table: every cell a float, categorical features as integer codes.
+class FeatureSpace:
+    """What the explainers explain in terms of: the features (a table's columns; for texts and images the
+    explainers name words and regions themselves) and the class names. For tables every cell is a float,
+    categorical features as integer codes.
 
     ``categories[j]`` lists the original values of categorical feature ``j`` so that code ``k``
     means ``categories[j][k]``; numeric missing values were filled with ``medians`` before encoding.
@@ -158,7 +160,7 @@ class Predictor:
 
 
 @dataclass
-class Explanation:
+class ExplanationResult:
     """One row explained by one method. ``data`` is JSON-ready and method-specific:
 
     - lime: ``{"label": class_index, "weights": [[condition, weight], ...], "intercept": float, "score": float}``
@@ -180,7 +182,7 @@ class Explanation:
 
 class Explainer(Protocol):
     """The explainer plug-in contract: ``__init__`` stores params only; ``fit`` returns ``self``; the class says
-    what else the app needs to know about it (``TabularExplainer`` documents each attribute and hook)."""
+    what else the app needs to know about it (``BaseExplainer`` documents each attribute and hook)."""
 
     key: ClassVar[str]
     label: ClassVar[str]
@@ -204,9 +206,9 @@ class Explainer(Protocol):
     @classmethod
     def samples_per_row(cls, params: dict[str, Any]) -> int: ...
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> Explainer: ...
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> Explainer: ...
 
-    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]: ...
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[ExplanationResult]: ...
 
 
 def row_seed(seed: int, row: int) -> int:
@@ -283,7 +285,7 @@ def named_attributions(pairs: Any, feature_names: Sequence[str]) -> np.ndarray:
     return values
 
 
-def category_condition(space: TabularSpace, feature: int, value: float) -> str:
+def category_condition(space: FeatureSpace, feature: int, value: float) -> str:
     """``workclass = Private``: a categorical feature taking the row's value."""
     return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
 
@@ -309,8 +311,8 @@ def rule_summary_text(data: dict[str, Any]) -> str:
             f"coverage {data.get('coverage', 0):.2f}")
 
 
-class TabularExplainer:
-    """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``Explanation``s.
+class BaseExplainer:
+    """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``ExplanationResult``s.
 
     Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
     ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes (``proba``: the
@@ -371,7 +373,7 @@ class TabularExplainer:
     def __init__(self, **params: Any) -> None:
         self.settings = params_clean(self.params, params)
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> TabularExplainer:
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> BaseExplainer:
         self.X_train_ = np.asarray(X_train, dtype=np.float64)
         self.predictor_ = predictor
         self.space_ = space
@@ -400,7 +402,7 @@ class TabularExplainer:
     def predict_label(self, X: np.ndarray) -> np.ndarray:
         return np.argmax(self.predict_proba(X), axis=1)
 
-    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[ExplanationResult]:
         if not hasattr(self, "predictor_"):
             raise NotFittedError(f"{self.label} must be fitted before it can explain rows.")
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
@@ -416,7 +418,7 @@ class TabularExplainer:
             datas = self._explain_rows(X, rows, predicted, proba)
         meta = {**self.settings, "seed": self.seed_}
         return [
-            Explanation(
+            ExplanationResult(
                 method=self.key,
                 row=int(row),
                 predicted=int(label),

@@ -24,11 +24,11 @@ import numpy as np
 
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
+    BaseExplainer,
     ExplainerError,
-    Explanation,
+    ExplanationResult,
     Param,
     Predictor,
-    TabularExplainer,
     numpy_global_seed,
     row_seed,
     rule_search_samples,
@@ -58,8 +58,8 @@ class ImagePredictor(Predictor):
 
 
 @dataclass
-class ImageExplanation(Explanation):
-    """An ``Explanation`` that also carries what its picture needs: the image, the map and the superpixels."""
+class ImageExplanation(ExplanationResult):
+    """An ``ExplanationResult`` that also carries what its picture needs: the image, the map and the superpixels."""
 
     image: np.ndarray | None = field(default=None, repr=False)
     attribution: np.ndarray | None = field(default=None, repr=False)  # (classes explained, h, w[, c])
@@ -128,7 +128,7 @@ def region_phrase(box: list[int], shape: tuple[int, ...]) -> str:
     return f"{where} (rows {top}–{bottom - 1}, columns {left}–{right - 1})"
 
 
-class ImageExplainer(TabularExplainer):
+class ImageExplainer(BaseExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
     modalities: ClassVar[tuple[str, ...]] = ("image",)
@@ -157,7 +157,7 @@ class ImageExplainer(TabularExplainer):
         return "; ".join(f"rows {r['box'][0]}-{r['box'][2]} x columns {r['box'][1]}-{r['box'][3]}: {r['value']:+.3f}"
                          for r in data.get("top_regions", []))
 
-    def explain(self, X: np.ndarray, rows: list[int]) -> list[Explanation]:
+    def explain(self, X: np.ndarray, rows: list[int]) -> list[ExplanationResult]:
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 4:
             raise ExplainerError(f"{self.label} explains images (n, height, width, channels); got shape {X.shape}.")

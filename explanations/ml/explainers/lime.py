@@ -1,7 +1,7 @@
 """LIME (Ribeiro et al., 2016) for tables: lime's ``LimeTabularExplainer`` semantics, computed in batches.
 
 ``fit`` builds lime's own explainer (quartile bins, bin frequencies, scaler, kernel width) and hands its
-statistics to ``explanations.ml.engine.lime.LimeBatch``, which samples for many rows at once, calls the model
+statistics to ``explanations.ml.engine.lime_batch.LimeBatch``, which samples for many rows at once, calls the model
 once per chunk of rows and solves lime's feature selection and ridge fits from one Gram matrix per row.
 lime draws its perturbed samples without looking at the row (only sample 0, the row itself, and the 0/1
 "same bin as the row" columns depend on it), so by default one draw, scored by the model once, serves
@@ -19,12 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.engine.lime import LimeBatch, Neighbourhood
+from explanations.ml.engine.lime_batch import LimeBatch, Neighbourhood
 from explanations.ml.explainers.base import (
+    BaseExplainer,
+    FeatureSpace,
     Param,
     Predictor,
-    TabularExplainer,
-    TabularSpace,
     category_condition,
     discretizer_names_tidy,
     named_attributions,
@@ -36,7 +36,7 @@ LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")  # work
 NEIGHBOURHOOD_STREAM = 0xFFFFFFFF  # row_seed's stream for the shared samples; no row id gets this far
 
 
-class LimeExplainer(TabularExplainer):
+class LimeExplainer(BaseExplainer):
     key = "lime"
     parallel_rows = True  # rows read the shared samples or draw from their own Generator; nothing is written meanwhile
     label = "LIME"
@@ -57,7 +57,7 @@ class LimeExplainer(TabularExplainer):
                    "to draw new samples for every row, as the lime library does."),
     )
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> LimeExplainer:
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> LimeExplainer:
         super().fit(X_train, predictor, space, seed=seed)
         self.lime_ = LimeTabularExplainer(
             self.X_train_,

@@ -35,10 +35,10 @@ import numpy as np
 from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.ml.engine.rbf_svc import RbfSvcCoalitions
 from explanations.ml.explainers.base import (
+    BaseExplainer,
+    FeatureSpace,
     Param,
     Predictor,
-    TabularExplainer,
-    TabularSpace,
     named_attributions,
     numpy_global_seed,
     row_seed,
@@ -49,7 +49,7 @@ shap = lazy("shap")  # workers only: importing shap costs the web process ~80 MB
 
 logger = logging.getLogger(__name__)
 
-class ShapExplainer(TabularExplainer):
+class ShapExplainer(BaseExplainer):
     key = "shap"
     label = "SHAP"
     description = "SHAP: splits the prediction fairly among the features, showing how much each one added or took away."
@@ -74,7 +74,7 @@ class ShapExplainer(TabularExplainer):
         values = sorted(data.get("values", {}).items(), key=lambda kv: -abs(kv[1]))
         return "; ".join(f"{f}: {v:+.3f}" for f, v in values[:10])
 
-    def fit(self, X_train: np.ndarray, predictor: Predictor, space: TabularSpace, *, seed: int = 0) -> ShapExplainer:
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> ShapExplainer:
         super().fit(X_train, predictor, space, seed=seed)
         rng = np.random.default_rng(seed)
         size = min(self.settings["background_size"], len(self.X_train_))

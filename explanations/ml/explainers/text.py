@@ -1,7 +1,7 @@
 """Explainers for a text column, word by word: LIME text, Anchors text and SHAP's text masker.
 
 Same contract as the tabular ones (``fit`` on the training rows and a ``Predictor``, ``explain`` a batch of
-rows into ``Explanation``s), but a row is a message and the predictor takes a list of strings. Nothing here
+rows into ``ExplanationResult``s), but a row is a message and the predictor takes a list of strings. Nothing here
 downloads a language model: LIME and SHAP split on non-word characters, Anchors masks words with ``UNK``
 (anchor-exp's ``use_unk_distribution``) and gets its words from a regular expression instead of spaCy.
 
@@ -25,10 +25,10 @@ import numpy as np
 
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
-    Explanation,
+    BaseExplainer,
+    ExplanationResult,
     NotFittedError,
     Param,
-    TabularExplainer,
     named_attributions,
     numpy_global_seed,
     row_seed,
@@ -55,8 +55,8 @@ def word_trim(token: str) -> str:
     return re.sub(r"^\W+|\W+$", "", token)
 
 
-class TextExplainer(TabularExplainer):
-    """The tabular plumbing (params, fitted state, ``Explanation``s) with messages instead of float rows."""
+class TextExplainer(BaseExplainer):
+    """The tabular plumbing (params, fitted state, ``ExplanationResult``s) with messages instead of float rows."""
 
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     plot_function = "explanations.ml.plots.text:text_weights_plot"
@@ -83,7 +83,7 @@ class TextExplainer(TabularExplainer):
         self.seed_ = int(seed)
         return self
 
-    def explain(self, X: Any, rows: list[int]) -> list[Explanation]:
+    def explain(self, X: Any, rows: list[int]) -> list[ExplanationResult]:
         if not hasattr(self, "predictor_"):
             raise NotFittedError(f"{self.label} must be fitted before it can explain rows.")
         texts = [str(x) for x in (X if isinstance(X, list | tuple | np.ndarray) else [X])]
@@ -94,7 +94,7 @@ class TextExplainer(TabularExplainer):
         datas = self._explain_rows(texts, list(rows), predicted)
         meta = {**self.settings, "seed": self.seed_}
         return [
-            Explanation(method=self.key, row=int(row), predicted=int(label), probabilities=[float(p) for p in probs],
+            ExplanationResult(method=self.key, row=int(row), predicted=int(label), probabilities=[float(p) for p in probs],
                         data=data, meta=dict(meta))
             for row, label, probs, data in zip(rows, predicted, proba, datas)
         ]

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from explanations.ml.explainers import EXPLAINER_VARIANTS, explainer_variant
-from explanations.ml.explainers.base import Explanation, TabularExplainer, TabularSpace
+from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, FeatureSpace
 from explanations.ml.plots.anchor import anchor_plot
 from explanations.ml.plots.lime import lime_plot
 from explanations.ml.plots.metrics import confusion_matrix_plot
@@ -72,19 +72,19 @@ def drawing(path: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
-def explanation_figure(explainer: type[TabularExplainer], explanation: Explanation, space: TabularSpace, *, title: str,
+def explanation_figure(explainer: type[BaseExplainer], explanation: ExplanationResult, space: FeatureSpace, *, title: str,
                        subtitle: str = "", trust: dict | None = None) -> Figure:
     """The explainer's own picture of one explanation, with what its trust scores add (e.g. error bars)."""
     return drawing(explainer.plot_function)(explanation, space, title=title, subtitle=subtitle,
                                             **explainer.plot_options(trust))
 
 
-def explanation_alt(explainer: type[TabularExplainer], explanation: Explanation, space: TabularSpace) -> str:
+def explanation_alt(explainer: type[BaseExplainer], explanation: ExplanationResult, space: FeatureSpace) -> str:
     """One or two sentences for the image's alt text, from the explainer's own ``alt_text_function``."""
     return drawing(explainer.alt_text_function)(explanation, space)
 
 
-def explanation_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def explanation_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     """The alt text of a table's explanation: the prediction and its strongest reasons, in words."""
     explainer = explainer_variant(explanation.method, "tabular")
     if explainer is None or not explainer.alt_text_function:

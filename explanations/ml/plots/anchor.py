@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.style import (
     FONT_SIZE,
     INK,
@@ -32,7 +32,7 @@ def _meter(ax: Axes, value: float, caption: str) -> None:
     ax.set_title(wrap(caption, 80), loc="left", fontsize=FONT_SIZE, color=INK, pad=3)
 
 
-def anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+def anchor_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
     data = explanation.data
     rule = [condition_pretty(condition, 48) for condition in data["rule"]]
     predicted_name = space.class_names[data["label"]]
@@ -68,7 +68,7 @@ def anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, su
     return fig
 
 
-def anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def anchor_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
     class_name, opening = alt_opening(explanation, space)
     rule = " and ".join(data["rule"]) or "any row"

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from skimage.segmentation import find_boundaries
 
 from explanations.ml.explainers import explainer_for
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.style import AWAY, FONT_SIZE, INK, TOWARDS, figure_with_header, percent, wrap
 
 ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list("away_towards", [AWAY, "#FFFFFF", TOWARDS])
@@ -50,7 +50,7 @@ def attribution_show(ax: Axes, image: np.ndarray, value_map: np.ndarray, vmax: f
     return shown
 
 
-def class_maps(explanation: Explanation) -> list[tuple[int, np.ndarray]]:
+def class_maps(explanation: ExplanationResult) -> list[tuple[int, np.ndarray]]:
     return attribution_class_maps(explanation.attribution, explanation.data)
 
 
@@ -68,7 +68,7 @@ def panel_title(ax: Axes, text: str) -> None:
     ax.set_title(wrap(text, 26), fontsize=FONT_SIZE, color=INK, loc="center")
 
 
-def image_attribution_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+def image_attribution_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
     """Input | towards the predicted class | towards the runner-up ("why 4, and why not 9")."""
     maps = class_maps(explanation)
     fig, body = figure_with_header(title, subtitle, PANEL + 0.9)
@@ -90,7 +90,7 @@ def image_attribution_plot(explanation: Explanation, space: TabularSpace, *, tit
     return fig
 
 
-def image_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+def image_anchor_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
     """Input | only the anchor's superpixels, the rest dimmed: keep these and the prediction holds."""
     data = explanation.data
     class_name = space.class_names[data["label"]]
@@ -111,19 +111,19 @@ def image_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: s
     return fig
 
 
-def image_alt_opening(explanation: Explanation, space: TabularSpace) -> tuple[str, str]:
+def image_alt_opening(explanation: ExplanationResult, space: FeatureSpace) -> tuple[str, str]:
     class_name = space.class_names[explanation.data["label"]]
     return class_name, f"Predicted {class_name} ({percent(explanation.probabilities[explanation.predicted])})."
 
 
-def image_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def image_anchor_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
     _, opening = image_alt_opening(explanation, space)
     return (f"{opening} Anchor: keeping {len(data.get('rule', []))} of {data.get('n_regions', '?')} regions keeps the "
             f"prediction with precision {percent(data['precision'])}.")
 
 
-def image_attribution_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def image_attribution_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
     class_name, opening = image_alt_opening(explanation, space)
     regions = data.get("top_regions", [])[:2]
@@ -156,7 +156,7 @@ def image_comparison_plot(images: Sequence[np.ndarray], rows: Sequence[str], map
     return fig
 
 
-def image_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def image_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     """The alt text of an image's explanation, from its explainer's own ``alt_text_function``."""
     from explanations.ml.plots import explanation_alt
 

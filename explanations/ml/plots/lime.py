@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.style import (
     AWAY,
     FONT_SIZE,
@@ -45,7 +45,7 @@ def probabilities_panel(ax: Axes, probabilities: list[float], predicted: int, cl
     ax.set_title("Prediction probabilities", fontsize=FONT_SIZE, loc="left", color=INK)
 
 
-def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "",
+def lime_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "",
               errors: Sequence[float] | None = None) -> Figure:
     """``errors``: optional spread (one standard deviation over reruns with other seeds) per weight, drawn as error bars."""
     weights = explanation.data["weights"]
@@ -85,6 +85,6 @@ def lime_plot(explanation: Explanation, space: TabularSpace, *, title: str, subt
     return fig
 
 
-def lime_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+def lime_alt_text(explanation: ExplanationResult, space: FeatureSpace, *, top: int = 3) -> str:
     return features_alt_text(explanation, space, [(condition, float(weight))
                                                   for condition, weight in explanation.data["weights"][:top]])

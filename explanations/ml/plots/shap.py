@@ -12,7 +12,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.style import (
     AWAY,
     FONT_SIZE,
@@ -34,7 +34,7 @@ def output_label(output: str, class_name: str) -> str:
     return f"Probability of {class_name}" if output == "probability" else f"Model score for {class_name} (log-odds)"
 
 
-def shap_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+def shap_alt_text(explanation: ExplanationResult, space: FeatureSpace, *, top: int = 3) -> str:
     data = explanation.data
     ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))[:top]
     return features_alt_text(explanation, space, [(f"{name} = {data['feature_values'].get(name, '')}", float(value))
@@ -42,7 +42,7 @@ def shap_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3
 
 
 def shap_waterfall_plot(
-    explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "", max_display: int = 10
+    explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "", max_display: int = 10
 ) -> Figure:
     """From the average prediction (bottom) up to this row's (top), one step per feature, strongest at the top."""
     data = explanation.data
@@ -105,7 +105,7 @@ def _swarm_offsets(values: np.ndarray, width: float = 0.38, bins: int = 60) -> n
 def shap_summary_plot(
     values: np.ndarray,
     X: np.ndarray,
-    space: TabularSpace,
+    space: FeatureSpace,
     *,
     title: str,
     subtitle: str = "",

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from explanations.ml.explainers import explainer_for
-from explanations.ml.explainers.base import Explanation, TabularSpace
+from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.anchor import anchor_plot
 from explanations.ml.plots.lime import probabilities_panel
 from explanations.ml.plots.style import (
@@ -32,7 +32,7 @@ LINE_HEIGHT = 0.2  # inches per line of the message
 PIECES = re.compile(r"\w+|\W+")
 
 
-def message_pieces(explanation: Explanation) -> list[tuple[str, float]]:
+def message_pieces(explanation: ExplanationResult) -> list[tuple[str, float]]:
     """The message as (piece, weight) in reading order; separators and unweighted words weigh 0."""
     data = explanation.data
     if "tokens" in data:  # SHAP: every token carries its own value; split off the separator it ends with
@@ -97,7 +97,7 @@ def word_bars(ax: Axes, pairs: list[list], class_name: str, xlabel: str) -> None
               loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5)
 
 
-def text_weights_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "",
+def text_weights_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "",
                       value_name: str = "Weight") -> Figure:
     """LIME or SHAP on a message: the message with its words shaded, then the strongest words as bars.
 
@@ -122,13 +122,13 @@ def rule_conditions(rule: list[str]) -> list[str]:
     return [f"the message contains “{word}”" for word in rule]
 
 
-def text_anchor_plot(explanation: Explanation, space: TabularSpace, *, title: str, subtitle: str = "") -> Figure:
+def text_anchor_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
     """The anchor's words as an IF ... THEN rule card (the tabular card, with words for conditions)."""
     data = {**explanation.data, "rule": rule_conditions(explanation.data.get("rule", []))}
     return anchor_plot(replace(explanation, data=data), space, title=title, subtitle=subtitle)
 
 
-def text_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def text_anchor_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
     class_name, opening = alt_opening(explanation, space)
     rule = " and ".join(rule_conditions(data["rule"])) or "always"
@@ -136,7 +136,7 @@ def text_anchor_alt_text(explanation: Explanation, space: TabularSpace) -> str:
             f"applies to {percent(data['coverage'])} of training messages.")
 
 
-def text_weights_alt_text(explanation: Explanation, space: TabularSpace, *, top: int = 3) -> str:
+def text_weights_alt_text(explanation: ExplanationResult, space: FeatureSpace, *, top: int = 3) -> str:
     class_name, opening = alt_opening(explanation, space)
     words = explanation.data.get("words", [])[:top]
     if not words:
@@ -145,7 +145,7 @@ def text_weights_alt_text(explanation: Explanation, space: TabularSpace, *, top:
     return f"{opening} Strongest words ({explanation.method.upper()}): {reasons}."
 
 
-def text_alt_text(explanation: Explanation, space: TabularSpace) -> str:
+def text_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     """The alt text of a message's explanation, from its explainer's own ``alt_text_function``."""
     from explanations.ml.plots import explanation_alt
 
