@@ -1,5 +1,6 @@
 """JSON API for classifiers, explainers and jobs: the same services as the pages."""
 
+from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -11,12 +12,12 @@ from datasets.selectors import dataset_get
 from explainer_site.exceptions import ApplicationError
 from explainer_site.parsers import StrictJSONParser
 from explainer_site.request_values import query_int, query_text
-from explanations.exports import explanation_record
+from explanations.exports import explanation_record, job_zip_fresh
 from explanations.insights import job_trust_summary, whatif_get
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_modalities
 from explanations.ml.modalities import classifier_for, explainer_for
-from explanations.models import Job, Plot
+from explanations.models import Job, JobStatus, Plot
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -142,9 +143,9 @@ class JobExplanationsApi(APIView):
 class JobDownloadApi(APIView):
     def get(self, request, job_id: int):
         job = job_get(user=request.user, job_id=job_id)
-        if not job.result_zip:
+        if job.status != JobStatus.SUCCEEDED:
             raise ApplicationError("The results are not ready yet; the ZIP exists once the job has succeeded.", status=409)
-        return FileResponse(job.result_zip.open("rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
+        return FileResponse(default_storage.open(job_zip_fresh(job=job), "rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
                             content_type="application/zip")
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import logging
 import platform
 import tempfile
 import zipfile
@@ -18,7 +20,9 @@ from datasets.ingest import formula_safe
 from explanations.insights import insight_archive_files, trust_record
 from explanations.ml.explainers import explainer_variant
 from explanations.ml.modalities import schema_modality
-from explanations.models import Explanation, Job, Plot
+from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf
+
+logger = logging.getLogger(__name__)
 
 LIBRARIES = ("django", "celery", "numpy", "pandas", "scikit-learn", "lime", "anchor-exp", "shap", "torch", "matplotlib")
 
@@ -97,8 +101,48 @@ def plot_archive_name(plot: Plot, extension: str) -> str:
     return f"plots/{plot.slug}.{extension}"
 
 
-def job_zip_build(*, job: Job) -> str:
-    """Write the ZIP to a temporary file, then store it whole: a half-written archive is never offered."""
+def job_zip_stamp(job: Job) -> str:
+    """A fingerprint of everything the ZIP holds: plots (a redrawn plot is a new row), explanations and their
+    trust, what-if curves and the runs' metrics. A ZIP whose name carries the current stamp is up to date."""
+    digest = hashlib.sha256()
+    parts = [
+        [job.status, job.schema, job.params],
+        list(job.plots.order_by("pk").values_list("pk", "png", "svg")),
+        list(job.explanations.order_by("pk").values_list("pk", "trust", "meta")),
+        list(WhatIf.objects.filter(job=job).order_by("pk").values_list("pk", "plot_id", "curves")),
+        list(job.runs.order_by("pk").values_list("pk", "status", "metrics")),
+    ]
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def job_zip_fresh(*, job: Job) -> str:
+    """The storage name of a ZIP of the job as it is now, packed again when anything in it changed since
+    (a what-if drawn after the job finished is in the next download). Only succeeded jobs have a ZIP."""
+    if job.status != JobStatus.SUCCEEDED:
+        raise ValueError("only a succeeded job has a ZIP")
+    stamp = job_zip_stamp(job)
+    current = job.result_zip.name if job.result_zip else ""
+    if current.endswith(f"-{stamp}.zip") and default_storage.exists(current):
+        return current
+    name = job_zip_build(job=job, stamp=stamp)
+    Job.objects.filter(pk=job.pk).update(result_zip=name)
+    job.result_zip.name = name
+    if current and current != name:
+        try:
+            default_storage.delete(current)
+        except OSError:  # a download that still reads it, or the disk: the receivers remove it with the job
+            logger.warning("could not remove the older ZIP %s", current)
+    return name
+
+
+def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
+    """Write the ZIP to a temporary file, then store it whole: a half-written archive is never offered.
+
+    Its name carries ``job_zip_stamp`` (computed before packing, so a change made while packing makes the next
+    download pack again)."""
+    stamp = stamp or job_zip_stamp(job)
     explanations = list(job.explanations.prefetch_related("plots").order_by("classifier", "row", "explainer"))
     records = [explanation_record(e, lambda p, ext: plot_archive_name(p, ext)) for e in explanations]
     with tempfile.TemporaryFile() as tmp:
@@ -106,7 +150,9 @@ def job_zip_build(*, job: Job) -> str:
             for plot in job.plots.select_related("explanation"):
                 for extension in ("png", "svg"):
                     with getattr(plot, extension).open("rb") as handle:
-                        archive.writestr(plot_archive_name(plot, extension), handle.read())
+                        # PNGs are compressed already: stored as they are, packing is several times faster
+                        archive.writestr(plot_archive_name(plot, extension), handle.read(),
+                                         compress_type=zipfile.ZIP_STORED if extension == "png" else zipfile.ZIP_DEFLATED)
             for explanation in explanations:  # image attribution maps, as .npy, where the records say
                 stored, archived = explanation.meta.get("attribution_file"), explanation.data.get("attribution_file")
                 if stored and archived and default_storage.exists(stored):
@@ -118,7 +164,15 @@ def job_zip_build(*, job: Job) -> str:
             for name, text in insight_archive_files(job=job).items():
                 archive.writestr(name, text)
         tmp.seek(0)
-        name = f"jobs/{job.pk}/explainer-job-{job.pk}.zip"
+        name = f"jobs/{job.pk}/explainer-job-{job.pk}-{stamp}.zip"
         if default_storage.exists(name):
             default_storage.delete(name)
-        return default_storage.save(name, File(tmp))
+        try:
+            return default_storage.save(name, File(tmp))
+        except OSError:  # e.g. the disk filled up while writing: leave no half-written archive behind
+            try:
+                if default_storage.exists(name):
+                    default_storage.delete(name)
+            except OSError:
+                logger.warning("could not remove the partial ZIP %s", name)
+            raise

@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,6 +19,7 @@ from rest_framework.decorators import api_view
 from datasets.selectors import dataset_get, dataset_list
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
+from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_variant
@@ -246,8 +248,8 @@ def job_rerun_page(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 def job_download(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_get(user=request.user, job_id=job_id)
-    if not job.result_zip:
+    if job.status != JobStatus.SUCCEEDED:
         messages.error(request, "The ZIP is made when the job has finished successfully.")
         return redirect("explanations:job", job.pk)
-    return FileResponse(job.result_zip.open("rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
+    return FileResponse(default_storage.open(job_zip_fresh(job=job), "rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
                         content_type="application/zip")

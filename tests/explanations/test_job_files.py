@@ -70,3 +70,38 @@ def test_the_dataset_page_lists_its_own_jobs_only(client, user, finished, zoo):
     page = client.get(f"/datasets/{other.pk}/")
     assert b"Jobs on this dataset" in page.content and b"No jobs yet." in page.content
     assert f"/jobs/{finished.pk}/".encode() not in page.content
+
+
+def zip_names(api, job: Job) -> set[str]:
+    import io
+    import zipfile
+
+    response = api.get(f"/api/jobs/{job.pk}/download/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    return set(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist())
+
+
+def test_the_zip_is_never_stale_and_is_packed_again_only_when_something_changed(finished, api, client, user):
+    first = zip_names(api, finished)
+    packed = Job.objects.get(pk=finished.pk).result_zip.name
+    assert "plots/job_whatif_row0_legs.png" not in first
+    assert zip_names(api, finished) == first
+    assert Job.objects.get(pk=finished.pk).result_zip.name == packed  # nothing changed: the same file, not packed again
+
+    body = api.get(f"/api/jobs/{finished.pk}/whatif/?row=0&feature=legs").json()  # drawn after the job finished
+    assert body["plots"][0]["kind"] == "whatif"
+    client.force_login(user)
+    page = client.get(f"/jobs/{finished.pk}/download.zip")  # the page's link packs the same fresh ZIP
+    assert page.status_code == 200
+    later = zip_names(api, finished)
+    assert {"plots/job_whatif_row0_legs.png", "plots/job_whatif_row0_legs.svg"} <= later and first < later
+    repacked = Job.objects.get(pk=finished.pk).result_zip.name
+    assert repacked != packed and default_storage.exists(repacked) and not default_storage.exists(packed)
+
+
+def test_a_job_that_has_not_succeeded_has_no_zip(zoo, user, api):
+    job = Job.objects.create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
+                             rows_spec={"ids": [0]}, params={"seed": 0, "test_size": 0.25}, schema=zoo.schema,
+                             status="running")
+    response = api.get(f"/api/jobs/{job.pk}/download/")
+    assert response.status_code == 409 and "not ready" in response.json()["error"]
