@@ -17,7 +17,7 @@ from explanations.insights import job_trust_summary, whatif_get
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_modalities
 from explanations.ml.modalities import classifier_for, explainer_for
-from explanations.models import Job, JobStatus, Plot
+from explanations.models import Job, JobStatus, Plot, WhatIfStatus
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -157,14 +157,21 @@ def plot_records(plots, link) -> list[dict]:
 class JobWhatIfApi(APIView):
     @extend_schema(parameters=[OpenApiParameter("row", int), OpenApiParameter("feature", str, required=True)])
     def get(self, request, job_id: int):
-        """The probabilities as ``feature`` sweeps its range for ``row`` (omit ``row`` for partial dependence)."""
+        """The probabilities as ``feature`` sweeps its range for ``row`` (omit ``row`` for partial dependence).
+
+        A curve that was not drawn with the job is drawn by a worker: the first answer is 202 with ``status``
+        ``"drawing"``; the same GET answers 200 with the curve once ``status`` is ``"ready"`` (or ``"failed"``
+        with ``error``)."""
         job = job_get(user=request.user, job_id=job_id)
         row, feature = query_int(request.query_params, "row"), query_text(request.query_params, "feature")
         if not feature:
             raise ApplicationError("Say which feature to vary, e.g. ?row=5&feature=age.", {"field": "feature"})
         whatif = whatif_get(job=job, row=row, feature=feature)
-        return Response({"row": whatif.row, "feature": whatif.feature, "grid": whatif.grid, "grid_labels": whatif.grid_labels,
-                         "curves": whatif.curves, "plots": plot_records([whatif.plot] if whatif.plot else [], plot_link(request))})
+        body = {"row": whatif.row, "feature": whatif.feature, "grid": whatif.grid, "grid_labels": whatif.grid_labels,
+                "curves": whatif.curves, "plots": plot_records([whatif.plot] if whatif.plot else [], plot_link(request)),
+                "status": whatif.status, "error": whatif.error}
+        # Not drawn yet: a worker draws it now; ask again (the same GET) until "status" is "ready".
+        return Response(body, status=status.HTTP_202_ACCEPTED if whatif.status == WhatIfStatus.DRAWING else status.HTTP_200_OK)
 
 
 class JobSummaryApi(APIView):

@@ -11,6 +11,7 @@ import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from datasets.ingest import formula_safe
 from explainer_site.exceptions import ApplicationError
@@ -31,7 +33,7 @@ from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, Pr
 from explanations.ml.lazy import lazy
 from explanations.ml.model_files import model_file_load
 from explanations.ml.representative_rows import representative_rows_pick
-from explanations.models import Explanation, Job, ModelRun, ModelRunStatus, Plot, WhatIf
+from explanations.models import Explanation, Job, ModelRun, ModelRunStatus, Plot, WhatIf, WhatIfStatus
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 rankdata = lazy("scipy.stats", "rankdata")
@@ -291,11 +293,15 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
         plot = plot_files_save(job=job, classifier="", kind="whatif" if row is not None else "partial_dependence",
                                png=png, svg=svg, title=title, alt=alt)
         Plot.objects.filter(pk=plot.pk).update(subject=subject[:200])
+        fields = {"grid": [float(v) for v in grid], "grid_labels": labels, "plot": plot, "status": WhatIfStatus.READY,
+                  "error": "",
+                  "curves": {key: whatif_math.curves_by_class(proba, space.class_names) for key, proba in probas.items()}}
+        requested = WhatIf.objects.filter(job=job, row=row, feature=feature).exclude(status=WhatIfStatus.READY)
+        if requested.update(**fields):  # asked for on a page: fill in the request
+            return WhatIf.objects.get(job=job, row=row, feature=feature)
         try:
             with transaction.atomic():
-                return WhatIf.objects.create(
-                    job=job, row=row, feature=feature, grid=[float(v) for v in grid], grid_labels=labels, plot=plot,
-                    curves={key: whatif_math.curves_by_class(proba, space.class_names) for key, proba in probas.items()})
+                return WhatIf.objects.create(job=job, row=row, feature=feature, **fields)
         except IntegrityError:  # two tasks finishing at once both drew it
             plot.delete()
             return None
@@ -308,26 +314,78 @@ def whatif_alt_text(*, feature: str, class_name: str, labels: list[str], lines: 
     return f"Probability of {class_name} for {where} as {feature} changes: " + "; ".join(parts) + "."
 
 
+WHATIF_REDRAW_AFTER = timedelta(minutes=2)  # a request "drawing" or "failed" for longer than this is queued again
+
+
 def whatif_get(*, job: Job, row: int | None, feature: str) -> WhatIf:
-    """A stored what-if, computed now (and kept) when the row was explained but the feature was not chosen."""
+    """A stored what-if; one not drawn yet (the row was explained but the feature not chosen) is queued for a
+    worker and comes back ``DRAWING`` (no model is ever loaded in a web request). Asking again while it is
+    drawn queues nothing more; a failed one answers its reason, and is tried again when asked for
+    ``WHATIF_REDRAW_AFTER`` later."""
     features = job.schema.get("features", [])
     if feature not in features:  # first: whatever was typed reaches the database only once known to be a feature
         raise ApplicationError(f"“{feature[:100]}” is not a feature of this job; pick one of {', '.join(features[:20])}.",
                                {"field": "feature"}, status=404)
     found = WhatIf.objects.filter(job=job, row=row, feature=feature).select_related("plot").first()
-    if found:
+    now = timezone.now()
+    # Drawing for longer than that: its message was lost. Failed that long ago: asking again tries again (a poll
+    # right after a failure sees the failure, not a new attempt).
+    if found and (found.status == WhatIfStatus.READY or (found.requested_at or now) >= now - WHATIF_REDRAW_AFTER):
         return found
-    if row is not None and not Explanation.objects.filter(job=job, row=row).exists():
-        raise ApplicationError(f"Row {row} was not explained in this job.", {"field": "row"}, status=404)
-    if not job.runs.exclude(status=ModelRunStatus.PENDING).exists():
-        raise ApplicationError("No classifier of this job is trained yet; what-if curves come once one is.", status=409)
+    if found is None:
+        if row is not None and not Explanation.objects.filter(job=job, row=row).exists():
+            raise ApplicationError(f"Row {row} was not explained in this job.", {"field": "row"}, status=404)
+        if job.schema.get("text") or job.schema.get("image_shape"):
+            raise ApplicationError("What-if curves sweep a table's column; this job explains texts or images.", status=409)
+        if not job.runs.exclude(status=ModelRunStatus.PENDING).exists():
+            raise ApplicationError("No classifier of this job is trained yet; what-if curves come once one is.", status=409)
+        try:
+            with transaction.atomic():
+                found = WhatIf.objects.create(job=job, row=row, feature=feature, status=WhatIfStatus.DRAWING, requested_at=now)
+        except IntegrityError:  # asked twice at once: the other request queued it
+            return WhatIf.objects.select_related("plot").get(job=job, row=row, feature=feature)
+    else:  # asked again after it failed, or its message was lost: draw it again
+        WhatIf.objects.filter(pk=found.pk).update(requested_at=now, status=WhatIfStatus.DRAWING, error="")
+        found.refresh_from_db()
+    whatif_id = found.pk
+    transaction.on_commit(lambda: whatif_enqueue(job=job, whatif_id=whatif_id))
+    return found
+
+
+def whatif_enqueue(*, job: Job, whatif_id: int) -> None:
+    from explanations.tasks import whatif_draw as whatif_draw_task
+
+    queues = {CLASSIFIERS[key].queue for key in job.classifiers if key in CLASSIFIERS}
+    try:
+        whatif_draw_task.apply_async(args=[whatif_id], queue="gpu" if "gpu" in queues else "celery")
+    except Exception:  # the broker is away: say so on the what-if; asking again later queues it again
+        logger.exception("what-if %s could not be queued", whatif_id)
+        WhatIf.objects.filter(pk=whatif_id, status=WhatIfStatus.DRAWING).update(
+            status=WhatIfStatus.FAILED, error="The work queue is unavailable right now; ask for this curve again in a minute.")
+
+
+def whatif_draw(*, whatif_id: int) -> None:
+    """On a worker: compute and draw a what-if that was asked for after the job ran."""
+    whatif = WhatIf.objects.select_related("job", "job__dataset").filter(pk=whatif_id).first()
+    if whatif is None or whatif.status == WhatIfStatus.READY:  # deleted meanwhile, or a redelivered message
+        return
+    job = whatif.job
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=job.params["seed"])
-    whatif_save(job=job, data=data, predictors=job_models_load(job=job, data=data), row=row, feature=feature)
-    return WhatIf.objects.select_related("plot").get(job=job, row=row, feature=feature)
+    predictors = job_models_load(job=job, data=data)
+    if not predictors:
+        whatif_fail(whatif_id=whatif_id, reason="No trained model of this job is left to draw the curve with.")
+        return
+    whatif_save(job=job, data=data, predictors=predictors, row=whatif.row, feature=whatif.feature)
 
 
-def whatif_list(*, job: Job, row: int | None = None, partial_dependence: bool = False):
+def whatif_fail(*, whatif_id: int, reason: str) -> None:
+    WhatIf.objects.filter(pk=whatif_id).exclude(status=WhatIfStatus.READY).update(status=WhatIfStatus.FAILED, error=reason)
+
+
+def whatif_list(*, job: Job, row: int | None = None, partial_dependence: bool = False, ready_only: bool = True):
     items = WhatIf.objects.filter(job=job).select_related("plot")
+    if ready_only:
+        items = items.filter(status=WhatIfStatus.READY)
     return items.filter(row__isnull=True) if partial_dependence else items.filter(row=row)
 
 
@@ -434,7 +492,7 @@ def insight_archive_files(*, job: Job) -> dict[str, str]:
     whatifs = [{"row": w.row, "feature": w.feature, "grid": w.grid, "grid_labels": w.grid_labels, "curves": w.curves,
                 "plots": [{"kind": w.plot.kind, "png": plot_archive_name(w.plot, "png"), "svg": plot_archive_name(w.plot, "svg")}]
                 if w.plot else []}
-               for w in WhatIf.objects.filter(job=job).select_related("plot", "plot__explanation")]
+               for w in WhatIf.objects.filter(job=job, status=WhatIfStatus.READY).select_related("plot", "plot__explanation")]
     return {"trust_summary.json": json_text(summary), "trust_summary.csv": buffer.getvalue(), "whatif.json": json_text(whatifs)}
 
 
@@ -463,7 +521,8 @@ def trust_display(trust: dict | None) -> list[dict[str, str]]:
 
 def row_insight(*, job: Job, row: int, explanations: list[Explanation], feature: str = "") -> dict[str, Any]:
     """What the row page adds to the explanations: trust per explanation (set on each as ``trust_rows``), the
-    comparison of their top features, and the what-if curves (``feature`` asks for one more, drawn now)."""
+    comparison of their top features, and the what-if curves (``feature`` asks for one more: a worker draws it,
+    ``whatif_drawing`` names those still being drawn)."""
     for e in explanations:
         e.trust_rows = trust_display(e.trust)
     error = ""
@@ -472,7 +531,12 @@ def row_insight(*, job: Job, row: int, explanations: list[Explanation], feature:
             whatif_get(job=job, row=row, feature=feature)
         except ApplicationError as exc:
             error = exc.message
-    whatifs = list(whatif_list(job=job, row=row))
-    return {"comparison": row_comparison(job=job, row=row, explanations=explanations), "whatifs": whatifs,
+    whatifs = list(whatif_list(job=job, row=row, ready_only=False))
+    drawing = [w.feature for w in whatifs if w.status == WhatIfStatus.DRAWING]
+    failed = [w for w in whatifs if w.status == WhatIfStatus.FAILED]
+    if failed and not error:
+        error = f"The curve for {failed[0].feature} could not be drawn: {failed[0].error}"
+    return {"comparison": row_comparison(job=job, row=row, explanations=explanations),
+            "whatifs": [w for w in whatifs if w.status == WhatIfStatus.READY], "whatif_drawing": drawing,
             "whatif_error": error, "whatif_choices": [f for f in job.schema.get("features", [])
-                                                      if f not in {w.feature for w in whatifs}]}
+                                                      if f not in {w.feature for w in whatifs if w.status != WhatIfStatus.FAILED}]}

@@ -142,6 +142,12 @@ class Plot(models.Model):
                 + (f"_{slugify(self.subject)}" if self.subject else ""))
 
 
+class WhatIfStatus(models.TextChoices):
+    DRAWING = "drawing", "Being drawn"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class WhatIf(models.Model):
     """Probabilities as one feature sweeps its range, every classifier of the job overlaid: for one row (an ICE
     curve) or, with ``row`` empty, averaged over the test rows (partial dependence)."""
@@ -153,6 +159,10 @@ class WhatIf(models.Model):
     grid_labels = models.JSONField(default=list, blank=True)  # the same values as people read them
     curves = models.JSONField(default=dict, blank=True)  # {classifier: {class name: [p, ...]}}
     plot = models.ForeignKey(Plot, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # Asked for after the job ran: a worker draws it (no model is loaded in a web request) while it is DRAWING.
+    status = models.CharField(max_length=16, choices=WhatIfStatus.choices, default=WhatIfStatus.READY)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["row", "feature"]

@@ -12,8 +12,11 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from explainer_site.exceptions import ApplicationError
+from explanations.insights import whatif_draw as whatif_draw_service
+from explanations.insights import whatif_fail
 from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.explainers.base import ExplainerError
+from explanations.models import WhatIf
 from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail, jobs_stale_sweep
 from explanations.services import job_classifier_run as job_classifier_run_service
 
@@ -32,14 +35,27 @@ def job_classifier_run(self, job_id: int, classifier: str) -> None:
         job_fail(job_id=job_id, reason=failure_reason(exc, job_id=job_id))
 
 
-def failure_reason(exc: BaseException, *, job_id: int) -> str:
-    """The sentence for the job page; the time limit wins even when a library wrapped it in its own error."""
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def whatif_draw(whatif_id: int) -> None:
+    """A what-if curve asked for on a page or through the API after the job ran."""
+    try:
+        with job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+            whatif_draw_service(whatif_id=whatif_id)
+    except Exception as exc:  # the curve must end drawn or with a reason, whatever broke
+        job_id = WhatIf.objects.filter(pk=whatif_id).values_list("job_id", flat=True).first() or 0
+        whatif_fail(whatif_id=whatif_id, reason=failure_reason(exc, job_id=job_id, work="drawing this curve"))
+
+
+def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the job") -> str:
+    """The sentence for the job page (``work``: what failed); the time limit wins even when a library wrapped it
+    in its own error."""
     chain, cause = [], exc
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     if any(isinstance(e, SoftTimeLimitExceeded) for e in chain):
-        return f"The job took longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."
+        took = "The job took" if work == "running the job" else f"{work[0].upper()}{work[1:]} took"
+        return f"{took} longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."
     if isinstance(exc, ApplicationError | ExplainerError):
         if not isinstance(exc.__cause__, ApplicationError | ExplainerError | None):
             logger.exception("job %s failed", job_id)  # a message for users that wraps an internal error: keep that too
@@ -54,7 +70,7 @@ def failure_reason(exc: BaseException, *, job_id: int) -> str:
                 f"is full, with job number {job_id}.")
     # The exception's text names code, paths or data; it goes to the log with the job number, the page says what to do.
     logger.exception("job %s failed", job_id)
-    return f"Something went wrong while running the job. Try other settings, or report it with job number {job_id}."
+    return f"Something went wrong while {work}. Try other settings, or report it with job number {job_id}."
 
 
 @worker_ready.connect

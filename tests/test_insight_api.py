@@ -3,6 +3,7 @@
 import io
 import json
 import zipfile
+from unittest.mock import patch
 
 import pytest
 
@@ -30,10 +31,11 @@ def heart_job_run(api, heart, run_on_commit) -> Job:
     return job
 
 
-def test_heart_random_forest_against_svm(api, other_api, client, user, heart, run_on_commit):
+def test_heart_random_forest_against_svm(api, other_api, client, user, heart, run_on_commit,
+                                        django_capture_on_commit_callbacks):
     job = heart_job_run(api, heart, run_on_commit)
     check_every_explanation_carries_its_trust_scores(api, job)
-    check_whatif_overlays_every_classifier_and_answers_for_other_features(api, job)
+    check_whatif_overlays_every_classifier_and_answers_for_other_features(api, job, django_capture_on_commit_callbacks)
     check_summary_ranks_explainers_per_classifier_with_readings(api, job)
     check_zip_holds_trust_whatif_and_summary(api, job)
     check_other_users_cannot_read_insight_endpoints(other_api, job)
@@ -63,7 +65,7 @@ def check_every_explanation_carries_its_trust_scores(api, heart_job):
     assert stored["stability_seeds"] == [1, 2] and len(stored["weight_spread"]) == len(stored["top_features"])
 
 
-def check_whatif_overlays_every_classifier_and_answers_for_other_features(api, heart_job):
+def check_whatif_overlays_every_classifier_and_answers_for_other_features(api, heart_job, on_commit):
     body = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=0&feature=age").json()
     assert body["feature"] == "age" and len(body["grid"]) > 5 and body["grid"] == sorted(body["grid"])
     assert set(body["curves"]) == {"random_forest", "svm"}
@@ -73,9 +75,19 @@ def check_whatif_overlays_every_classifier_and_answers_for_other_features(api, h
     assert body["plots"][0]["kind"] == "whatif"
     image = api.get(body["plots"][0]["svg"])
     assert image.status_code == 200 and b"Random forest" in b"".join(image.streaming_content)
-    categorical = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp").json()  # not precomputed: drawn now
+    # Not precomputed: the request only queues it (no model is loaded in a web request) and answers 202 ...
+    with on_commit(execute=False) as queued, patch("explanations.insights.job_models_load",
+                                                  side_effect=AssertionError("a model loaded in the web request")):
+        asked = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp")
+        again = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp")  # polling queues nothing more
+    assert asked.status_code == again.status_code == 202 and asked.json()["status"] == "drawing"
+    assert asked.json()["plots"] == [] and len(queued) == 1
+    assert WhatIf.objects.get(job=heart_job, row=5, feature="cp").status == "drawing"
+    queued[0]()  # ... and a worker draws it (eager here): the same GET then answers with the curve
+    categorical = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp")
+    assert categorical.status_code == 200 and categorical.json()["status"] == "ready"
+    categorical = categorical.json()
     assert len(categorical["grid"]) == len(categorical["grid_labels"]) >= 4 and categorical["plots"]
-    assert WhatIf.objects.filter(job=heart_job, row=5, feature="cp").exists()
     pd_curve = api.get(f"/api/jobs/{heart_job.pk}/whatif/?feature=age").json()
     assert pd_curve["row"] is None and pd_curve["plots"][0]["kind"] == "partial_dependence"
     for query, status in (("row=0&feature=wingspan", 404), ("row=1&feature=age", 404), ("row=x&feature=age", 400),
