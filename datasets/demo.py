@@ -50,6 +50,14 @@ def demo_csv_path(key: str) -> Path:
     return path
 
 
+def demo_dataset_existing(*, owner, key: str):
+    """The owner's copy of this demo that is still usable, if any (a second click on the card opens it)."""
+    from .models import Dataset, DatasetStatus
+
+    return (Dataset.objects.filter(owner=owner, is_demo=True, name=DEMOS[key].name)
+            .exclude(status=DatasetStatus.FAILED).order_by("-pk").first())
+
+
 def demo_dataset_create(*, owner, key: str):
     from .services import dataset_create, dataset_schema_default, dataset_schema_set
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 
-from .demo import DEMOS, demo_dataset_create
+from .demo import DEMOS, demo_dataset_create, demo_dataset_existing
 from .selectors import dataset_get, dataset_list
 from .services import dataset_create, dataset_delete, dataset_schema_default, dataset_schema_set
 
@@ -53,6 +53,10 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
 def dataset_demo(request: HttpRequest, key: str) -> HttpResponse:
     if key not in DEMOS:
         raise Http404("No such demo dataset.")
+    existing = demo_dataset_existing(owner=request.user, key=key)
+    if existing is not None:  # clicked twice (or again later): one copy is enough
+        messages.info(request, f"You already have the demo dataset “{existing.name}”; here it is.")
+        return redirect("datasets:detail", existing.pk)
     dataset = demo_dataset_create(owner=request.user, key=key)
     messages.success(request, f"Added the demo dataset “{dataset.name}”; its columns are already named.")
     return redirect("datasets:detail", dataset.pk)

@@ -434,15 +434,20 @@ def job_trust_summary(*, job: Job) -> dict[str, Any]:
         for e in entries:
             e["mean_position"] = round(float(np.mean(positions[e["explainer"]])), 3) if positions[e["explainer"]] else None
         entries.sort(key=lambda e: (e["mean_position"] is None, e["mean_position"] or 0, e["explainer"]))
-        for rank, e in enumerate(entries, start=1):
-            e["rank"] = rank
+        rank = 0
+        for e in entries:
+            # Ranked only on scores measured for at least two of its explainers: no scores, no place (null).
+            rank += e["mean_position"] is not None
+            e["rank"] = rank if e["mean_position"] is not None else None
             e["classifier_label"] = CLASSIFIERS[classifier].label if classifier in CLASSIFIERS else classifier
             e["explainer_label"] = EXPLAINERS[e["explainer"]].label if e["explainer"] in EXPLAINERS else e["explainer"]
         ranked.extend(entries)
     representative = {run.classifier: {**run.metrics["representative_rows"],
                                        "label": CLASSIFIERS[run.classifier].label if run.classifier in CLASSIFIERS else run.classifier}
                       for run in job.runs.all() if (run.metrics or {}).get("representative_rows")}
+    measured = [key for key in trust_metrics.TRUST_KEYS if any(e[key] is not None for e in ranked)]
     return {"table": ranked, "metrics": metric_descriptions(), "representative_rows": representative,
+            "measured": measured,
             "whatif_features": sorted(set(job.whatifs.values_list("feature", flat=True)))}
 
 

@@ -10,7 +10,7 @@ from explanations.models import Explanation, Job, ModelRun, Plot
 
 
 def job_list(*, user, dataset_id: int | None = None) -> QuerySet[Job]:
-    jobs = Job.objects.filter(owner=user).select_related("dataset")
+    jobs = Job.objects.filter(owner=user).select_related("dataset").prefetch_related("runs")
     return jobs.filter(dataset_id=dataset_id) if dataset_id else jobs
 
 

@@ -43,7 +43,7 @@ DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "tex
 
 @login_required
 def job_list_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "explanations/job_list.html", {"jobs": job_list(user=request.user).prefetch_related("runs")})
+    return render(request, "explanations/job_list.html", {"jobs": job_list(user=request.user)})
 
 
 def job_form_request(post, modality: str = "tabular") -> dict:
@@ -218,13 +218,21 @@ PLOT_SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # ma
 
 @api_view(["GET"])
 def plot_file(request: HttpRequest, plot_id: int, extension: str) -> FileResponse:
-    """A plot image for its owner, logged in by session (pages) or by API token (scripts)."""
-    if extension not in ("png", "svg"):
-        raise Http404("Plots come as .png or .svg.")
-    plot = plot_get(user=request.user, plot_id=plot_id)
+    """A plot image for its owner, logged in by session (pages) or by API token (scripts).
+
+    Not found (or another user's): a browser gets the site's 404 page, a script the API's JSON error."""
+    try:
+        if extension not in ("png", "svg"):
+            raise Http404("Plots come as .png or .svg.")
+        plot = plot_get(user=request.user, plot_id=plot_id)
+    except Http404:
+        if "text/html" in request.META.get("HTTP_ACCEPT", ""):
+            return render(request._request, "errors/404.html", status=404)
+        raise
     field = plot.png if extension == "png" else plot.svg
     response = FileResponse(field.open("rb"), content_type="image/png" if extension == "png" else "image/svg+xml",
-                            as_attachment="download" in request.GET, filename=f"{plot.slug}.{extension}")
+                            as_attachment="download" in request.GET,
+                            filename=f"job{plot.job_id}_{plot.slug}.{extension}")  # downloads of two jobs never collide
     response["Cache-Control"] = "private, max-age=3600"
     if extension == "svg":
         # An SVG opened on its own is a document that could run script: this one may only style itself.

@@ -11,7 +11,8 @@
     document.getElementById("bar").style.width = pct + "%";
     document.getElementById("progressbar").setAttribute("aria-valuenow", pct);
     document.getElementById("percent").textContent = pct + "%";
-    document.getElementById("stage").textContent = s.stage;
+    // A finished job's stage often repeats its status ("Cancelled"): the badge says it once.
+    document.getElementById("stage").textContent = s.stage === labels[s.status] ? "" : s.stage;
     renderRuns(s.runs || []);
     document.getElementById("elapsed").textContent = s.elapsed;
     const status = document.getElementById("job-status");
@@ -22,6 +23,8 @@
       document.getElementById("error-text").textContent = s.error;
     }
     if (finals.indexOf(s.status) >= 0) {
+      const note = document.getElementById("updates-note");
+      if (note) note.hidden = true;
       document.getElementById("cancel-form").hidden = true;
       document.getElementById("partial-results").hidden = false;
       document.getElementById("delete-form").hidden = false;

@@ -1,0 +1,121 @@
+"""Issue 17's journey defects that pages and the API show without a browser (each failed on beaff0d)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from datasets.models import Dataset
+from explanations.models import Explanation, Job, Plot
+from explanations.services import job_cancel, job_create
+from explanations.templatetags.job_text import percent
+from tests.unit_fixtures import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db
+
+FAST = {"lime": {"num_samples": 300}, "anchor": {"threshold": 0.9, "beam_size": 1}}
+
+
+@pytest.fixture
+def finished(zoo, user, run_on_commit) -> Job:
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["random_forest"], explainers=["lime", "anchor"],
+                         rows={"random": 2, "seed": 3}, params=FAST)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    return job
+
+
+def test_13_a_second_click_on_a_demo_card_opens_the_same_dataset(client, user):
+    client.force_login(user)
+    first = client.post("/datasets/demo/iris/")
+    second = client.post("/datasets/demo/iris/", follow=True)
+    assert Dataset.objects.filter(owner=user, is_demo=True).count() == 1
+    assert second.redirect_chain[-1][0] == first["Location"] and "already have" in second.content.decode()
+
+
+def test_13_the_jobs_list_tells_two_jobs_apart(finished, client, user):
+    client.force_login(user)
+    html = client.get("/jobs/").content.decode()
+    assert "Random forest" in html and "random_forest" not in html and "LIME, Anchors" in html
+    assert "2 random rows (seed 3)" in html
+    accuracy = finished.runs.get().metrics["accuracy"]
+    assert f"{percent(accuracy)} (Random forest)" in html
+    assert " s</td>" in html  # how long it took
+
+
+def test_13_every_finished_job_can_be_deleted_from_its_results(finished, client, user):
+    client.force_login(user)
+    html = client.get(f"/jobs/{finished.pk}/results/").content.decode()
+    assert f'action="/jobs/{finished.pk}/delete/"' in html and "data-confirm" in html
+
+
+def test_13_plot_downloads_of_two_jobs_have_different_names(finished, client, user):
+    client.force_login(user)
+    plot = Plot.objects.filter(job=finished, kind="confusion_matrix").get()
+    response = client.get(f"/plots/{plot.pk}.png?download=1")
+    assert f'filename="job{finished.pk}_random_forest_confusion_matrix.png"' in response["Content-Disposition"]
+
+
+def test_13_another_users_plot_is_the_sites_404_page_in_a_browser_and_json_for_scripts(finished, client, other_user,
+                                                                                         other_api):
+    plot = Plot.objects.filter(job=finished).first()
+    client.force_login(other_user)
+    page = client.get(f"/plots/{plot.pk}.png", HTTP_ACCEPT="text/html,application/xhtml+xml,*/*;q=0.8")
+    assert page.status_code == 404 and "Not found · Explainer" in page.content.decode()
+    script = other_api.get(f"/plots/{plot.pk}.png")
+    assert script.status_code == 404 and script.json()["error"]
+
+
+def test_13_make_run_shows_the_sites_error_pages_not_djangos_debug_pages():
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_DEBUG", "DJANGO_SETTINGS_MODULE")}
+    out = subprocess.run([sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = "
+                          "'explainer_site.settings.local'; django.setup(); from django.conf import settings; "
+                          "print(settings.DEBUG, settings.WHITENOISE_USE_FINDERS)"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
+def test_13_a_rule_that_applies_to_few_rows_says_under_one_percent(finished, client, user):
+    anchor = Explanation.objects.filter(job=finished, explainer="anchor").first()
+    anchor.data = {**anchor.data, "coverage": 0.003}
+    anchor.save(update_fields=["data"])
+    client.force_login(user)
+    html = client.get(f"/jobs/{finished.pk}/rows/{anchor.row}/").content.decode()
+    assert "applies to &lt;1% of rows" in html and "applies to 0%" not in html
+    assert [percent(v) for v in (0, 0.003, 0.26, 0.996, 1, None)] == ["0%", "<1%", "26%", ">99%", "100%", "—"]
+
+
+def trust_table(html: str) -> str:
+    start = html.index('<table class="trust-summary">')
+    return html[start:html.index("</table>", start)]
+
+
+def test_10_explainers_without_any_score_are_not_ranked(finished, client, user, api):
+    Explanation.objects.filter(job=finished).update(trust={})
+    body = api.get(f"/api/jobs/{finished.pk}/summary/").json()
+    assert [e["rank"] for e in body["table"]] == [None, None] and body["measured"] == []
+    client.force_login(user)
+    table = trust_table(client.get(f"/jobs/{finished.pk}/results/").content.decode())
+    assert "not ranked" in table and ">best<" not in table and "Deletion AUC" not in table
+
+
+def test_10_the_trust_table_shows_only_the_scores_measured(finished, client, user):
+    client.force_login(user)
+    table = trust_table(client.get(f"/jobs/{finished.pk}/results/").content.decode())
+    assert "Deletion AUC ↓" in table and "Additivity error" not in table  # no SHAP in this job
+    assert ">best<" in table
+
+
+def test_4_cancel_asks_first_and_a_cancelled_job_says_so_once(zoo, user, client):
+    job = Job.objects.create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
+                             rows_spec={"ids": [0]}, params={"seed": 0, "test_size": 0.25}, schema=zoo.schema,
+                             status="running", stage="Explaining rows 1–1 of 1")
+    client.force_login(user)
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'id="cancel-form" data-confirm="Cancel this job?' in html and "This page updates by itself" in html
+    job_cancel(job=job)
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert html.count(">Cancelled<") == 1 and '<span id="stage"></span>' in html
+    assert '<span id="updates-note" hidden>' in html
