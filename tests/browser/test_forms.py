@@ -116,6 +116,12 @@ def test_cancel_a_running_job(new_context):
 
     expect(page.locator("#job-status")).to_have_text("Running", timeout=60_000)
     expect(page.locator("#partial-results")).to_be_hidden()
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator("#cancel").click()  # dismissed: nothing happens
+    expect(page.locator("#job-status")).to_have_text("Running")
+    assert asked and asked[0].startswith("Cancel this job?")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator("#cancel").click()
     expect(page.locator(".message")).to_contain_text("Cancelled")
     expect(page.locator("#job-status")).to_have_text("Cancelled")
