@@ -41,12 +41,41 @@ DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "tex
                        "image": ["cnn"]}
 
 
+ROW_NAME_SUGGESTIONS = 5000
+
+
+def dataset_row_names(dataset) -> list[str]:
+    """Every distinct name in the dataset's row-name column, sorted (the form's suggestions and what it knows)."""
+    if dataset is None or not dataset.schema.get("row_name"):
+        return []
+    import pandas as pd
+
+    with dataset.data_file.open("rb") as handle:
+        column = pd.read_parquet(handle, columns=[dataset.schema["row_name"]]).iloc[:, 0]
+    return sorted({str(v) for v in column.dropna()})
+
+
 @login_required
 def job_list_page(request: HttpRequest) -> HttpResponse:
     return render(request, "explanations/job_list.html", {"jobs": job_list(user=request.user)})
 
 
-def job_form_request(post, modality: str = "tabular") -> dict:
+def row_names_parse(raw: str, known: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    """Names one per line (a name may hold commas: "Smith, Mr. John"). A line that is not a known name but has
+    commas is the older comma-separated form ("flamingo, frog"), so forms and bookmarks from before still work."""
+    names: list[str] = []
+    for line in raw.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if "," in line and line not in known:
+            names += [part.strip() for part in line.split(",") if part.strip()]
+        else:
+            names.append(line)
+    return list(dict.fromkeys(names))
+
+
+def job_form_request(post, modality: str = "tabular", known_names: set[str] | frozenset[str] = frozenset()) -> dict:
     """Turn the posted form into the service's arguments (the parameters of the plug-ins serving ``modality``)."""
     form_text_check(post)
     mode = post.get("rows_mode", "random")
@@ -54,7 +83,7 @@ def job_form_request(post, modality: str = "tabular") -> dict:
         raw = post.get("rows_ids", "").replace(";", ",").replace(" ", ",")
         rows = {"ids": [part for part in raw.split(",") if part.strip()]}
     elif mode == "names":
-        rows = {"names": [part.strip() for part in post.get("rows_names", "").split(",") if part.strip()]}
+        rows = {"names": row_names_parse(post.get("rows_names", ""), known_names)}
     elif mode == "all_test":
         rows = {"all_test": True}
     elif mode == "misclassified":
@@ -94,20 +123,15 @@ def job_new(request: HttpRequest) -> HttpResponse:
         return redirect("datasets:schema", dataset.pk)
     modality = schema_modality(dataset.schema if dataset is not None else None)
     error, field, status, posted = "", "", 200, request.POST if request.method == "POST" else None
+    names = dataset_row_names(dataset)
     if request.method == "POST" and dataset is not None:
         try:
-            job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST, modality))
+            job = job_create(owner=request.user, dataset=dataset, **job_form_request(request.POST, modality, set(names)))
         except ApplicationError as exc:  # including "the queue is unavailable" (503)
             error, field, status = exc.message, exc.extra.get("field", ""), exc.status
         else:
             return redirect("explanations:job", job.pk)
-    row_names: list[str] = []
-    if dataset is not None and dataset.schema.get("row_name"):
-        import pandas as pd
-
-        with dataset.data_file.open("rb") as handle:
-            column = pd.read_parquet(handle, columns=[dataset.schema["row_name"]]).iloc[:, 0]
-        row_names = sorted({str(v) for v in column.dropna().head(5000)})
+    row_names = names[:ROW_NAME_SUGGESTIONS]
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,

@@ -46,7 +46,8 @@ def rows_text(job) -> str:
     """The job's row choice in words: "3 random rows (seed 1)", "rows 4, 8", "the whole test set"."""
     spec = job.rows_spec or {}
     if spec.get("names"):
-        shown = ", ".join(spec["names"][:3]) + (f" and {len(spec['names']) - 3} more" if len(spec["names"]) > 3 else "")
+        shown = " ".join(f"“{name}”" for name in spec["names"][:3]) + (
+            f" and {len(spec['names']) - 3} more" if len(spec["names"]) > 3 else "")  # quoted: a name may hold commas
         return f"named {shown}"
     if "ids" in spec:
         ids = [str(i) for i in spec["ids"]]

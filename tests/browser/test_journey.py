@@ -107,9 +107,12 @@ def test_person_journey(app_stack, new_context, datasets_dir, tmp_path):
     form.locator('.choice:has(input[value="anchor"]) summary').click()
     page.fill("#id_anchor__threshold", "0.9")
     form.locator('input[name="rows_mode"][value="names"]').check()
-    expect(page.locator("#id_rows_names")).to_be_visible()
+    expect(page.locator("#id_rows_name_pick")).to_be_visible()  # names are picked as chips
     expect(page.locator("#id_rows_count")).to_be_hidden()
-    page.fill("#id_rows_names", ", ".join(ROW_NAMES))
+    for name in ROW_NAMES:
+        page.fill("#id_rows_name_pick", name)
+        page.press("#id_rows_name_pick", "Enter")
+    expect(page.locator("#row-name-chips li")).to_have_count(len(ROW_NAMES))
     expect(page.locator("#estimate")).to_contain_text("2 classifiers × 3 explainers × 2 rows")
     shot(page, "job_form")
 
