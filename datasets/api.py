@@ -13,14 +13,24 @@ from explainer_site.parsers import StrictJSONParser
 
 from .models import Dataset
 from .selectors import dataset_get, dataset_list
-from .services import dataset_create, dataset_delete, dataset_schema_set
+from .services import dataset_create, dataset_delete, dataset_schema_set, dataset_schema_suggestion
 
 
 class DatasetOutput(serializers.ModelSerializer):
+    schema_suggestion = serializers.SerializerMethodField(
+        help_text="What the schema form pre-fills: {label, features, categorical, row_name, reasons: {column: "
+                  "sentence}} (why a column was left out); null until the file has been read.")
+
     class Meta:
         model = Dataset
         fields = ["id", "name", "original_filename", "status", "error", "n_rows", "n_columns", "columns",
-                  "cleaning_notes", "schema", "sha256", "created_at"]
+                  "cleaning_notes", "schema", "sha256", "created_at", "schema_suggestion"]
+
+    def get_schema_suggestion(self, dataset: Dataset) -> dict | None:
+        if not dataset.is_ready or not dataset.columns:
+            return None
+        suggestion = dataset_schema_suggestion(dataset=dataset)
+        return {key: suggestion.get(key) for key in ("label", "features", "categorical", "row_name", "reasons")}
 
 
 class DatasetUploadInput(serializers.Serializer):

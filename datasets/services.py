@@ -21,6 +21,7 @@ from .images import images_zip_ingest, images_zip_is, images_zip_quick_check
 from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset, DatasetStatus
+from .schema_guess import schema_guess
 
 LABEL_VALUES_MAX = 100
 INGEST_FAILED = ("The file could not be read because of an error on this server; it was deleted. Upload it again, "
@@ -236,30 +237,29 @@ def dataset_from_table(*, dataset: Dataset, table: IngestedTable, sha256: str) -
     return dataset
 
 
-def dataset_schema_default(*, dataset: Dataset) -> dict:
-    """A sensible first guess: the last low-cardinality column is the label, other usable columns are features.
+def dataset_schema_suggestion(*, dataset: Dataset) -> dict:
+    """What the schema form pre-fills, with why each column left out was left out (``reasons``).
 
-    Pixel columns with a square count are proposed as images, a lone free-text column as text.
+    Pixel columns with a square count are proposed as images, a lone free-text column as text; tables get
+    ``schema_guess``: the column that reads most like an outcome is the label, ids, codes, mostly empty and
+    constant columns are left unticked.
     """
-    kinds = {c["name"]: c for c in dataset.columns}
     media = schema_default_media(dataset.columns, dataset.label_values)
     if media:
         values = [v for v, _ in dataset.label_values.get(media["label"], [])]
-        return {**media, "class_names": {v: v for v in values}, "row_name": ""}
-    candidates = [c["name"] for c in dataset.columns if c["name"] in dataset.label_values and 2 <= c["n_unique"] <= 50]
-    label = candidates[-1] if candidates else dataset.column_names[-1]
-    row_name = next(
-        (c["name"] for c in dataset.columns if c["dtype"] == "categorical" and c["n_unique"] >= 0.8 * dataset.n_rows and c["name"] != label),
-        "",
-    )
-    features = [
-        name for name, c in kinds.items()
-        if name not in (label, row_name) and c["dtype"] != "text" and c["n_unique"] > 1
-    ]
-    categorical = [name for name in features if kinds[name]["dtype"] == "categorical"]
-    values = [v for v, _ in dataset.label_values.get(label, [])]
-    return {"label": label, "features": features, "categorical": categorical,
-            "class_names": {v: v for v in values}, "row_name": row_name}
+        kind = "pixels of an image" if media.get("image_shape") else "the text to learn from"
+        reasons = {media["label"]: "This is the column to predict."}
+        reasons.update({c["name"]: f"Not one of the {kind}." for c in dataset.columns
+                        if c["name"] not in media["features"] and c["name"] != media["label"]})
+        return {**media, "class_names": {v: v for v in values}, "row_name": "", "reasons": reasons}
+    guess = schema_guess(dataset.columns, dataset.label_values, dataset.n_rows or 0)
+    values = [v for v, _ in dataset.label_values.get(guess["label"], [])]
+    return {**guess, "class_names": {v: v for v in values}}
+
+
+def dataset_schema_default(*, dataset: Dataset) -> dict:
+    """``dataset_schema_suggestion`` without the reasons: a schema ``dataset_schema_set`` takes as it is."""
+    return {k: v for k, v in dataset_schema_suggestion(dataset=dataset).items() if k != "reasons"}
 
 
 def dataset_schema_set(*, dataset: Dataset, label: str, features: list[str], categorical: list[str] | None = None,

@@ -12,7 +12,7 @@ from explainer_site.request_values import form_text_check
 
 from .demo import DEMOS, demo_dataset_create, demo_dataset_existing
 from .selectors import dataset_get, dataset_list
-from .services import dataset_create, dataset_delete, dataset_schema_default, dataset_schema_set
+from .services import dataset_create, dataset_delete, dataset_schema_set, dataset_schema_suggestion
 
 
 def upload_context(error: str = "") -> dict:
@@ -83,7 +83,9 @@ def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = dataset_get(user=request.user, dataset_id=dataset_id)
     if not dataset.is_ready:
         return redirect("datasets:detail", dataset.pk)
-    schema = dataset.schema or dataset_schema_default(dataset=dataset)
+    suggestion = dataset_schema_suggestion(dataset=dataset)
+    reasons = suggestion.pop("reasons")
+    schema = dataset.schema or suggestion
     error, field = "", ""
     if request.method == "POST":
         label = request.POST.get("label", "")
@@ -107,7 +109,10 @@ def dataset_schema(request: HttpRequest, dataset_id: int) -> HttpResponse:
             messages.success(request, "Saved. Now choose classifiers and explainers.")
             return redirect(f"/jobs/new/?dataset={dataset.pk}")
     columns = [
-        {**c, "is_feature": c["name"] in schema["features"], "is_categorical": c["name"] in schema["categorical"]}
+        {**c, "is_feature": c["name"] in schema["features"],
+         "is_categorical": c["name"] in schema["categorical"] or c["dtype"] == "categorical",
+         "reason": reasons.get(c["name"], "") if c["name"] not in (*schema["features"], schema["label"],
+                                                                 schema.get("row_name")) else ""}
         for c in dataset.columns
     ]
     return render(request, "datasets/schema.html", {

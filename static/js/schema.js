@@ -33,13 +33,25 @@
     });
   }
 
+  // A column becomes the label (or the row name) and stops being a feature; when it stops being the label its
+  // tick comes back as it was, and the first label, never ticked, is ticked unless it was left out for a reason.
+  const wasTicked = {};
+  let excluded = new Set([label.value, rowName.value]);
+  let restored = [];
+
   function updateSummary() {
     const rows = document.querySelectorAll("table.features tbody tr");
+    const nowExcluded = new Set([label.value, rowName.value]);
     let features = 0, categorical = 0;
     rows.forEach(function (tr) {
       const name = tr.dataset.column;
       const use = tr.querySelector('input[name="features"]');
-      const isExcluded = name === label.value || name === rowName.value;
+      const isExcluded = nowExcluded.has(name);
+      if (isExcluded && !excluded.has(name)) wasTicked[name] = use.checked;
+      if (!isExcluded && excluded.has(name) && name) {
+        use.checked = name in wasTicked ? wasTicked[name] : !tr.dataset.reason;
+        if (use.checked) restored.push(name);
+      }
       use.disabled = isExcluded;
       tr.classList.toggle("excluded", isExcluded);
       if (use.checked && !isExcluded) {
@@ -47,9 +59,12 @@
         if (tr.querySelector('input[type="checkbox"][name="categorical"]').checked) categorical += 1;
       }
     });
+    excluded = nowExcluded;
     const classes = (labelValues[label.value] || []).length;
     summary.textContent = features + " feature" + (features === 1 ? "" : "s") + " (" + categorical + " categorical) → predicting " +
-      label.value + " (" + classes + " class" + (classes === 1 ? "" : "es") + ")";
+      label.value + " (" + classes + " class" + (classes === 1 ? "" : "es") + ")" +
+      (restored.length ? " · " + restored.join(", ") + (restored.length === 1 ? " is a feature again" : " are features again") : "");
+    restored = [];
   }
 
   function setAll(value) {
