@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from rest_framework.decorators import api_view
 
-from datasets.selectors import dataset_get, dataset_list
+from datasets.selectors import dataset_get, dataset_list, dataset_row_values
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.exports import job_zip_fresh
@@ -232,7 +232,16 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
     insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))
+    schema = job.schema
+    if modality == "image":  # the plots show the image itself; its pixels are no list to read
+        values, text = {}, ""
+    else:
+        shown = [*schema.get("features", []), schema["label"]]
+        values = dataset_row_values(dataset=job.dataset, row=row, columns=list(dict.fromkeys(shown)))
+        text = values.pop(schema["text"][0], "") if modality == "text" and schema.get("text") else ""
     return render(request, "explanations/job_row.html", {"job": job, "row": row, "first": first,
+                                                          "row_values": values, "row_text": text,
+                                                          "label_column": schema["label"],
                                                           "classifiers": by_classifier, "probabilities": probabilities,
                                                           **insight})
 

@@ -119,3 +119,40 @@ def test_4_cancel_asks_first_and_a_cancelled_job_says_so_once(zoo, user, client)
     html = client.get(f"/jobs/{job.pk}/").content.decode()
     assert html.count(">Cancelled<") == 1 and '<span id="stage"></span>' in html
     assert '<span id="updates-note" hidden>' in html
+
+
+def test_12_the_row_page_shows_the_rows_own_values(finished, client, user):
+    import pandas as pd
+
+    from datasets.selectors import dataset_frame_load
+
+    row = Explanation.objects.filter(job=finished).values_list("row", flat=True).first()
+    frame = dataset_frame_load(dataset=finished.dataset)
+    client.force_login(user)
+    html = client.get(f"/jobs/{finished.pk}/rows/{row}/").content.decode()
+    assert 'id="row-values"' in html and "(the answer)" in html
+    for column in ("legs", "feathers", "class_type"):
+        value = frame.loc[row, column]
+        assert f"<dt>{column}" in html and f"<dd>{int(value) if pd.notna(value) else '— missing'}</dd>" in html
+
+
+def test_12_a_text_rows_page_shows_the_whole_message(user, client, run_on_commit):
+    import pandas as pd
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.services import dataset_create, dataset_schema_set
+    from tests.unit_fixtures import SHARED
+
+    frame = pd.read_csv(SHARED / "sms_spam.csv").sample(120, random_state=1).reset_index(drop=True)
+    frame.loc[0, "text"] = "A long message, " + "with many words " * 30 + "and the end of it."
+    dataset = dataset_create(owner=user, file=SimpleUploadedFile("sms.csv", frame.to_csv(index=False).encode(),
+                                                                 content_type="text/csv"), name="SMS")
+    dataset = dataset_schema_set(dataset=dataset, label="label", features=["text"], text=["text"])
+    with run_on_commit():
+        job = job_create(owner=user, dataset=dataset, classifiers=["logistic_regression"], explainers=["lime"],
+                         rows={"ids": [0]}, params={"lime": {"num_samples": 200}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    client.force_login(user)
+    html = client.get(f"/jobs/{job.pk}/rows/0/").content.decode()
+    assert '<blockquote class="row-text">A long message, with many words' in html and "and the end of it.</blockquote>" in html
