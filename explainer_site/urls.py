@@ -20,6 +20,8 @@ api_patterns = [
     path("jobs/<int:job_id>/whatif/", explanations_api.JobWhatIfApi.as_view(), name="job_whatif"),
     path("jobs/<int:job_id>/summary/", explanations_api.JobSummaryApi.as_view(), name="job_summary"),
     path("jobs/<int:job_id>/rerun/", explanations_api.JobRerunApi.as_view(), name="job_rerun"),
+    path("jobs/<int:job_id>/report/", explanations_api.JobReportApi.as_view(), name="job_report"),
+    path("jobs/<int:job_id>/share/", explanations_api.JobShareApi.as_view(), name="job_share"),
     path("schema/", ApiSchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows.
     path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),

@@ -3,7 +3,7 @@
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_modalities
 from explanations.ml.modalities import classifier_for, explainer_for
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
+from explanations.report import report_response
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -28,6 +29,7 @@ from explanations.selectors import (
     job_run_stages,
 )
 from explanations.services import job_cancel, job_create, job_rerun
+from explanations.shares import job_share, job_unshare
 
 
 def plot_link(request: HttpRequest):
@@ -187,3 +189,24 @@ class JobRerunApi(APIView):
         """The same job again: dataset, schema, rows, parameters and seeds."""
         job = job_rerun(job=job_get(user=request.user, job_id=job_id))
         return Response({"id": job.pk, "status": job.status}, status=status.HTTP_201_CREATED)
+
+
+class JobReportApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("download", bool)], responses={(200, "text/html"): str})
+    def get(self, request, job_id: int):
+        """The results as one self-contained HTML file (plots embedded, no external URL); ``?download=1`` saves it."""
+        return report_response(job_get(user=request.user, job_id=job_id), download="download" in request.query_params)
+
+
+class JobShareApi(APIView):
+    @extend_schema(request=None, responses={201: inline_serializer("JobShareOutput", {"url": serializers.CharField()})})
+    def post(self, request, job_id: int):
+        """A read-only link to the job's report that works logged out (the same link when shared already)."""
+        share = job_share(job=job_get(user=request.user, job_id=job_id))
+        return Response({"url": request.build_absolute_uri(reverse("explanations:shared", args=[share.token]))},
+                        status=status.HTTP_201_CREATED)
+
+    def delete(self, request, job_id: int):
+        """Stop sharing: the link answers 404 from now on."""
+        job_unshare(job=job_get(user=request.user, job_id=job_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

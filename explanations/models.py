@@ -174,3 +174,14 @@ class WhatIf(models.Model):
 
     def __str__(self) -> str:
         return f"what-if {self.feature} for {'row ' + str(self.row) if self.row is not None else 'the test rows'}"
+
+
+class JobShare(models.Model):
+    """A read-only link to a job's report that works logged out, until its owner stops sharing (the row goes)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="share")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"share of job {self.job_id}"

@@ -15,4 +15,8 @@ urlpatterns = [
     path("jobs/<int:job_id>/rows/<int:row>/", views.job_row, name="row"),
     path("jobs/<int:job_id>/download.zip", views.job_download, name="download"),
     path("plots/<int:plot_id>.<str:extension>", views.plot_file, name="plot_file"),
+    path("jobs/<int:job_id>/report.html", views.job_report_page, name="report"),
+    path("jobs/<int:job_id>/share/", views.job_share_page, name="job_share"),
+    path("jobs/<int:job_id>/unshare/", views.job_unshare_page, name="job_unshare"),
+    path("shared/<str:token>/", views.shared_report, name="shared"),
 ]

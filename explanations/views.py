@@ -24,7 +24,8 @@ from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
-from explanations.models import JobStatus
+from explanations.models import JobShare, JobStatus
+from explanations.report import report_response
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -35,6 +36,7 @@ from explanations.selectors import (
     plot_get,
 )
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
+from explanations.shares import job_share, job_unshare, shared_job_get
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
@@ -211,7 +213,10 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                     "correct": e.is_correct, "explainers": []})["explainers"].append(e.explainer)
         runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": list(rows.values()),
                      "plots": job_global_plots(job=job, classifier=run.classifier)})
+    share = JobShare.objects.filter(job=job).first()
+    share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
     return render(request, "explanations/job_results.html", {"job": job, "runs": runs, "progress": job_progress(job=job),
+                                                              "share_url": share_url,
                                                               "summary": job_trust_summary(job=job),
                                                               "partial_dependence": whatif_list(job=job, partial_dependence=True)})
 
@@ -294,3 +299,32 @@ def job_download(request: HttpRequest, job_id: int) -> HttpResponse:
         return redirect("explanations:job", job.pk)
     return FileResponse(default_storage.open(job_zip_fresh(job=job), "rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
                         content_type="application/zip")
+
+
+@login_required
+def job_report_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    return report_response(job_get(user=request.user, job_id=job_id), download="download" in request.GET)
+
+
+@login_required
+@require_POST
+def job_share_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job_share(job=job_get(user=request.user, job_id=job_id))
+    messages.success(request, "Anyone with the link below can now read this job's report, without an account.")
+    return redirect(reverse("explanations:results", args=[job_id]) + "#share")
+
+
+@login_required
+@require_POST
+def job_unshare_page(request: HttpRequest, job_id: int) -> HttpResponse:
+    job_unshare(job=job_get(user=request.user, job_id=job_id))
+    messages.success(request, "Stopped sharing: the link no longer works.")
+    return redirect(reverse("explanations:results", args=[job_id]) + "#share")
+
+
+def shared_report(request: HttpRequest, token: str) -> HttpResponse:
+    """A shared job's report, for anyone with the link (logged in or not); 404 once its owner stops sharing."""
+    response = report_response(shared_job_get(token=token), download=False)
+    response["Cache-Control"] = "private, no-store"  # stops working at once when the owner stops sharing
+    response["Referrer-Policy"] = "no-referrer"  # the link is the secret
+    return response

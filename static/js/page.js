@@ -18,6 +18,10 @@
   document.querySelectorAll("[data-width]").forEach(function (bar) {
     bar.style.width = Math.max(0, Math.min(100, Number(bar.dataset.width) || 0)) + "%";
   });
+  // <input data-select-on-focus>: focusing it selects it all, ready to copy (a share link).
+  document.querySelectorAll("input[data-select-on-focus]").forEach(function (input) {
+    input.addEventListener("focus", function () { input.select(); });
+  });
   // <section data-reload-after="3000">: reload the page after that many milliseconds (work still in progress).
   const reload = document.querySelector("[data-reload-after]");
   if (reload) setTimeout(function () { window.location.reload(); }, Number(reload.dataset.reloadAfter) || 3000);

@@ -83,6 +83,12 @@ def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, st
         ("GET", "api/jobs/<int:job_id>/summary/", f"/api/jobs/{j}/summary/"),
         ("GET", "api/jobs/<int:job_id>/whatif/", f"/api/jobs/{j}/whatif/?row=3"),
         ("POST", "api/jobs/<int:job_id>/rerun/", f"/api/jobs/{j}/rerun/"),
+        ("GET", "api/jobs/<int:job_id>/report/", f"/api/jobs/{j}/report/"),
+        ("POST", "api/jobs/<int:job_id>/share/", f"/api/jobs/{j}/share/"),
+        ("DELETE", "api/jobs/<int:job_id>/share/", f"/api/jobs/{j}/share/"),
+        ("GET", "jobs/<int:job_id>/report.html", f"/jobs/{j}/report.html"),
+        ("POST", "jobs/<int:job_id>/share/", f"/jobs/{j}/share/"),
+        ("POST", "jobs/<int:job_id>/unshare/", f"/jobs/{j}/unshare/"),
         ("POST", "api/jobs/", "/api/jobs/"),
     ]
 
