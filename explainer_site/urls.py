@@ -13,6 +13,7 @@ api_patterns = [
     path("classifiers/", explanations_api.ClassifierListApi.as_view(), name="classifiers"),
     path("explainers/", explanations_api.ExplainerListApi.as_view(), name="explainers"),
     path("jobs/", explanations_api.JobListApi.as_view(), name="jobs"),
+    path("jobs/compare/", explanations_api.JobCompareApi.as_view(), name="jobs_compare"),
     path("jobs/<int:job_id>/", explanations_api.JobDetailApi.as_view(), name="job"),
     path("jobs/<int:job_id>/cancel/", explanations_api.JobCancelApi.as_view(), name="job_cancel"),
     path("jobs/<int:job_id>/explanations/", explanations_api.JobExplanationsApi.as_view(), name="job_explanations"),

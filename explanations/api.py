@@ -12,6 +12,7 @@ from datasets.selectors import dataset_get
 from explainer_site.exceptions import ApplicationError
 from explainer_site.parsers import StrictJSONParser
 from explainer_site.request_values import query_int, query_text
+from explanations.compare import jobs_compare
 from explanations.exports import explanation_record, job_zip_fresh
 from explanations.insights import job_trust_summary, whatif_get
 from explanations.ml.classifiers import CLASSIFIERS
@@ -210,3 +211,17 @@ class JobShareApi(APIView):
         """Stop sharing: the link answers 404 from now on."""
         job_unshare(job=job_get(user=request.user, job_id=job_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JobCompareApi(APIView):
+    @extend_schema(parameters=[OpenApiParameter("a", int, required=True), OpenApiParameter("b", int, required=True)])
+    def get(self, request):
+        """Two of your jobs on the same dataset: metrics, per-row predictions and top features of both, with
+        ``differences`` (accuracy b − a per classifier, top features not shared, rows predicted differently)."""
+        ids = {}
+        for side in ("a", "b"):
+            ids[side] = query_int(request.query_params, side)
+            if ids[side] is None:
+                raise ApplicationError("Say which two jobs to compare, e.g. ?a=12&b=15.", {"field": side})
+        return Response(jobs_compare(a=job_get(user=request.user, job_id=ids["a"]),
+                                     b=job_get(user=request.user, job_id=ids["b"])))

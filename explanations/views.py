@@ -19,6 +19,7 @@ from rest_framework.decorators import api_view
 from datasets.selectors import dataset_get, dataset_list, dataset_row_values
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
+from explanations.compare import jobs_compare
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.ml.classifiers import CLASSIFIERS
@@ -328,3 +329,20 @@ def shared_report(request: HttpRequest, token: str) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"  # stops working at once when the owner stops sharing
     response["Referrer-Policy"] = "no-referrer"  # the link is the secret
     return response
+
+
+@login_required
+def jobs_compare_page(request: HttpRequest) -> HttpResponse:
+    """Pick two of one's jobs on the same dataset and see them side by side."""
+    a_id, b_id = request.GET.get("a", ""), request.GET.get("b", "")
+    a = job_get(user=request.user, job_id=a_id) if a_id else None
+    b = job_get(user=request.user, job_id=b_id) if b_id else None
+    others = list(job_list(user=request.user, dataset_id=a.dataset_id).exclude(pk=a.pk)) if a else []
+    comparison, error = None, ""
+    if a and b:
+        try:
+            comparison = jobs_compare(a=a, b=b)
+        except ApplicationError as exc:
+            error = exc.message
+    return render(request, "explanations/job_compare.html", {"a": a, "b": b, "others": others, "comparison": comparison,
+                                                              "error": error}, status=400 if error else 200)

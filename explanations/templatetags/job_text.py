@@ -104,3 +104,19 @@ def trust_cell(entry: dict, key: str) -> str:
     if value is None:
         return "—"
     return f"{value:.1e}" if key == "additivity_error" else f"{value:.2f}"
+
+
+@register.filter
+def get_item(mapping, key):
+    """``{{ mapping|get_item:key }}``: a dict's value for a key held in a variable (None when absent)."""
+    return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def signed_points(value) -> str:
+    """An accuracy difference in percentage points: ``+3.2 points``, ``−1.0 points``."""
+    try:
+        points = float(value) * 100
+    except (TypeError, ValueError):
+        return "—"
+    return f"{'+' if points > 0 else '−' if points < 0 else ''}{abs(points):.1f} points"

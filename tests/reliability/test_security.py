@@ -90,6 +90,8 @@ def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, st
         ("POST", "jobs/<int:job_id>/share/", f"/jobs/{j}/share/"),
         ("POST", "jobs/<int:job_id>/unshare/", f"/jobs/{j}/unshare/"),
         ("POST", "api/jobs/", "/api/jobs/"),
+        ("GET", "api/jobs/compare/", f"/api/jobs/compare/?a={j}&b={j}"),
+        ("GET", "jobs/compare/", f"/jobs/compare/?a={j}&b={j}"),
     ]
 
 
