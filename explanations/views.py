@@ -202,22 +202,56 @@ def job_delete_page(request: HttpRequest, job_id: int) -> HttpResponse:
     return redirect("datasets:detail", dataset_id)
 
 
+ROWS_PER_PAGE = 50
+ROW_SORTS = {"row": "row number", "-confidence": "most confident first", "confidence": "least confident first",
+             "predicted": "predicted answer"}
+ROW_FILTERS = {"all": "all rows", "wrong": "only mistakes", "right": "only right answers"}
+
+
+def rows_table_options(query) -> dict:
+    """The explained-rows table's sort, filter and page from the query string (anything unknown: the default)."""
+    sort = query.get("sort", "row") if query.get("sort") in ROW_SORTS else "row"
+    show = query.get("show", "all") if query.get("show") in ROW_FILTERS else "all"
+    page = query.get("page", "1")
+    page = int(page) if page.isdigit() and 0 < len(page) <= 6 else 1
+    return {"sort": sort, "show": show, "page": max(page, 1), "sorts": ROW_SORTS, "filters": ROW_FILTERS}
+
+
+def rows_table_page(rows: list[dict], table: dict) -> tuple[list[dict], dict]:
+    if table["show"] != "all":
+        rows = [r for r in rows if r["correct"] is (table["show"] == "right")]
+    key = table["sort"].lstrip("-")
+    rows = sorted(rows, key=lambda r: (r[key], r["row"]), reverse=table["sort"].startswith("-"))
+    count = max((len(rows) + ROWS_PER_PAGE - 1) // ROWS_PER_PAGE, 1)
+    page = min(table["page"], count)
+    return rows[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE], {
+        "page": page, "count": count, "total": len(rows), "previous": page - 1 if page > 1 else None,
+        "next": page + 1 if page < count else None, "first": (page - 1) * ROWS_PER_PAGE + 1 if rows else 0,
+        "last": min(page * ROWS_PER_PAGE, len(rows))}
+
+
 @login_required
 def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_get(user=request.user, job_id=job_id)
+    table = rows_table_options(request.GET)
     runs = []
     for run in job.runs.all():
         rows: dict[int, dict] = {}
-        for e in explanation_list(job=job, classifier=run.classifier):
-            rows.setdefault(e.row, {"row": e.row, "row_name": e.row_name, "true_label": e.true_label,
-                                    "predicted": e.predicted, "confidence": e.confidence, "in_train": e.in_train,
-                                    "correct": e.is_correct, "explainers": []})["explainers"].append(e.explainer)
-        runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": list(rows.values()),
-                     "plots": job_global_plots(job=job, classifier=run.classifier)})
+        for row, row_name, true_label, predicted, probabilities, in_train, explainer in (
+                job.explanations.filter(classifier=run.classifier).order_by("row", "pk").values_list(
+                    "row", "row_name", "true_label", "predicted", "probabilities", "in_train", "explainer")):
+            rows.setdefault(row, {"row": row, "row_name": row_name, "true_label": true_label, "predicted": predicted,
+                                  "confidence": max(probabilities.values(), default=0.0), "in_train": in_train,
+                                  "correct": (predicted == true_label) if true_label else None,
+                                  "explainers": []})["explainers"].append(explainer)
+        shown, pages = rows_table_page(list(rows.values()), table)
+        runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
+                     "pages": pages, "plots": job_global_plots(job=job, classifier=run.classifier)})
     share = JobShare.objects.filter(job=job).first()
     share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
     return render(request, "explanations/job_results.html", {"job": job, "runs": runs, "progress": job_progress(job=job),
-                                                              "share_url": share_url,
+                                                              "share_url": share_url, "table": table,
+                                                              "active_tab": request.GET.get("tab") or (job.classifiers or [""])[0],
                                                               "summary": job_trust_summary(job=job),
                                                               "partial_dependence": whatif_list(job=job, partial_dependence=True)})
 

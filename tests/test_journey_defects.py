@@ -1,6 +1,7 @@
 """Issue 17's journey defects that pages and the API show without a browser (each failed on beaff0d)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -156,3 +157,27 @@ def test_12_a_text_rows_page_shows_the_whole_message(user, client, run_on_commit
     client.force_login(user)
     html = client.get(f"/jobs/{job.pk}/rows/0/").content.decode()
     assert '<blockquote class="row-text">A long message, with many words' in html and "and the end of it.</blockquote>" in html
+
+
+def test_14_the_explained_rows_table_sorts_filters_and_pages(zoo, user, client):
+    job = Job.objects.create(owner=user, dataset=zoo, classifiers=["random_forest"], explainers=["lime"],
+                             rows_spec={"all_test": True}, params={"seed": 0, "test_size": 0.25}, schema=zoo.schema,
+                             status="succeeded")
+    job.runs.create(classifier="random_forest", status="done", metrics={"accuracy": 0.9})
+    Explanation.objects.bulk_create(
+        Explanation(job=job, classifier="random_forest", explainer="lime", row=i, predicted="Bird" if i % 4 else "Fish",
+                    true_label="Bird", probabilities={"Bird": 0.5 + i / 400, "Fish": 0.5 - i / 400}, data={})
+        for i in range(120))
+    client.force_login(user)
+    html = client.get(f"/jobs/{job.pk}/results/").content.decode()
+    assert "Rows 1–50 of 120." in html and "Page 1 of 3" in html and ">Row 49<" in html and ">Row 50<" not in html
+    assert "LIME" in html and ">lime<" not in html
+    html = client.get(f"/jobs/{job.pk}/results/?tab=random_forest&show=wrong&sort=-confidence").content.decode()
+    assert "Rows 1–30 of 30 (only mistakes, of 120 explained)." in html and "Page 1 of" not in html
+    wrong = re.findall(r">Row (\d+)<", html)
+    assert wrong[0] == "116" and len(wrong) == 30 and all(int(r) % 4 == 0 for r in wrong)  # most confident mistake first
+    last = client.get(f"/jobs/{job.pk}/results/?page=3&sort=row").content.decode()
+    assert "Rows 101–120 of 120." in last and 'rel="prev"' in last and 'rel="next"' not in last
+    assert "Page 3 of 3" in client.get(f"/jobs/{job.pk}/results/?page=999").content.decode()  # past the end: the last
+    junk = client.get(f"/jobs/{job.pk}/results/?page=99999999999&sort=evil&show=%00")
+    assert junk.status_code == 200 and "Page 1 of 3" in junk.content.decode()
