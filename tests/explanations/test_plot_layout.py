@@ -55,6 +55,7 @@ SPACE = FeatureSpace(feature_names=FEATURES, categorical=[len(FEATURES) - 1],
 MANY_SPACE = FeatureSpace(feature_names=FEATURES, categorical=[], categories={}, class_names=MANY_CLASSES)
 TITLE = ("Why row 12,345 (a person with a rather long description of who they are) is predicted "
          f"{CLASSES[0]} — gradient boosting, SHAP")
+SHOUTED = "WHY ROW 244 (WOMBAT, MAMMOTH OR WALRUS) IS PREDICTED MAMMAL — MULTI-LAYER PERCEPTRON, SHAP"  # wide letters
 SUBTITLE = "tree algorithm · probability output · 200 background rows · seed 0 · stability over 5 reruns"
 SCIENTIFIC = re.compile(r"\d[eE][+-]?\d")
 SLACK = 1.0  # pixels: anti-aliasing may reach a pixel over an edge
@@ -143,7 +144,7 @@ OTHER_PLOTS: dict[str, Callable[[], Figure]] = {
     "confusion_matrix": lambda: confusion_matrix_plot(np.random.default_rng(0).integers(0, 200, size=(20, 20)),
                                                       MANY_CLASSES, title=TITLE, subtitle=SUBTITLE),
     "confusion_matrix_binary": lambda: confusion_matrix_plot(np.array([[5210, 412], [803, 1722]]), CLASSES,
-                                                             title=TITLE, subtitle=SUBTITLE),
+                                                             title=SHOUTED, subtitle=SUBTITLE.upper()),
     "shap_summary": lambda: shap_summary_plot(np.random.default_rng(0).normal(size=(60, len(FEATURES))),
                                               np.random.default_rng(1).random((60, len(FEATURES))) * 1e5, SPACE,
                                               title=f"SHAP summary — {TITLE}", subtitle=SUBTITLE,
@@ -246,6 +247,25 @@ def test_the_check_sees_a_label_outside_the_figure_and_overlapping_ticks() -> No
     problems = layout_problems(figure)
     assert any("outside the figure" in p for p in problems)
     assert any("tick labels overlap" in p for p in problems)
+
+
+def test_the_waterfall_axis_keeps_its_numbers_on_one_line() -> None:
+    """Not "average -2.466 → th / row 0.911": a long class name wraps, the numbers stay together."""
+    figure = PLOTS["tabular-shap"]()
+    drawn_texts(figure)
+    label = figure.axes[0].get_xlabel()
+    assert "average -2.47 → this row -2.27" in label.split("\n")
+
+
+def test_numbers_read_as_people_write_them() -> None:
+    from explanations.ml.plots.style import condition_pretty, number_pretty, number_text
+
+    assert [number_text(v) for v in (129243, 129243.5, 0.0012345, 2010, -12345.678, 37.25, 0.0, 1e20)] == [
+        "129,243", "129,244", "0.001234", "2010", "-12,346", "37.25", "0", "100,000,000,000,000,000,000"]
+    assert number_pretty("1.292e+05") == "129,200" and number_pretty("Private") == "Private"
+    assert condition_pretty("129243.50 < fnlwgt <= 2e+05", 99) == "129,244 < fnlwgt ≤ 200,000"
+    assert condition_pretty("year = 2010", 99) == "year = 2010"  # after "=" comes a category, drawn as typed
+    assert condition_pretty("pixel12 <= 0.50", 99) == "pixel12 ≤ 0.5"
 
 
 def screenshot(plot: str, folder: Path) -> Path:

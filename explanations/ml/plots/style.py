@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from collections.abc import Sequence
@@ -9,7 +10,9 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from explanations.ml.explainers.base import readable_number
@@ -97,13 +100,45 @@ def number_axis(axis, *, bins: int = 5, percent_values: bool = False) -> None:
     axis.set_major_formatter(FuncFormatter(lambda value, _: percent(value) if percent_values else number_text(value)))
 
 
+@functools.cache
+def _measurer() -> RendererAgg:
+    return RendererAgg(10, 10, 72)  # at 72 dpi a pixel is a point
+
+
+def text_inches(text: str, *, size: float, weight: str = "normal") -> float:
+    """How wide ``text`` is drawn, measured by the renderer that draws the PNG (not guessed from its length)."""
+    width, _, _ = _measurer().get_text_width_height_descent(text, FontProperties(size=size, weight=weight),
+                                                            ismath=False)
+    return width / 72
+
+
+def lines_measured(text: str, inches: float, *, size: float, weight: str = "normal") -> list[str]:
+    """``text`` wrapped at word boundaries into lines at most ``inches`` wide; a word wider than that is cut."""
+    def fits(line: str) -> bool:
+        return text_inches(line, size=size, weight=weight) <= inches
+
+    lines: list[str] = []
+    joinable = False  # the last line ends a whole word (not a piece of a cut one)
+    for word in text.split():
+        while len(word) > 1 and not fits(word):
+            cut = next((k for k in range(len(word) - 1, 1, -1) if fits(word[:k])), 1)
+            lines.append(word[:cut])
+            word, joinable = word[cut:], False
+        if lines and joinable and fits(f"{lines[-1]} {word}"):
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+        joinable = True
+    return lines
+
+
 def figure_with_header(title: str, subtitle: str, body_height: float, width: float = WIDTH) -> tuple[Figure, SubFigure]:
     """A figure whose top holds the wrapped title and subtitle, and a body subfigure laid out automatically.
 
     Keeping the header in its own subfigure stops long titles from overlapping the axes' labels.
     """
-    title_lines = textwrap.wrap(title, width=chars_for(width - 0.3, "title")) or [""]
-    subtitle_lines = textwrap.wrap(subtitle, width=chars_for(width - 0.3)) if subtitle else []
+    title_lines = lines_measured(title, width - 0.3, size=TITLE_SIZE, weight="bold") or [""]
+    subtitle_lines = lines_measured(subtitle, width - 0.3, size=SUBTITLE_SIZE) if subtitle else []
     header_height = 0.3 + 0.2 * len(title_lines) + 0.17 * len(subtitle_lines)
     fig = Figure(figsize=(width, header_height + body_height), dpi=100, layout="constrained")
     header, body = fig.subfigures(2, 1, height_ratios=[header_height, body_height])
@@ -130,7 +165,7 @@ def axes_tidy(ax: Axes, *, grid_axis: str | None = "x") -> None:
 def percent(value: float) -> str:
     """``0.26`` -> ``26%``; a small but non-zero share reads ``<1%`` rather than a misleading ``0%``."""
     value = float(value)
-    return "<1%" if 0 < value < 0.005 else f"{value:.0%}".replace("-", "−")
+    return "<1%" if 0 < value < 0.005 else f"{value:.0%}"
 
 
 def signed(value: float, digits: int = 3) -> str:
