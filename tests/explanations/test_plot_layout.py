@@ -268,6 +268,16 @@ def test_numbers_read_as_people_write_them() -> None:
     assert condition_pretty("pixel12 <= 0.50", 99) == "pixel12 ≤ 0.5"
 
 
+def test_alt_texts_write_numbers_as_the_plots_do() -> None:
+    from explanations.ml.plots import explanation_alt
+
+    variants = EXPLAINER_VARIANTS["tabular"]
+    texts = {key: explanation_alt(variants[key], _tabular(key), SPACE) for key in ("lime", "anchor", "shap")}
+    assert f"129,244 < {WEIGHT} ≤ 200,000" in texts["lime"] and f"{HOURS} > 45" in texts["anchor"]
+    assert f"{WEIGHT} = 129,200" in texts["shap"]
+    assert not any(SCIENTIFIC.search(text) for text in texts.values())
+
+
 def screenshot(plot: str, folder: Path) -> Path:
     """Write one plot's PNG (for looking at by eye: ``var/screenshots/plots/``)."""
     png, _ = figure_render(PLOTS[plot]())

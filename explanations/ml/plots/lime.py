@@ -20,6 +20,7 @@ from explanations.ml.plots.style import (
     WIDTH,
     axes_tidy,
     condition_pretty,
+    condition_text,
     features_alt_text,
     figure_with_header,
     legend_below_title,
@@ -116,5 +117,5 @@ def lime_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str
 
 
 def lime_alt_text(explanation: ExplanationResult, space: FeatureSpace, *, top: int = 3) -> str:
-    return features_alt_text(explanation, space, [(condition, float(weight))
+    return features_alt_text(explanation, space, [(condition_text(condition), float(weight))
                                                   for condition, weight in explanation.data["weights"][:top]])

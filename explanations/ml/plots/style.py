@@ -60,8 +60,13 @@ def condition_pretty(condition: str, width: int = 42) -> str:
 
     Only numbers beside ``<``/``>`` are rewritten: after ``=`` comes a category, drawn as typed.
     """
+    return wrap(condition_text(condition), width)
+
+
+def condition_text(condition: str) -> str:
+    """A condition as ``condition_pretty`` writes it, on one line (for alt texts)."""
     condition = _BOUND.sub(lambda match: number_text(float(match.group())), condition)
-    return wrap(condition.replace(" <= ", " ≤ ").replace(" >= ", " ≥ "), width)
+    return condition.replace(" <= ", " ≤ ").replace(" >= ", " ≥ ")
 
 
 def value_condition(name: str, value: str, *, categorical: bool) -> str:
