@@ -272,7 +272,8 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
         probas = {key: whatif_math.partial_dependence(p.predict_proba, X, j, grid, seed=job.params["seed"])
                   for key, p in predictors.items()}
         title = f"Partial dependence on {feature} — probability of {space.class_names[class_index]}"
-        subtitle = f"averaged over {min(len(X), whatif_math.PD_ROWS_MAX)} test rows · one line per classifier"
+        subtitle = (f"averaged over {min(len(X), whatif_math.PD_ROWS_MAX)} test rows · "
+                    f"one {'marker' if categorical else 'line'} per classifier")
         current = None
     else:
         x = data.X[row]

@@ -48,6 +48,9 @@ def test_alt_text_of_categories_claims_no_trend():
                                   categorical=True)
     assert "goes from" not in categorical and " to " not in categorical
     assert "highest at male (57%)" in categorical and "lowest at female (35%)" in categorical
+    flat = whatif_alt_text(feature="sex", class_name="Survived", labels=["female", "male"],
+                           lines={"Random forest": [0.001, 0.002]}, row=3, categorical=True)
+    assert "Random forest <1% whatever the value" in flat  # not "highest at female, lowest at female"
     numeric = whatif_alt_text(feature="age", class_name="Survived", labels=["20", "60"], lines=lines, row=None)
     assert "goes from 35% at 20 to 57% at 60" in numeric
 

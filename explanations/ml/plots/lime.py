@@ -23,7 +23,7 @@ from explanations.ml.plots.style import (
     condition_text,
     features_alt_text,
     figure_with_header,
-    legend_below_title,
+    legend_above,
     number_axis,
     percent,
     row_pitch,
@@ -92,7 +92,7 @@ def weight_bars(ax: Axes, pairs: Sequence[tuple[str, float]], *, class_name: str
     handles = [Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")]
     if spread.any():
         handles.append(Line2D([], [], color=INK, marker="|", markersize=8, linewidth=1.0, label="± spread over reruns"))
-    legend_below_title(ax, handles, width=WIDTH * 0.55)
+    legend_above(ax, handles, width=WIDTH * 0.55)
 
 
 def lime_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "",

@@ -8,13 +8,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from explanations.ml.plots.style import (
-    CHAR_WIDTH,
     FONT_SIZE,
     LINE,
     figure_with_header,
     lines_of,
     number_text,
     row_pitch,
+    text_inches,
     wrap,
 )
 
@@ -38,7 +38,8 @@ def confusion_matrix_plot(matrix: np.ndarray, class_names: Sequence[str], *, tit
     column_labels = [shorten(name, COLUMN_CHARS) if many else wrap(name, 14) for name in class_names]
     row_labels = [wrap(name, 28 if many else 18) for name in class_names]
     size = min(7.5, max(3.4, 0.55 * n + 2.4))
-    columns_height = CHAR_WIDTH["text"] * max(len(label) for label in column_labels) if many else LINE * lines_of(column_labels)
+    columns_height = (max(text_inches(label, size=FONT_SIZE) for label in column_labels) if many
+                      else LINE * lines_of(column_labels))  # upright names are as tall as they are wide
     rows_height = row_pitch(row_labels, 0.0) * n + columns_height + 0.9
     width = min(9.0, max(size, 4.6, 2.8 + 0.3 * n))  # cells wide enough for three-digit counts
     fig, body = figure_with_header(title, subtitle, max(size * 0.85, rows_height), width=width)

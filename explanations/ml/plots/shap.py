@@ -25,7 +25,7 @@ from explanations.ml.plots.style import (
     condition_pretty,
     features_alt_text,
     figure_with_header,
-    legend_below_title,
+    legend_above,
     number_axis,
     number_text,
     round_significant,
@@ -94,7 +94,7 @@ def shap_waterfall_plot(
     # The numbers get a line of their own, so wrapping a long class name never splits them.
     ax.set_xlabel(f"{wrap(output_label(data['output'], class_name), 44)}\n"
                   f"average {number_text(round_significant(base, 3))} → this row {number_text(round_significant(final, 3))}")
-    legend_below_title(ax, [Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
+    legend_above(ax, [Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
                        width=WIDTH * 0.55)
     return fig
 

@@ -27,8 +27,6 @@ TITLE_SIZE = 11.0
 SUBTITLE_SIZE = 9.0
 WIDTH = 6.0  # inches: about 900 px at 150 dpi, crisp when a card shows it at ~500 px
 LINE = 0.16  # inches per line of FONT_SIZE text, line spacing included
-# Widest average characters, in inches (DejaVu Sans): how many characters a line of that size may hold.
-CHAR_WIDTH = {"title": 0.1, "text": 0.075}
 
 number_text = readable_number  # the one number formatter of every plot, tick and alt text: 129,243 · 0.0012
 
@@ -84,19 +82,24 @@ def row_pitch(labels: Sequence[str], minimum: float = 0.34) -> float:
     return max(minimum, LINE * lines_of(labels) + 0.08)
 
 
-def chars_for(inches: float, kind: str = "text") -> int:
-    """How many characters fit on a line ``inches`` wide."""
-    return max(8, int(inches / CHAR_WIDTH[kind]))
-
-
-def legend_below_title(ax: Axes, handles: Sequence[Artist], *, width: float = WIDTH * 0.8) -> None:
-    """The legend above the axes, its entries wrapped and in as many columns as ``width`` inches hold."""
+def legend_above(ax: Axes, handles: Sequence[Artist], *, width: float = WIDTH * 0.8) -> None:
+    """The legend above the axes, from their left edge: its entries wrapped to ``width`` inches, in as many columns
+    as that width holds (measured, as the title is)."""
+    size = FONT_SIZE - 0.5
+    key = 2.8 * size / 72  # the handle and the gap after it (handlelength 2 + handletextpad 0.8, in font sizes)
+    gap = 2.0 * size / 72  # columnspacing
     for handle in handles:
-        handle.set_label(wrap(handle.get_label(), chars_for(width * 0.9 - 0.4)))
-    longest = max((len(line) for h in handles for line in h.get_label().split("\n")), default=1)
-    columns = max(1, min(len(handles), int(width // ((longest + 5) * CHAR_WIDTH["text"]))))
+        handle.set_label("\n".join(lines_measured(handle.get_label(), width - key, size=size)))
+    widths = [key + max(text_inches(line, size=size) for line in h.get_label().split("\n")) for h in handles]
+    columns = 1
+    for count in range(len(handles), 1, -1):
+        per_column = -(-len(handles) // count)  # matplotlib fills each column in turn
+        chunks = [widths[k:k + per_column] for k in range(0, len(widths), per_column)]
+        if len(chunks) == count and sum(max(chunk) for chunk in chunks) + gap * (count - 1) <= width:
+            columns = count
+            break
     ax.legend(handles=list(handles), loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=columns, frameon=False,
-              fontsize=FONT_SIZE - 0.5, borderaxespad=0.3)
+              fontsize=size, borderaxespad=0.3)
 
 
 def number_axis(axis, *, bins: int = 5, percent_values: bool = False) -> None:

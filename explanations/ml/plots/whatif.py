@@ -20,7 +20,7 @@ from explanations.ml.plots.style import (
     WIDTH,
     axes_tidy,
     figure_with_header,
-    legend_below_title,
+    legend_above,
     number_axis,
     percent,
     row_pitch,
@@ -96,7 +96,7 @@ def _categories_dots(grid: Sequence[float], labels: Sequence[str], curves: Mappi
 def _legend(ax: Axes, curves: Mapping[str, Sequence[float]]) -> None:
     handles = [Line2D([], [], color=line.get_color(), linestyle=line.get_linestyle(), marker=line.get_marker(),
                       label=line.get_label()) for line in ax.get_lines()[:len(curves)]]
-    legend_below_title(ax, handles, width=WIDTH * 0.75)
+    legend_above(ax, handles, width=WIDTH * 0.75)
 
 
 def whatif_alt_text(*, feature: str, class_name: str, labels: Sequence[str], lines: Mapping[str, Sequence[float]],
@@ -105,8 +105,9 @@ def whatif_alt_text(*, feature: str, class_name: str, labels: Sequence[str], lin
     categories have no order to go "from" and "to"."""
     where = f"row {row}" if row is not None else "the test rows on average"
     if categorical:
-        parts = [f"{name} highest at {labels[int(np.argmax(values))]} ({percent(max(values))}), "
-                 f"lowest at {labels[int(np.argmin(values))]} ({percent(min(values))})" for name, values in lines.items()]
+        parts = [f"{name} {percent(max(values))} whatever the value" if percent(max(values)) == percent(min(values))
+                 else f"{name} highest at {labels[int(np.argmax(values))]} ({percent(max(values))}), "
+                      f"lowest at {labels[int(np.argmin(values))]} ({percent(min(values))})" for name, values in lines.items()]
         return (f"Probability of {class_name} for {where} with each value of {feature}: " + "; ".join(parts) + ".")
     parts = [f"{name} goes from {percent(values[0])} at {labels[0]} to {percent(values[-1])} at {labels[-1]} "
              f"(lowest {percent(min(values))}, highest {percent(max(values))})" for name, values in lines.items()]
