@@ -16,7 +16,18 @@ from skimage.segmentation import find_boundaries
 
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
-from explanations.ml.plots.style import AWAY, FONT_SIZE, INK, LINE, TOWARDS, figure_with_header, lines_of, percent, wrap
+from explanations.ml.plots.style import (
+    AWAY,
+    FONT_SIZE,
+    INK,
+    LINE,
+    TOWARDS,
+    figure_with_header,
+    lines_of,
+    number_axis,
+    percent,
+    wrap,
+)
 
 ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list("away_towards", [AWAY, "#FFFFFF", TOWARDS])
 PANEL = 1.9  # inches per image panel
@@ -90,6 +101,7 @@ def image_attribution_plot(explanation: ExplanationResult, space: FeatureSpace, 
         bar.set_label(f"{unit.get(explanation.data.get('output'), 'attribution')}: blue towards, orange away",
                       fontsize=FONT_SIZE - 0.5)
         bar.ax.tick_params(labelsize=FONT_SIZE - 1)
+        number_axis(bar.ax.xaxis, bins=4)
     return fig
 
 

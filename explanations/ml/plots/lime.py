@@ -62,7 +62,7 @@ def probabilities_shown(probabilities: list[float], predicted: int) -> list[int]
 def probabilities_height(probabilities: list[float], predicted: int, class_names: list[str]) -> float:
     """Inches the panel needs: a row per class shown, as tall as its wrapped name."""
     labels = [wrap(class_names[i], CLASS_CHARS) for i in probabilities_shown(probabilities, predicted)]
-    return row_pitch(labels, 0.26) * len(labels) + 0.35
+    return row_pitch(labels, 0.26) * len(labels) + 0.5  # and its title
 
 
 def weight_bars(ax: Axes, pairs: Sequence[tuple[str, float]], *, class_name: str, xlabel: str,
