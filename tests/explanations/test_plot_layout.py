@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from itertools import combinations
-from pathlib import Path
 from unittest import mock
 
 import matplotlib
@@ -28,7 +27,6 @@ from explanations.ml.plots import (
     PNG_DPI,
     confusion_matrix_plot,
     explanation_figure,
-    figure_render,
     importance_bar_plot,
     shap_summary_plot,
 )
@@ -229,7 +227,7 @@ def layout_problems(figure: Figure) -> list[str]:
 
 
 @pytest.mark.parametrize("plot", PLOTS)
-def test_every_text_fits_inside_the_figure_and_tick_labels_never_overlap(plot: str) -> None:
+def test_every_text_fits_inside_the_figure_and_nothing_overlaps(plot: str) -> None:
     problems = layout_problems(PLOTS[plot]())
     assert not problems, f"{plot}: " + "; ".join(problems[:6]) + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else "")
 
@@ -240,14 +238,19 @@ def test_every_registered_explainer_plot_is_checked() -> None:
 
 
 def test_the_check_sees_a_label_outside_the_figure_and_overlapping_ticks() -> None:
-    """The checker itself can fail: a title past the right edge and two labels on the same tick position."""
+    """The checker itself can fail: a text past the right edge, two labels on one tick position, a value written
+    over another text, a number in scientific notation."""
     figure = Figure(figsize=(3, 2))
     ax = figure.add_subplot()
     ax.set_xticks([0.5, 0.5001], ["overlapping", "overlapping"])
     figure.text(0.9, 0.5, "this runs off the right edge of the figure")
+    ax.text(0.1, 0.5, "a label")
+    ax.text(0.12, 0.5, "1.292e+05")
     problems = layout_problems(figure)
     assert any("outside the figure" in p for p in problems)
     assert any("tick labels overlap" in p for p in problems)
+    assert any(p.startswith("texts overlap: 'a label'") for p in problems)
+    assert any("scientific notation: '1.292e+05'" in p for p in problems)
 
 
 def test_the_waterfall_axis_keeps_its_numbers_on_one_line() -> None:
@@ -277,12 +280,3 @@ def test_alt_texts_write_numbers_as_the_plots_do() -> None:
     assert f"129,244 < {WEIGHT} ≤ 200,000" in texts["lime"] and f"{HOURS} > 45" in texts["anchor"]
     assert f"{WEIGHT} = 129,200" in texts["shap"]
     assert not any(SCIENTIFIC.search(text) for text in texts.values())
-
-
-def screenshot(plot: str, folder: Path) -> Path:
-    """Write one plot's PNG (for looking at by eye: ``var/screenshots/plots/``)."""
-    png, _ = figure_render(PLOTS[plot]())
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{plot}.png"
-    path.write_bytes(png)
-    return path
