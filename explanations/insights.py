@@ -40,6 +40,7 @@ rankdata = lazy("scipy.stats", "rankdata")
 figure_render = lazy("explanations.ml.plots", "figure_render")
 percent = lazy("explanations.ml.plots.style", "percent")
 whatif_plot = lazy("explanations.ml.plots.whatif", "whatif_plot")
+whatif_alt_text = lazy("explanations.ml.plots.whatif", "whatif_alt_text")
 
 logger = logging.getLogger(__name__)
 
@@ -263,31 +264,34 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
 
     space = data.space
     j = space.feature_names.index(feature)
-    grid = whatif_math.feature_grid(space, j, data.X[data.train_idx, j])
+    # Issue 17 items 7 and 9 (plots): "(missing)" only where the data had it, and the job's one reference class.
+    grid = whatif_math.feature_grid(space, j, data.X[data.train_idx, j], current=None if row is None else data.X[row, j])
     labels = whatif_math.grid_labels(space, j, grid)
-    first = next(iter(predictors.values()))
+    class_index = data.reference_class
+    categorical = j in space.categories
     if row is None:
         X = data.X[data.test_idx]
         probas = {key: whatif_math.partial_dependence(p.predict_proba, X, j, grid, seed=job.params["seed"])
                   for key, p in predictors.items()}
-        class_index = int(np.bincount(first.predict_proba(X).argmax(axis=1), minlength=len(space.class_names)).argmax())
         title = f"Partial dependence on {feature} — probability of {space.class_names[class_index]}"
-        subtitle = f"averaged over {min(len(X), whatif_math.PD_ROWS_MAX)} test rows · one line per classifier"
+        subtitle = (f"averaged over {min(len(X), whatif_math.PD_ROWS_MAX)} test rows · "
+                    f"one {'marker' if categorical else 'line'} per classifier")
         current = None
     else:
         x = data.X[row]
         probas = {key: whatif_math.ice_curve(p.predict_proba, x, j, grid) for key, p in predictors.items()}
-        class_index = int(first.predict_proba(x[None, :])[0].argmax())
         name = data.row_names[row]
         title = f"What if {feature} were different? Row {row}{f' ({name})' if name else ''} — probability of {space.class_names[class_index]}"
-        subtitle = f"everything else kept as in row {row} · dotted line: its {feature} ({space.value_text(j, x[j])})"
+        subtitle = (f"everything else kept as in row {row} · {'marked' if categorical else 'dotted line'}: "
+                    f"its {feature} ({space.value_text(j, x[j])})")
         current = float(x[j])
     class_name = space.class_names[class_index]
     lines = {CLASSIFIERS[key].label if key in CLASSIFIERS else key: proba[:, class_index] for key, proba in probas.items()}
     figure = whatif_plot(grid, labels, lines, feature=feature, class_name=class_name, title=title, subtitle=subtitle,
-                         current=current, categorical=j in space.categories)
+                         current=current, categorical=categorical)
     png, svg = figure_render(figure)
-    alt = whatif_alt_text(feature=feature, class_name=class_name, labels=labels, lines=lines, row=row)
+    alt = whatif_alt_text(feature=feature, class_name=class_name, labels=labels, lines=lines, row=row,
+                          categorical=categorical)
     subject = f"row{row}_{feature}" if row is not None else feature
     with transaction.atomic():
         plot = plot_files_save(job=job, classifier="", kind="whatif" if row is not None else "partial_dependence",
@@ -305,13 +309,6 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
         except IntegrityError:  # two tasks finishing at once both drew it
             plot.delete()
             return None
-
-
-def whatif_alt_text(*, feature: str, class_name: str, labels: list[str], lines: dict[str, np.ndarray], row: int | None) -> str:
-    where = f"row {row}" if row is not None else "the test rows on average"
-    parts = [f"{name} goes from {percent(values[0])} at {labels[0]} to {percent(values[-1])} at {labels[-1]} "
-             f"(lowest {percent(min(values))}, highest {percent(max(values))})" for name, values in lines.items()]
-    return f"Probability of {class_name} for {where} as {feature} changes: " + "; ".join(parts) + "."
 
 
 WHATIF_REDRAW_AFTER = timedelta(minutes=2)  # a request "drawing" or "failed" for longer than this is queued again

@@ -54,6 +54,22 @@ class JobData:
     def row_label(self, row: int) -> str:
         return self.space.class_names[self.y[row]] if self.y[row] >= 0 else ""
 
+    @property
+    def reference_class(self) -> int:
+        """The one class every job-wide plot speaks about (SHAP summary, partial dependence, what-if curves), so a
+        page never says "towards Survived" beside "probability of Died" (issue 17, item 9).
+
+        A binary label's second class (the usual "positive" one: Survived, >50K, spam); with more classes the most
+        common one among the training labels. It depends on the data only, never on a classifier or on which rows
+        were explained, so every tab and every row of a job agree.
+        """
+        names = self.space.class_names
+        if len(names) == 2:
+            return 1
+        labels = self.y[self.train_idx]
+        labels = labels[labels >= 0]
+        return int(np.bincount(labels, minlength=len(names)).argmax()) if len(labels) else 0
+
 
 def job_data_build(*, dataset: Dataset, schema: dict, test_size: float, seed: int) -> JobData:
     frame = dataset_frame_load(dataset=dataset)

@@ -88,11 +88,12 @@ def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int
 
 
 def summary_class(data: JobData, predicted: list[str]) -> int:
-    """One class for the whole beeswarm: the second class of a binary label, else the most often predicted one."""
-    names = data.space.class_names
-    if len(names) == 2:
-        return 1
-    return names.index(max(set(predicted), key=predicted.count))
+    """One class for the whole beeswarm: the job's ``reference_class``, the class its what-if curves speak of too.
+
+    ``predicted`` is no longer read (the class once followed the explained rows' predictions, and so differed
+    from the partial dependence's); it stays so that callers need not change.
+    """
+    return data.reference_class
 
 
 def importance_alt(method: str, features: list[str], importance: np.ndarray) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from explanations.ml.explainers.base import FeatureSpace
+from explanations.ml.tabular import MISSING
 
 PredictProba = Callable[[np.ndarray], np.ndarray]
 
@@ -19,11 +20,24 @@ GRID_POINTS = 20
 PD_ROWS_MAX = 500
 
 
-def feature_grid(space: FeatureSpace, feature: int, values: np.ndarray, *, points: int = GRID_POINTS) -> np.ndarray:
+def feature_grid(space: FeatureSpace, feature: int, values: np.ndarray, *, points: int = GRID_POINTS,
+                 current: float | None = None) -> np.ndarray:
     """Where to evaluate: every category of a categorical feature; for a number, its distinct values when few,
-    else evenly spaced points between the 1st and 99th percentile of ``values`` (the training column)."""
+    else evenly spaced points between the 1st and 99th percentile of ``values`` (the training column).
+
+    Every categorical feature's codes end with ``MISSING`` (see ``tabular.space_build``); it is a point of the grid
+    only when the column had missing values in ``values``, or when ``current`` (the explained row's own code) is it.
+    """
     if feature in space.categories:
-        return np.arange(len(space.categories[feature]), dtype=np.float64)
+        categories = space.categories[feature]
+        codes = np.arange(len(categories), dtype=np.float64)
+        if categories and categories[-1] == MISSING:
+            missing = float(len(categories) - 1)
+            seen = np.any(np.asarray(values, dtype=np.float64) == missing) or (
+                current is not None and round(float(current)) == missing)
+            if not seen:
+                codes = codes[:-1]
+        return codes
     column = np.asarray(values, dtype=np.float64)
     column = column[np.isfinite(column)]
     if not len(column):

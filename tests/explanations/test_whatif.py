@@ -28,8 +28,31 @@ def test_grid_is_every_category_distinct_small_values_or_spread_percentiles():
     assert len(grid) == 11 and np.all(np.diff(grid) > 0)
     assert grid[0] == pytest.approx(np.percentile(ages, 1)) and grid[-1] == pytest.approx(np.percentile(ages, 99))
     assert list(whatif.feature_grid(SPACE, 1, np.array([0, 2, 4, 4, 6, 8.0]))) == [0, 2, 4, 6, 8]
-    assert list(whatif.feature_grid(SPACE, 2, np.array([0.0, 1.0]))) == [0, 1, 2]
     assert whatif.grid_labels(SPACE, 2, np.array([0.0, 1.0])) == ["red", "blue"]
+
+
+def test_missing_is_a_category_of_the_grid_only_when_the_data_had_missing_values():
+    """Issue 17 item 7: no phantom "(missing)" point for a column without missing values."""
+    assert list(whatif.feature_grid(SPACE, 2, np.array([0.0, 1.0, 1.0]))) == [0, 1]
+    assert list(whatif.feature_grid(SPACE, 2, np.array([0.0, 2.0]))) == [0, 1, 2]  # code 2 is "(missing)"
+    assert list(whatif.feature_grid(SPACE, 2, np.array([0.0, 1.0]), current=2.0)) == [0, 1, 2]  # the row's own value
+    assert "(missing)" not in whatif.grid_labels(SPACE, 2, whatif.feature_grid(SPACE, 2, np.array([1.0, 0.0])))
+
+
+def test_alt_text_of_categories_claims_no_trend():
+    """Unordered categories are not "from" one "to" another: the alt text names the highest and the lowest."""
+    from explanations.ml.plots.whatif import whatif_alt_text
+
+    lines = {"Random forest": [0.35, 0.57]}
+    categorical = whatif_alt_text(feature="sex", class_name="Survived", labels=["female", "male"], lines=lines, row=3,
+                                  categorical=True)
+    assert "goes from" not in categorical and " to " not in categorical
+    assert "highest at male (57%)" in categorical and "lowest at female (35%)" in categorical
+    flat = whatif_alt_text(feature="sex", class_name="Survived", labels=["female", "male"],
+                           lines={"Random forest": [0.001, 0.002]}, row=3, categorical=True)
+    assert "Random forest <1% whatever the value" in flat  # not "highest at female, lowest at female"
+    numeric = whatif_alt_text(feature="age", class_name="Survived", labels=["20", "60"], lines=lines, row=None)
+    assert "goes from 35% at 20 to 57% at 60" in numeric
 
 
 def test_ice_curve_follows_the_step_and_ignores_the_unused_feature():
@@ -64,6 +87,12 @@ def test_overlay_plot_draws_one_line_per_classifier(categorical):
                          feature="colour" if categorical else "age", class_name="yes", title="What if", current=1.0 if categorical else 45.0,
                          categorical=categorical)
     assert isinstance(figure, Figure)
-    assert len(figure.axes[0].get_lines()) == 3  # two classifiers and the row's marker
+    lines = figure.axes[0].get_lines()
+    if categorical:  # categories have no order: one dot per category and classifier, nothing joins them
+        assert len(lines) == 2 and all(line.get_linestyle() == "None" for line in lines)
+        assert [t.get_text() for t in figure.axes[0].get_yticklabels()] == ["red", "blue\n(this row)", "(missing)"]
+    else:
+        assert len(lines) == 3  # two classifiers and the row's marker
+        assert all(line.get_linestyle() != "None" for line in lines[:2])
     png, svg = figure_render(figure)
     assert png.startswith(b"\x89PNG") and b"Random forest" in svg

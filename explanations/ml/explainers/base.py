@@ -136,7 +136,7 @@ class FeatureSpace:
             cats = self.categories[feature]
             code = int(round(value))
             return cats[code] if 0 <= code < len(cats) else str(value)
-        return f"{value:.4g}"
+        return readable_number(value)
 
 
 @dataclass
@@ -225,6 +225,30 @@ def numpy_global_seed(seed: int) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)
+
+
+def readable_number(value: float, digits: int = 4) -> str:
+    """A number as people read and type it, never in scientific notation: ``129,243``, ``129,200``, ``0.0012``.
+
+    Numbers from 1,000 up are rounded to whole ones; smaller ones keep ``digits`` significant digits. Thousands are grouped from
+    10,000 up (``2010`` stays a year). The plots use it through ``explanations.ml.plots.style``; it lives here,
+    below the plots, because cell values (``FeatureSpace.value_text``) are written with it too.
+    """
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 10 ** (digits - 1) and abs(value) < 1e15:  # never round a whole part away: 129,244
+        text = str(int(round(value)))
+    else:
+        text = np.format_float_positional(value, precision=digits, unique=False, fractional=False, trim="-")
+    text = text.rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
+    whole, point, fraction = text.partition(".")
+    if len(whole) > 4:
+        whole = f"{int(whole):,}"
+    return f"{sign}{whole}{point}{fraction}"
 
 
 def number_text(value: float) -> str:

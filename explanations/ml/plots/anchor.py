@@ -14,6 +14,7 @@ from explanations.ml.plots.style import (
     TOWARDS,
     alt_opening,
     condition_pretty,
+    condition_text,
     figure_with_header,
     percent,
     wrap,
@@ -71,7 +72,7 @@ def anchor_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: s
 def anchor_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
     class_name, opening = alt_opening(explanation, space)
-    rule = " and ".join(data["rule"]) or "any row"
+    rule = " and ".join(condition_text(condition) for condition in data["rule"]) or "any row"
     return (
         f"{opening} Anchor rule: if {rule}, then {class_name}; precision {percent(data['precision'])}, "
         f"applies to {percent(data['coverage'])} of rows."

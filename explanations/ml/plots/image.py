@@ -16,10 +16,22 @@ from skimage.segmentation import find_boundaries
 
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
-from explanations.ml.plots.style import AWAY, FONT_SIZE, INK, TOWARDS, figure_with_header, percent, wrap
+from explanations.ml.plots.style import (
+    AWAY,
+    FONT_SIZE,
+    INK,
+    LINE,
+    TOWARDS,
+    figure_with_header,
+    lines_of,
+    number_axis,
+    percent,
+    wrap,
+)
 
 ATTRIBUTION_CMAP = LinearSegmentedColormap.from_list("away_towards", [AWAY, "#FFFFFF", TOWARDS])
 PANEL = 1.9  # inches per image panel
+PANEL_CHARS = 26  # a panel title's line
 
 
 def image_grey(image: np.ndarray) -> np.ndarray:
@@ -65,28 +77,31 @@ def attribution_class_maps(attribution: np.ndarray, data: dict) -> list[tuple[in
 
 
 def panel_title(ax: Axes, text: str) -> None:
-    ax.set_title(wrap(text, 26), fontsize=FONT_SIZE, color=INK, loc="center")
+    ax.set_title(wrap(text, PANEL_CHARS), fontsize=FONT_SIZE, color=INK, loc="center")
 
 
 def image_attribution_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
     """Input | towards the predicted class | towards the runner-up ("why 4, and why not 9")."""
     maps = class_maps(explanation)
-    fig, body = figure_with_header(title, subtitle, PANEL + 0.9)
+    titles = [wrap(f"For {space.class_names[cls]} ({role}, {percent(explanation.probabilities[cls])})", PANEL_CHARS)
+              for (cls, _), role in zip(maps, ("predicted", "runner-up"))]
+    fig, body = figure_with_header(title, subtitle, PANEL + 0.9 + LINE * (lines_of(titles) - 1))
     axes = body.subplots(1, len(maps) + 1, squeeze=False)[0]
     image_show(axes[0], explanation.image)
     panel_title(axes[0], "The image")
     vmax = max(float(np.abs(m).max()) for _, m in maps) or 1.0
     segments = explanation.segments
     shown = None
-    for ax, (cls, value_map), role in zip(axes[1:], maps, ("predicted", "runner-up")):
+    for ax, (_, value_map), text in zip(axes[1:], maps, titles):
         shown = attribution_show(ax, explanation.image, value_map, vmax, segments)
-        panel_title(ax, f"For {space.class_names[cls]} ({role}, {percent(explanation.probabilities[cls])})")
+        panel_title(ax, text)
     if shown is not None:
         unit = {"logit": "attribution to the score (logit)", "probability": "weight on the probability"}
         bar = body.colorbar(shown, ax=list(axes[1:]), orientation="horizontal", fraction=0.08, pad=0.04, aspect=30)
         bar.set_label(f"{unit.get(explanation.data.get('output'), 'attribution')}: blue towards, orange away",
                       fontsize=FONT_SIZE - 0.5)
         bar.ax.tick_params(labelsize=FONT_SIZE - 1)
+        number_axis(bar.ax.xaxis, bins=4)
     return fig
 
 

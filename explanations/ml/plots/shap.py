@@ -20,10 +20,18 @@ from explanations.ml.plots.style import (
     MUTED,
     SOFT_INK,
     TOWARDS,
+    WIDTH,
     axes_tidy,
     condition_pretty,
     features_alt_text,
     figure_with_header,
+    legend_above,
+    number_axis,
+    number_text,
+    round_significant,
+    row_pitch,
+    signed,
+    value_condition,
     wrap,
 )
 
@@ -37,8 +45,13 @@ def output_label(output: str, class_name: str) -> str:
 def shap_alt_text(explanation: ExplanationResult, space: FeatureSpace, *, top: int = 3) -> str:
     data = explanation.data
     ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))[:top]
-    return features_alt_text(explanation, space, [(f"{name} = {data['feature_values'].get(name, '')}", float(value))
-                                                  for name, value in ranked])
+    return features_alt_text(explanation, space, [(_condition(space, data, name), float(value)) for name, value in ranked])
+
+
+def _condition(space: FeatureSpace, data: dict, name: str) -> str:
+    """``fnlwgt = 129,200``: the row's value as stored, a number (even one stored as ``1.292e+05``) made readable."""
+    categorical = name in space.feature_names and space.feature_names.index(name) in space.categories
+    return value_condition(name, str(data["feature_values"].get(name, "")), categorical=categorical)
 
 
 def shap_waterfall_plot(
@@ -49,14 +62,14 @@ def shap_waterfall_plot(
     class_name = space.class_names[data["label"]]
     ranked = sorted(data["values"].items(), key=lambda item: -abs(item[1]))
     shown = ranked if len(ranked) <= max_display else ranked[: max_display - 1]
-    steps = [(condition_pretty(f"{name} = {data['feature_values'].get(name, '')}", 34), value) for name, value in shown]
+    steps = [(condition_pretty(_condition(space, data, name), 36), value) for name, value in shown]
     rest = ranked[len(shown):]
     if rest:
         steps.append((f"{len(rest)} other features", float(sum(value for _, value in rest))))
     steps = steps[::-1]  # drawn bottom-up: the weakest first, the strongest last (top)
 
     base = float(data["base_value"])
-    fig, body = figure_with_header(title, subtitle, max(2.6, 0.36 * len(steps) + 1.5))
+    fig, body = figure_with_header(title, subtitle, max(2.6, row_pitch([label for label, _ in steps]) * len(steps) + 1.9))
     ax = body.add_subplot()
     axes_tidy(ax)
     start = base
@@ -71,19 +84,18 @@ def shap_waterfall_plot(
     span = (high - low) or 1.0
     for y, (left, (_, value)) in enumerate(zip(lefts, steps)):
         edge = max(left, left + value)
-        ax.text(edge + span * 0.015, y, f"{value:+.3f}", va="center", ha="left", fontsize=FONT_SIZE - 0.5, color=INK)
+        ax.text(edge + span * 0.015, y, signed(value), va="center", ha="left", fontsize=FONT_SIZE - 0.5, color=INK)
     ax.axvline(base, color=MUTED, linestyle="--", linewidth=0.9)
     ax.axvline(final, color=SOFT_INK, linestyle=":", linewidth=0.9)
-    ax.set_xlim(low - span * 0.05, high + span * 0.2)
+    ax.set_xlim(low - span * 0.05, high + span * 0.25)
     ax.set_ylim(-0.8, len(steps) - 0.2)
     ax.set_yticks(range(len(steps)), [label for label, _ in steps])
-    ax.set_xlabel(
-        wrap(f"{output_label(data['output'], class_name)}: average {base:.3f} → this row {final:.3f}", 60)
-    )
-    ax.legend(
-        handles=[Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
-        loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5,
-    )
+    number_axis(ax.xaxis, bins=4)
+    # The numbers get a line of their own, so wrapping a long class name never splits them.
+    ax.set_xlabel(f"{wrap(output_label(data['output'], class_name), 44)}\n"
+                  f"average {number_text(round_significant(base, 3))} → this row {number_text(round_significant(final, 3))}")
+    legend_above(ax, [Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
+                       width=WIDTH * 0.55)
     return fig
 
 
@@ -119,7 +131,8 @@ def shap_summary_plot(
     values = np.asarray(values, dtype=float)
     X = np.asarray(X, dtype=float)
     order = np.argsort(-np.abs(values).mean(axis=0))[:max_features] if values.size else np.array([], dtype=int)
-    fig, body = figure_with_header(title, subtitle, max(2.6, 0.34 * len(order) + 1.4))
+    labels = [wrap(space.feature_names[j], 28) for j in order]
+    fig, body = figure_with_header(title, subtitle, max(2.6, row_pitch(labels) * len(order) + 1.6))
     ax = body.add_subplot()
     axes_tidy(ax)
     cmap = colormaps[VALUE_CMAP]
@@ -132,10 +145,11 @@ def shap_summary_plot(
             colours = cmap(Normalize(low, high if high > low else low + 1, clip=True)(feature_values))
         ax.scatter(column, y + _swarm_offsets(column), s=9, c=colours, linewidths=0, alpha=0.85, rasterized=False)
     ax.axvline(0, color="#777777", linewidth=0.8)
-    ax.set_yticks(range(len(order) - 1, -1, -1), [wrap(space.feature_names[j], 24) for j in order])
+    ax.set_yticks(range(len(order) - 1, -1, -1), labels)
     ax.set_ylim(-0.7, len(order) - 0.3)
+    number_axis(ax.xaxis, bins=5)
     target = class_name or "the predicted class"
-    ax.set_xlabel(f"SHAP value: push towards (+) or away from (−) {target}")
+    ax.set_xlabel(wrap(f"SHAP value: push towards (+) or away from (−) {target}", 60))
     colourbar = body.colorbar(ScalarMappable(Normalize(0, 1), cmap=cmap), ax=ax, ticks=[0, 1], aspect=30, pad=0.02)
     colourbar.ax.set_yticklabels(["low", "high"], fontsize=FONT_SIZE - 0.5)
     colourbar.set_label("Feature value (categories in grey)", fontsize=FONT_SIZE - 0.5, color=INK)
@@ -155,15 +169,19 @@ def importance_bar_plot(
     """Global importances, largest at the top."""
     importances = np.asarray(importances, dtype=float)
     order = np.argsort(-np.abs(importances))[:max_features]
-    fig, body = figure_with_header(title, subtitle, max(2.2, 0.3 * len(order) + 1.1))
+    labels = [wrap(str(names[j]), 32) for j in order]
+    fig, body = figure_with_header(title, subtitle, max(2.2, row_pitch(labels, 0.3) * len(order) + 1.1))
     ax = body.add_subplot()
     axes_tidy(ax)
     y = np.arange(len(order))[::-1]
     ax.barh(y, importances[order], color=TOWARDS, height=0.65)
     span = float(np.abs(importances).max()) if importances.size else 1.0
     for yy, value in zip(y, importances[order]):
-        ax.text(value + span * 0.015, yy, f"{value:.3g}", va="center", fontsize=FONT_SIZE - 0.5, color=INK)
-    ax.set_yticks(y, [wrap(str(names[j]), 28) for j in order])
-    ax.set_xlim(0, (span or 1.0) * 1.18)
-    ax.set_xlabel(xlabel)
+        ax.text(value + span * 0.015, yy, number_text(round_significant(value, 3)), va="center",
+                fontsize=FONT_SIZE - 0.5, color=INK)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.6, len(order) - 0.4)
+    ax.set_xlim(0, (span or 1.0) * 1.3)
+    number_axis(ax.xaxis, bins=4)
+    ax.set_xlabel(wrap(xlabel, 50))
     return fig

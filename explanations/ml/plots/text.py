@@ -5,24 +5,25 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.plots.anchor import anchor_plot
-from explanations.ml.plots.lime import probabilities_panel
+from explanations.ml.plots.lime import probabilities_height, probabilities_panel, weight_bars
 from explanations.ml.plots.style import (
     AWAY,
     FONT_SIZE,
     INK,
     TOWARDS,
+    WIDTH,
     alt_opening,
     axes_tidy,
     figure_with_header,
     percent,
+    row_pitch,
+    signed,
     wrap,
 )
 
@@ -30,6 +31,7 @@ CHARS_PER_LINE = 64
 MAX_LINES = 10
 LINE_HEIGHT = 0.2  # inches per line of the message
 PIECES = re.compile(r"\w+|\W+")
+MONO_CHAR = 0.602 * FONT_SIZE / 72  # inches per character of DejaVu Sans Mono
 
 
 def message_pieces(explanation: ExplanationResult) -> list[tuple[str, float]]:
@@ -69,7 +71,7 @@ def message_panel(ax: Axes, pieces: list[tuple[str, float]]) -> None:
             ax.text(column, line, text, va="top", ha="left", fontsize=FONT_SIZE, family="monospace", color=INK,
                     fontweight="bold" if weight else "normal", bbox=box)
         column += len(text)
-    ax.set_xlim(0, CHARS_PER_LINE + 2)
+    ax.set_xlim(-0.5, (WIDTH - 0.2) / MONO_CHAR)  # one unit per character: the subfigure spans the figure's width
     ax.set_ylim(min(line, MAX_LINES) + 1, -0.2)
 
 
@@ -78,23 +80,13 @@ def message_lines(pieces: list[tuple[str, float]]) -> int:
 
 
 def word_bars(ax: Axes, pairs: list[list], class_name: str, xlabel: str) -> None:
-    axes_tidy(ax)
+    """The strongest words as signed bars: the tables' weight bars, with words for conditions."""
     if not pairs:
+        axes_tidy(ax)
         ax.text(0.5, 0.5, "No word stood out", ha="center", va="center", transform=ax.transAxes)
         return
-    values = np.array([float(w) for _, w in pairs])
-    y = np.arange(len(pairs))[::-1]
-    ax.barh(y, values, color=[TOWARDS if v > 0 else AWAY for v in values], height=0.65)
-    ax.axvline(0, color="#777777", linewidth=0.8)
-    span = float(np.abs(values).max()) or 1.0
-    for yy, value in zip(y, values):
-        ax.text(value + np.sign(value or 1) * span * 0.03, yy, f"{value:+.2f}", va="center",
-                ha="left" if value >= 0 else "right", fontsize=FONT_SIZE - 0.5, color=INK)
-    ax.set_xlim(min(0.0, values.min()) - span * 0.45, max(0.0, values.max()) + span * 0.45)
-    ax.set_yticks(y, [f"“{wrap(str(word), 24)}”" for word, _ in pairs])
-    ax.set_xlabel(wrap(xlabel, 38))
-    ax.legend(handles=[Patch(color=TOWARDS, label=f"towards {class_name}"), Patch(color=AWAY, label="away from it")],
-              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False, fontsize=FONT_SIZE - 0.5)
+    weight_bars(ax, [(f"“{wrap(str(word), 24)}”", float(weight)) for word, weight in pairs], class_name=class_name,
+                xlabel=xlabel)
 
 
 def text_weights_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "",
@@ -107,14 +99,19 @@ def text_weights_plot(explanation: ExplanationResult, space: FeatureSpace, *, ti
     pieces = message_pieces(explanation)
     pairs = explanation.data.get("words", [])
     message_height = LINE_HEIGHT * message_lines(pieces) + 0.35
-    bars_height = max(2.4, 0.36 * len(pairs) + 1.3)
-    fig, body = figure_with_header(title, subtitle, message_height + bars_height)
-    grid = body.add_gridspec(2, 2, height_ratios=[message_height, bars_height], width_ratios=[1.0, 2.5])
-    message_panel(body.add_subplot(grid[0, :]), pieces)
-    probabilities_ax = body.add_subplot(grid[1, 0])
+    top = probabilities_height(explanation.probabilities, explanation.predicted, space.class_names)
+    labels = [wrap(str(word), 24) for word, _ in pairs]
+    bars_height = max(1.6, row_pitch(labels) * len(pairs) + 1.4)
+    fig, body = figure_with_header(title, subtitle, message_height + top + bars_height)
+    # The message in a subfigure of its own: aligned with the bars' axes, it would lose the width of their labels
+    # and its monospaced columns would run into each other.
+    message_figure, charts = body.subfigures(2, 1, height_ratios=[message_height, top + bars_height])
+    message_panel(message_figure.add_subplot(), pieces)
+    grid = charts.add_gridspec(2, 1, height_ratios=[top, bars_height])
+    probabilities_ax = charts.add_subplot(grid[0])
     axes_tidy(probabilities_ax, grid_axis=None)
     probabilities_panel(probabilities_ax, explanation.probabilities, explanation.predicted, space.class_names)
-    word_bars(body.add_subplot(grid[1, 1]), pairs, class_name, f"{value_name}: change in the probability of {class_name}")
+    word_bars(charts.add_subplot(grid[1]), pairs, class_name, f"{value_name}: change in the probability of {class_name}")
     return fig
 
 
@@ -141,7 +138,7 @@ def text_weights_alt_text(explanation: ExplanationResult, space: FeatureSpace, *
     words = explanation.data.get("words", [])[:top]
     if not words:
         return f"{opening} No word stood out."
-    reasons = "; ".join(f"“{w}” ({'towards' if v > 0 else 'away from'} {class_name}, {v:+.3g})" for w, v in words)
+    reasons = "; ".join(f"“{w}” ({'towards' if v > 0 else 'away from'} {class_name}, {signed(v)})" for w, v in words)
     return f"{opening} Strongest words ({explanation.method.upper()}): {reasons}."
 
 
