@@ -37,12 +37,23 @@ WIDE_ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32")  # where NUL byt
 
 
 @dataclass
+class ColumnValues:
+    """A column's distinct present values (str, or float in a numeric column) in the order rows first hold them, and
+    how many rows hold each: what a profile and the label's classes count, without hashing every row again."""
+
+    values: list
+    counts: np.ndarray
+    n_missing: int
+
+
+@dataclass
 class IngestedTable:
     frame: pd.DataFrame
     kinds: dict[str, str]  # column -> numeric | categorical | text
     notes: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
     delimiter: str = ","
+    distinct: dict[str, ColumnValues] | None = None  # known for CSVs; else counted from the frame
 
 
 def encoding_detect(head: bytes) -> str:
@@ -179,6 +190,7 @@ class CleanColumn:
     markers: list[str]  # the placeholders (``?``, ``n/a``...) that were read as missing
     coerced: int  # cells of a numeric column that were not numbers, or were infinite
     empty: bool  # no row has a value
+    distinct: ColumnValues
 
 
 def column_clean(cells: ColumnCells) -> CleanColumn:
@@ -208,6 +220,8 @@ def column_clean(cells: ColumnCells) -> CleanColumn:
     else:
         kind = "categorical"
     coerced = 0
+    appearing = pd.unique(value_of_row)  # values in the order rows first hold them
+    appearing = appearing[appearing >= 0]
     if kind == "numeric":
         numbers = numbers[:len(values)]
         infinite = np.isinf(numbers)
@@ -215,11 +229,21 @@ def column_clean(cells: ColumnCells) -> CleanColumn:
         numbers[infinite] = np.nan
         present -= coerced
         column = pd.Series(np.append(numbers, np.nan)[value_of_row], dtype="float64")
+        number_of_value, distinct_numbers = pd.factorize(numbers)  # "1" and "1.0" are one number
+        counted = number_of_value >= 0
+        counts = np.bincount(number_of_value[counted], weights=weights[counted], minlength=len(distinct_numbers))
+        order = pd.unique(number_of_value[appearing])
+        order = order[order >= 0]
+        distinct = ColumnValues(values=list(np.asarray(distinct_numbers, dtype=float)[order]),
+                                counts=counts[order].astype(np.int64), n_missing=len(value_of_row) - present)
     else:
         cells_shown = np.empty(len(values) + 1, dtype=object)
         cells_shown[:-1], cells_shown[-1] = values.to_numpy(dtype=object), np.nan
         column = pd.Series(cells_shown[value_of_row], dtype="object")
-    return CleanColumn(values=column, kind=kind, stripped=stripped, markers=markers, coerced=coerced, empty=not present)
+        distinct = ColumnValues(values=list(cells_shown[appearing]), counts=weights[appearing],
+                                n_missing=len(value_of_row) - present)
+    return CleanColumn(values=column, kind=kind, stripped=stripped, markers=markers, coerced=coerced, empty=not present,
+                       distinct=distinct)
 
 
 def numbers_of_values(values: pd.Series, weights: np.ndarray, *, with_nan: bool) -> np.ndarray:
@@ -325,7 +349,8 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     empty = [name for name, column in columns.items() if column.empty]
     if empty:
         notes.append(f"Column{'s' if len(empty) != 1 else ''} with no values at all: {', '.join(empty)} (not useful as features).")
-    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter)
+    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter,
+                         distinct={name: column.distinct for name, column in columns.items()})
 
 
 def pandas_cells_read(path: Path, *, names: list[str] | None, delimiter: str, encoding: str, filename: str,
@@ -394,22 +419,27 @@ def cell_shown(value: object) -> str:
     return text if len(text) <= CELL_SHOWN_MAX else text[:CELL_SHOWN_MAX - 1] + "…"
 
 
-def frame_profile(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
-    """Per column: name, inferred type, missing count/percent, distinct count and a few example values."""
+def frame_profile(frame: pd.DataFrame, kinds: dict[str, str], distinct: dict[str, ColumnValues] | None = None) -> list[dict]:
+    """Per column: name, inferred type, missing count/percent, distinct count and a few example values (from
+    ``distinct`` where the ingest counted them, else from the frame)."""
     profile = []
     n = max(len(frame), 1)
     for name in frame.columns:
-        column = frame[name]
-        present = column.dropna()
-        examples = [cell_shown(v) for v in present.drop_duplicates().head(3)]
-        n_missing = int(column.isna().sum())
+        if distinct is not None:
+            examples = [cell_shown(v) for v in distinct[name].values[:3]]
+            n_missing, n_unique = distinct[name].n_missing, len(distinct[name].values)
+        else:
+            column = frame[name]
+            present = column.dropna()
+            examples = [cell_shown(v) for v in present.drop_duplicates().head(3)]
+            n_missing, n_unique = int(column.isna().sum()), int(present.nunique())
         profile.append(
             {
                 "name": name,
                 "dtype": kinds[name],
                 "n_missing": n_missing,
                 "missing_pct": round(100 * n_missing / n, 1),
-                "n_unique": int(present.nunique()),
+                "n_unique": n_unique,
                 "examples": examples,
             }
         )
