@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import tempfile
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from django.db import transaction
 from explainer_site.exceptions import ApplicationError
 
 from .images import images_zip_ingest, images_zip_is, images_zip_quick_check
-from .ingest import ColumnValues, IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
+from .ingest import ColumnValues, IngestedTable, csv_ingest, frame_parquet, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset, DatasetStatus
 
@@ -223,8 +222,7 @@ def class_sort_key(item: list) -> tuple:
 
 @transaction.atomic
 def dataset_from_table(*, dataset: Dataset, table: IngestedTable, sha256: str) -> Dataset:
-    buffer = io.BytesIO()
-    table.frame.to_parquet(buffer, index=False)
+    parquet = frame_parquet(table)
     dataset.sha256 = sha256
     dataset.n_rows = len(table.frame)
     dataset.n_columns = table.frame.shape[1]
@@ -233,7 +231,7 @@ def dataset_from_table(*, dataset: Dataset, table: IngestedTable, sha256: str) -
     dataset.cleaning_notes = table.notes
     dataset.label_values = label_values_count(table.frame, table.distinct)
     dataset.status, dataset.error = DatasetStatus.READY, ""
-    dataset.data_file.save("data.parquet", ContentFile(buffer.getvalue()), save=False)
+    dataset.data_file.save("data.parquet", ContentFile(parquet), save=False)
     try:
         dataset.full_clean()
         dataset.save()

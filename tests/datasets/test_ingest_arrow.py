@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from datasets.arrow_csv import arrow_cells_read, lone_carriage_return
-from datasets.ingest import csv_ingest, frame_profile
+from datasets.ingest import PARQUET_SCHEMA_ROWS, csv_ingest, frame_parquet, frame_profile
 from datasets.services import label_values_count
 from explainer_site.exceptions import ApplicationError
 from tests.datasets.ingest_before import csv_ingest_before
@@ -30,7 +31,7 @@ def outcome(ingest, path: Path, **limits) -> dict:
         return {"error": exc.message}
     return {"frame": table.frame, "kinds": table.kinds, "notes": table.notes, "encoding": table.encoding,
             "delimiter": table.delimiter, "profile": frame_profile(table.frame, table.kinds, table.distinct),
-            "label_values": label_values_count(table.frame, table.distinct)}
+            "label_values": label_values_count(table.frame, table.distinct), "parquet": frame_parquet(table)}
 
 
 def assert_same_as_before(path: Path, **limits) -> dict:
@@ -40,6 +41,9 @@ def assert_same_as_before(path: Path, **limits) -> dict:
         assert new["error"] == old["error"]
         return new
     pd.testing.assert_frame_equal(new["frame"], old["frame"], check_exact=True)
+    new_parquet, old_parquet = io.BytesIO(new.pop("parquet")), io.BytesIO(old.pop("parquet"))
+    assert pq.read_schema(new_parquet).equals(pq.read_schema(old_parquet), check_metadata=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(new_parquet), pd.read_parquet(old_parquet), check_exact=True)
     assert [type(v) for v in new["frame"].iloc[:, 0]] == [type(v) for v in old["frame"].iloc[:, 0]]
     assert {k: v for k, v in new.items() if k != "frame"} == {k: v for k, v in old.items() if k != "frame"}
     return new
@@ -214,3 +218,22 @@ def test_random_typed_tables_as_before(tmp_path):
                 for _ in range(n_rows)]
         path = write(tmp_path, ",".join(f"c{c}" for c in range(n_cols)) + "\n" + "\n".join(rows) + "\n", f"t{index}.csv")
         assert_same_as_before(path)
+
+
+def test_parquet_of_a_column_empty_in_its_first_rows(tmp_path):
+    """The Parquet schema is read from the first rows; a column with no value there is written by pandas instead."""
+    rows = ["1,"] * (PARQUET_SCHEMA_ROWS + 5) + ["2,late words"]
+    table = assert_same_as_before(write(tmp_path, "a,b\n" + "\n".join(rows) + "\n"))
+    assert table["frame"]["b"].iloc[-1] == "late words"
+
+
+def test_parquet_is_written_from_the_ingested_columns(monkeypatch):
+    """The fast path is the one taken for a real file: pandas' conversion of the frame is never called."""
+    table = csv_ingest(DATASETS_DIR / "adult.csv", filename="adult.csv", **LIMITS)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("to_parquet called")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", refused)
+    frame = pd.read_parquet(io.BytesIO(frame_parquet(table)))
+    assert frame.shape == (32561, 15) and frame["workclass"].isna().sum() == 1836
