@@ -88,9 +88,7 @@ def arrow_cells_read(path: Path, *, n_columns: int, delimiter: str, encoding: st
                                                      strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                      check_utf8=True),
             )
-    except MemoryError:
-        raise
-    except (pa.ArrowException, UnicodeDecodeError, OSError):  # pyarrow's refusal: pandas reads it and says why
+    except (pa.ArrowException, UnicodeDecodeError, OSError, MemoryError):  # pandas reads it, or says why it cannot
         return None
     if table.num_rows < 2:
         return None
