@@ -4,7 +4,8 @@ Celery workers as subprocesses on loopback, a temp SQLite database, commands fro
 * ``e2e_overhead``: one job through the API and a worker, over the same services called in one process.
 * ``worker_scaling``: jobs per second with a worker of two pool processes over one with a single process.
 * ``bigdata_*``: a 1,000,000-row CSV uploaded, read by a worker, trained on; the web processes' peak memory.
-  ``ingest_1m_s`` is its read: from the upload's 201 until the dataset is ready (``--quick``: 100,000 rows).
+  ``ingest_1m_s`` is its read: from the upload's 201 until the dataset is ready (``--quick``: 100,000 rows, small
+  enough to be read in the web request: then the whole POST).
 
 Every timed job is the second of its kind on its side (the first warms imports and caches), so both sides are
 compared warm. Workers run with ``OMP_NUM_THREADS=1`` (the stack sets it), one core per pool process.
@@ -316,15 +317,19 @@ def bigdata_section(stack: BenchStack, api: ApiClient, rows: int = BIGDATA_ROWS)
             started = time.perf_counter()
             dataset = upload_streamed(api, csv_path, folder)
             out["bigdata_upload_s"] = time.perf_counter() - started
+            created_status = dataset["status"]
             uploaded = time.perf_counter()
             dataset = poll(api, f"/api/datasets/{dataset['id']}/", lambda d: d["status"] != "processing",
                            timeout=900, interval=0.2)
             out["bigdata_ingest_s"] = time.perf_counter() - uploaded
-            out["ingest_1m_s"] = out["bigdata_ingest_s"]
+            by_worker = created_status == "processing"
+            out["ingest_1m_s"] = out["bigdata_ingest_s"] if by_worker else out["bigdata_upload_s"]
             out["ingest_1m_note"] = (
-                f"{rows:,} resampled adult.csv rows ({out['bigdata_csv_mb']:.0f} MB): seconds from the upload's 201 until "
-                "GET /api/datasets/{id}/ says ready (a worker copies the raw file, parses it with pyarrow, types and "
-                "profiles it, writes Parquet), polled every 0.2 s; the upload itself is bigdata_upload_s"
+                f"{rows:,} resampled adult.csv rows ({out['bigdata_csv_mb']:.0f} MB): "
+                + ("seconds from the upload's 201 until GET /api/datasets/{id}/ says ready (a worker copies the raw "
+                   "file, parses it with pyarrow, types and profiles it, writes Parquet), polled every 0.2 s; the "
+                   "upload itself is bigdata_upload_s" if by_worker else
+                   "read in the web request (under EXPLAINER_SYNC_INGEST_MB), so the whole POST until its 201")
                 + ("" if rows == 1_000_000 else f"; NOT the 1,000,000 rows of the goal ({rows:,}: --quick or "
                                                  "BENCH_BIGDATA_ROWS), so not held to it"))
             out["bigdata_dataset_rows"] = dataset.get("n_rows")
