@@ -17,8 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from explainer_site.exceptions import ApplicationError
+
+from .arrow_csv import CELLS_DTYPE, ColumnCells, arrow_cells_read
 
 MISSING_MARKERS = {"", "?", "na", "n/a", "nan", "null", "none", "-", "--", "missing", "#n/a"}
 DELIMITERS = [",", ";", "\t", "|"]
@@ -35,12 +39,24 @@ WIDE_ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32")  # where NUL byt
 
 
 @dataclass
+class ColumnValues:
+    """A column's distinct present values (str, or float in a numeric column) in the order rows first hold them, and
+    how many rows hold each: what a profile and the label's classes count, without hashing every row again."""
+
+    values: list
+    counts: np.ndarray
+    n_missing: int
+
+
+@dataclass
 class IngestedTable:
     frame: pd.DataFrame
     kinds: dict[str, str]  # column -> numeric | categorical | text
     notes: list[str] = field(default_factory=list)
     encoding: str = "utf-8"
     delimiter: str = ","
+    distinct: dict[str, ColumnValues] | None = None  # known for CSVs; else counted from the frame
+    arrow_columns: dict[str, pa.Array] | None = None  # the frame's columns for Parquet, built from the distinct cells
 
 
 def encoding_detect(head: bytes) -> str:
@@ -169,25 +185,82 @@ def column_names_clean(names: list[str], notes: list[str]) -> list[str]:
     return result
 
 
-def numbers_parse(values: pd.Series) -> pd.Series:
-    """Numbers from text cells, understanding thousands separators (``1,234.5``); anything else becomes NaN."""
-    present = values.dropna()
-    if len(present) and present.str.match(THOUSANDS).mean() > 0.2:
+@dataclass
+class CleanColumn:
+    values: pd.Series  # float64 for numeric columns, else object (str, NaN where missing)
+    kind: str
+    stripped: bool  # some cell had leading/trailing spaces
+    markers: list[str]  # the placeholders (``?``, ``n/a``...) that were read as missing
+    coerced: int  # cells of a numeric column that were not numbers, or were infinite
+    empty: bool  # no row has a value
+    distinct: ColumnValues
+    arrow: pa.Array
+
+
+def column_clean(cells: ColumnCells) -> CleanColumn:
+    """Trim, mark placeholders missing and type one column, each rule applied once per distinct cell and counted
+    by how many rows hold it (the rules are the same as cell by cell: numeric when at least 95% of the present cells
+    are numbers, thousands separators understood when over 20% look like ``1,234``; text for long, mostly distinct
+    strings; else categorical)."""
+    counts = np.bincount(cells.codes[cells.codes >= 0], minlength=len(cells.uniques))
+    trimmed = cells.uniques.str.strip()
+    held = counts > 0
+    stripped = bool(((trimmed != cells.uniques).to_numpy() & held).any())
+    missing = trimmed.str.lower().isin(MISSING_MARKERS).to_numpy()
+    markers = sorted(set(trimmed[missing & held & (trimmed != "").to_numpy()]))
+    value_of_unique, values = pd.factorize(trimmed.where(~missing & held))  # trimmed cells that were distinct
+    values = pd.Series(values, dtype=cells.uniques.dtype)
+    value_of_row = np.append(value_of_unique, -1)[cells.codes]  # -1: missing, or a field the row lacks
+    weights = np.bincount(value_of_unique[value_of_unique >= 0], weights=counts[value_of_unique >= 0],
+                          minlength=len(values)).astype(np.int64)
+    present = int(weights.sum())
+    has_missing = present < len(value_of_row)
+    if present:
+        numbers = numbers_of_values(values, weights, with_nan=has_missing)
+        kind = ("numeric" if int(weights[~np.isnan(numbers[:len(values)])].sum()) / present >= 0.95
+                else "text" if (int((values.str.len().to_numpy() * weights).sum()) / present >= TEXT_MIN_MEAN_LENGTH
+                                and len(values) / present > 0.5)
+                else "categorical")
+    else:
+        kind = "categorical"
+    coerced = 0
+    appearing = pd.unique(value_of_row)  # values in the order rows first hold them
+    appearing = appearing[appearing >= 0]
+    if kind == "numeric":
+        numbers = numbers[:len(values)]
+        infinite = np.isinf(numbers)
+        coerced = int(weights[np.isnan(numbers)].sum()) + int(weights[infinite].sum())
+        numbers[infinite] = np.nan
+        present -= coerced
+        column = pd.Series(np.append(numbers, np.nan)[value_of_row], dtype="float64", copy=False)
+        number_of_value, distinct_numbers = pd.factorize(numbers)  # "1" and "1.0" are one number
+        counted = number_of_value >= 0
+        counts = np.bincount(number_of_value[counted], weights=weights[counted], minlength=len(distinct_numbers))
+        order = pd.unique(number_of_value[appearing])
+        order = order[order >= 0]
+        distinct = ColumnValues(values=list(np.asarray(distinct_numbers, dtype=float)[order]),
+                                counts=counts[order].astype(np.int64), n_missing=len(value_of_row) - present)
+        arrow = pa.array(column.to_numpy(), from_pandas=True)  # NaN is null, as in to_parquet
+    else:
+        cells_shown = np.empty(len(values) + 1, dtype=object)
+        cells_shown[:-1], cells_shown[-1] = values.to_numpy(dtype=object), np.nan
+        column = pd.Series(cells_shown[value_of_row], dtype="object", copy=False)
+        distinct = ColumnValues(values=list(cells_shown[appearing]), counts=weights[appearing],
+                                n_missing=len(value_of_row) - present)
+        arrow = pa.array(cells_shown[:-1], type=pa.string()).take(pa.array(value_of_row, mask=value_of_row < 0))
+    return CleanColumn(values=column, kind=kind, stripped=stripped, markers=markers, coerced=coerced, empty=not present,
+                       distinct=distinct, arrow=arrow)
+
+
+def numbers_of_values(values: pd.Series, weights: np.ndarray, *, with_nan: bool) -> np.ndarray:
+    """Each distinct cell as a number (NaN where it is none), understanding thousands separators (``1,234.5``) when
+    over 20% of the present cells are written so. ``with_nan`` parses them beside a missing cell, as the whole
+    column would be (pandas reads integers another way when the column holds no NaN)."""
+    if int(weights[values.str.match(THOUSANDS).to_numpy(dtype=bool)].sum()) / int(weights.sum()) > 0.2:
         values = values.str.replace(",", "", regex=False)
-    return pd.to_numeric(values, errors="coerce")
-
-
-def column_kind(values: pd.Series) -> str:
-    """numeric when (almost) every present cell is a number; text for long free-form strings; else categorical."""
-    present = values.dropna()
-    if present.empty:
-        return "categorical"
-    if numbers_parse(present).notna().mean() >= 0.95:
-        return "numeric"
-    unique_ratio = present.nunique() / len(present)
-    if present.str.len().mean() >= TEXT_MIN_MEAN_LENGTH and unique_ratio > 0.5:
-        return "text"
-    return "categorical"
+    if with_nan:
+        values = pd.concat([values, pd.Series([np.nan], dtype=values.dtype)], ignore_index=True)
+    return np.array(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan))  # a copy: written
 
 
 def header_read(path: Path, *, encoding: str, delimiter: str, filename: str) -> list[str]:
@@ -222,7 +295,9 @@ def surplus_fields_text(filename: str, names: list[str] | None) -> str:
 
 
 def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) -> IngestedTable:
-    """Read, clean and type the CSV at ``path``; raise ``ApplicationError`` with a fix-it sentence when it cannot."""
+    """Read, clean and type the CSV at ``path``; raise ``ApplicationError`` with a fix-it sentence when it cannot.
+
+    pyarrow parses the file where it reads it as pandas does (``arrow_cells_read`` says where), pandas elsewhere."""
     with open(path, "rb") as handle:
         head = handle.read(SAMPLE_BYTES)
     binary_check(head, filename)
@@ -240,6 +315,73 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
             f"“{filename}” has {len(header_line):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
         )
     names = column_names_clean(header_line, notes) if header_line else None
+    cells = None
+    if names is not None:
+        cells = arrow_cells_read(path, n_columns=len(names), delimiter=delimiter, encoding=encoding)
+    if cells is None:
+        names, cells, encoding = pandas_cells_read(path, names=names, delimiter=delimiter, encoding=encoding,
+                                                   filename=filename, max_rows=max_rows, notes=notes)
+    n_rows = len(cells[0].codes) if cells else 0
+    if encoding in ENCODING_NOTES:
+        notes.insert(0, ENCODING_NOTES[encoding])
+    if n_rows > max_rows:
+        raise ApplicationError(f"“{filename}” has more than {max_rows:,} rows, the limit of this server. Upload a sample of your data.")
+    if len(names) > max_columns:
+        raise ApplicationError(
+            f"“{filename}” has {len(names):,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
+        )
+    if len(names) < 2:
+        raise ApplicationError(
+            f"“{filename}” has only one column. A dataset needs at least one feature column and one column to predict "
+            "(if your file uses another separator, it was not recognised: use commas)."
+        )
+    if not n_rows:
+        raise ApplicationError(f"“{filename}” has a header but no data rows.")
+
+    columns = {name: column_clean(column) for name, column in zip(names, cells)}
+    frame = pd.DataFrame({name: column.values for name, column in columns.items()}, copy=False)  # not consolidated
+    kinds = {name: column.kind for name, column in columns.items()}
+    stripped = [name for name, column in columns.items() if column.stripped]
+    missing_cols = {name: column.markers for name, column in columns.items() if column.markers}
+    coerced = {name: column.coerced for name, column in columns.items() if column.coerced}
+    if stripped:
+        notes.append(f"Stripped leading/trailing spaces in {len(stripped)} column{'s' if len(stripped) != 1 else ''}: {', '.join(stripped[:10])}{' …' if len(stripped) > 10 else '.'}")
+    if missing_cols:
+        parts = [f"{name} ({', '.join(repr(m) for m in markers)})" for name, markers in list(missing_cols.items())[:10]]
+        notes.append(f"Treated placeholder values as missing in {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''}: {'; '.join(parts)}.")
+    if coerced:
+        parts = [f"{name} ({count} cell{'s' if count != 1 else ''})" for name, count in coerced.items()]
+        notes.append("Cells that were not numbers (or were infinite) in numeric columns were treated as missing: " + ", ".join(parts) + ".")
+    empty = [name for name, column in columns.items() if column.empty]
+    if empty:
+        notes.append(f"Column{'s' if len(empty) != 1 else ''} with no values at all: {', '.join(empty)} (not useful as features).")
+    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter,
+                         distinct={name: column.distinct for name, column in columns.items()},
+                         arrow_columns={name: column.arrow for name, column in columns.items()})
+
+
+PARQUET_SCHEMA_ROWS = 1000  # the pandas metadata of a Parquet file is taken from this many rows
+
+
+def frame_parquet(table: IngestedTable) -> bytes:
+    """The cleaned table as ``frame.to_parquet(index=False)`` writes it, from the columns the ingest built in Arrow
+    where it did (no million Python strings converted again); the schema and its pandas metadata come from the
+    frame's first rows and must fit those columns, else pandas writes it."""
+    buffer = io.BytesIO()
+    if table.arrow_columns is not None:
+        schema = pa.Schema.from_pandas(table.frame.iloc[:PARQUET_SCHEMA_ROWS], preserve_index=False)
+        arrays = [table.arrow_columns[name] for name in table.frame.columns]
+        if schema.types == [array.type for array in arrays]:  # not so for a column empty in its first rows (null)
+            pq.write_table(pa.Table.from_arrays(arrays, schema=schema), buffer, compression="snappy")
+            return buffer.getvalue()
+    table.frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def pandas_cells_read(path: Path, *, names: list[str] | None, delimiter: str, encoding: str, filename: str,
+                      max_rows: int, notes: list[str]) -> tuple[list[str], list[ColumnCells], str]:
+    """pandas' C parser, the reference: every file pyarrow does not take. Returns the column names, their cells and
+    the encoding that read the file (a byte past the sample may need a wider one)."""
     trailing = False  # read once more with one unnamed field at the end: rows that all end with a separator
     while True:
         try:
@@ -285,62 +427,12 @@ def csv_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int) ->
     if names is not None and list(raw.columns) != names:  # never store a table whose columns moved
         raise ApplicationError(f"“{filename}” has {len(names):,} column names but its rows were read as "
                                f"{raw.shape[1]:,} columns. Check the header row and the separator.")
-    if encoding in ENCODING_NOTES:
-        notes.insert(0, ENCODING_NOTES[encoding])
-    if len(raw) > max_rows:
-        raise ApplicationError(f"“{filename}” has more than {max_rows:,} rows, the limit of this server. Upload a sample of your data.")
-    if raw.shape[1] > max_columns:
-        raise ApplicationError(
-            f"“{filename}” has {raw.shape[1]:,} columns; this server accepts at most {max_columns:,}. Remove columns you do not need."
-        )
-    if raw.shape[1] < 2:
-        raise ApplicationError(
-            f"“{filename}” has only one column. A dataset needs at least one feature column and one column to predict "
-            "(if your file uses another separator, it was not recognised: use commas)."
-        )
-    if raw.empty:
-        raise ApplicationError(f"“{filename}” has a header but no data rows.")
-
-    stripped, missing_cols, coerced = [], {}, {}
-    kinds: dict[str, str] = {}
-    clean: dict[str, pd.Series] = {}
-    for name in raw.columns:
-        column = raw[name]
-        trimmed = column.str.strip()
-        if not trimmed.equals(column):
-            stripped.append(name)
-        is_missing = trimmed.str.lower().isin(MISSING_MARKERS)
-        markers = set(trimmed[is_missing & (trimmed != "")].unique())
-        if markers:
-            missing_cols[name] = sorted(markers)
-        values = trimmed.mask(is_missing)
-        kind = column_kind(values)
-        kinds[name] = kind
-        if kind == "numeric":
-            numbers = numbers_parse(values)
-            bad = int(numbers.isna().sum() - values.isna().sum())
-            if bad:
-                coerced[name] = bad
-            infinite = np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
-            if infinite.any():
-                numbers = numbers.mask(infinite)
-                coerced[name] = coerced.get(name, 0) + int(infinite.sum())
-            clean[name] = numbers.astype("float64")
-        else:
-            clean[name] = values.astype("object")
-    frame = pd.DataFrame(clean)
-    if stripped:
-        notes.append(f"Stripped leading/trailing spaces in {len(stripped)} column{'s' if len(stripped) != 1 else ''}: {', '.join(stripped[:10])}{' …' if len(stripped) > 10 else '.'}")
-    if missing_cols:
-        parts = [f"{name} ({', '.join(repr(m) for m in markers)})" for name, markers in list(missing_cols.items())[:10]]
-        notes.append(f"Treated placeholder values as missing in {len(missing_cols)} column{'s' if len(missing_cols) != 1 else ''}: {'; '.join(parts)}.")
-    if coerced:
-        parts = [f"{name} ({count} cell{'s' if count != 1 else ''})" for name, count in coerced.items()]
-        notes.append("Cells that were not numbers (or were infinite) in numeric columns were treated as missing: " + ", ".join(parts) + ".")
-    empty = [name for name in frame.columns if frame[name].isna().all()]
-    if empty:
-        notes.append(f"Column{'s' if len(empty) != 1 else ''} with no values at all: {', '.join(empty)} (not useful as features).")
-    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding=encoding, delimiter=delimiter)
+    read_names = list(raw.columns)  # the header as pandas read it where the first line named nothing
+    cells = []
+    for name in read_names:
+        codes, uniques = pd.factorize(raw.pop(name))
+        cells.append(ColumnCells(codes=codes, uniques=pd.Series(uniques, dtype=CELLS_DTYPE)))
+    return read_names, cells, encoding
 
 
 CELL_SHOWN_MAX = 200
@@ -352,22 +444,27 @@ def cell_shown(value: object) -> str:
     return text if len(text) <= CELL_SHOWN_MAX else text[:CELL_SHOWN_MAX - 1] + "…"
 
 
-def frame_profile(frame: pd.DataFrame, kinds: dict[str, str]) -> list[dict]:
-    """Per column: name, inferred type, missing count/percent, distinct count and a few example values."""
+def frame_profile(frame: pd.DataFrame, kinds: dict[str, str], distinct: dict[str, ColumnValues] | None = None) -> list[dict]:
+    """Per column: name, inferred type, missing count/percent, distinct count and a few example values (from
+    ``distinct`` where the ingest counted them, else from the frame)."""
     profile = []
     n = max(len(frame), 1)
     for name in frame.columns:
-        column = frame[name]
-        present = column.dropna()
-        examples = [cell_shown(v) for v in present.drop_duplicates().head(3)]
-        n_missing = int(column.isna().sum())
+        if distinct is not None:
+            examples = [cell_shown(v) for v in distinct[name].values[:3]]
+            n_missing, n_unique = distinct[name].n_missing, len(distinct[name].values)
+        else:
+            column = frame[name]
+            present = column.dropna()
+            examples = [cell_shown(v) for v in present.drop_duplicates().head(3)]
+            n_missing, n_unique = int(column.isna().sum()), int(present.nunique())
         profile.append(
             {
                 "name": name,
                 "dtype": kinds[name],
                 "n_missing": n_missing,
                 "missing_pct": round(100 * n_missing / n, 1),
-                "n_unique": int(present.nunique()),
+                "n_unique": n_unique,
                 "examples": examples,
             }
         )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -18,7 +18,7 @@ from django.db import transaction
 from explainer_site.exceptions import ApplicationError
 
 from .images import images_zip_ingest, images_zip_is, images_zip_quick_check
-from .ingest import IngestedTable, csv_ingest, frame_preview, frame_profile, value_text
+from .ingest import ColumnValues, IngestedTable, csv_ingest, frame_parquet, frame_preview, frame_profile, value_text
 from .modalities import image_shape_clean, schema_default_media, text_column_clean
 from .models import Dataset, DatasetStatus
 from .schema_guess import schema_guess
@@ -198,13 +198,19 @@ def dataset_ingest_fail(*, dataset_id: int, reason: str) -> None:
         raw.storage.delete(raw.name)
 
 
-def label_values_count(frame: pd.DataFrame) -> dict[str, list[list]]:
-    """For each column with few distinct values, its values and counts (what the schema form offers as classes)."""
+def label_values_count(frame: pd.DataFrame, distinct: dict[str, ColumnValues] | None = None) -> dict[str, list[list]]:
+    """For each column with few distinct values, its values and counts (what the schema form offers as classes),
+    from ``distinct`` where the ingest counted them."""
     result = {}
     for name in frame.columns:
-        counts = frame[name].value_counts(dropna=True)
+        if distinct is not None:
+            column = distinct[name]
+            by_count = np.argsort(-column.counts, kind="stable")  # as value_counts: most rows first
+            counts = [(column.values[i], column.counts[i]) for i in by_count] if len(column.values) <= LABEL_VALUES_MAX else []
+        else:
+            counts = list(frame[name].value_counts(dropna=True).items())
         if 1 <= len(counts) <= LABEL_VALUES_MAX:
-            result[name] = sorted(([value_text(v), int(c)] for v, c in counts.items()), key=class_sort_key)
+            result[name] = sorted(([value_text(v), int(c)] for v, c in counts), key=class_sort_key)
     return result
 
 
@@ -217,17 +223,16 @@ def class_sort_key(item: list) -> tuple:
 
 @transaction.atomic
 def dataset_from_table(*, dataset: Dataset, table: IngestedTable, sha256: str) -> Dataset:
-    buffer = io.BytesIO()
-    table.frame.to_parquet(buffer, index=False)
+    parquet = frame_parquet(table)
     dataset.sha256 = sha256
     dataset.n_rows = len(table.frame)
     dataset.n_columns = table.frame.shape[1]
-    dataset.columns = frame_profile(table.frame, table.kinds)
+    dataset.columns = frame_profile(table.frame, table.kinds, table.distinct)
     dataset.preview = frame_preview(table.frame)
     dataset.cleaning_notes = table.notes
-    dataset.label_values = label_values_count(table.frame)
+    dataset.label_values = label_values_count(table.frame, table.distinct)
     dataset.status, dataset.error = DatasetStatus.READY, ""
-    dataset.data_file.save("data.parquet", ContentFile(buffer.getvalue()), save=False)
+    dataset.data_file.save("data.parquet", ContentFile(parquet), save=False)
     try:
         dataset.full_clean()
         dataset.save()
