@@ -247,6 +247,154 @@ def anchor_section(table: Table, predictor: Predictor, rows: int, *, beam_size: 
     }
 
 
+def _anchor_exp_search(explainer: AnchorExplainer, x: np.ndarray, label: int, predict_label, seed: int,
+                       beam_size: int, threshold: float, batch: int) -> tuple[dict, list[int]]:
+    """``explain_instance``'s body with ``beam_size`` passed on: the rule, and its mapping indices."""
+    from anchor import anchor_base
+
+    with numpy_global_seed(seed):
+        sample_fn, mapping = explainer.anchor_.get_sample_fn(x, predict_label, desired_label=int(label))
+        exp = anchor_base.AnchorBaseBeam.anchor_beam(
+            sample_fn, delta=0.1, epsilon=0.15, batch_size=batch, desired_confidence=threshold,
+            max_anchor_size=None, beam_size=beam_size, coverage_samples=COVERAGE_SAMPLES)
+        present = list(exp["feature"])
+        explainer.anchor_.add_names_to_exp(x, exp, mapping)
+    return exp, present
+
+
+def _anchor_default_model(table: Table, key: str, X: np.ndarray, picked: list[int], stability_runs: int) -> dict[str, Any]:
+    """One model of ``anchor_default_section``: the app's search and reruns, anchor-exp's, and what their rules are worth."""
+    from explanations.ml import trust
+
+    defaults = AnchorExplainer().settings
+    threshold, beam, batch = float(defaults["threshold"]), int(defaults["beam_size"]), int(defaults["batch_size"])
+    rows, names = len(picked), table.space.feature_names
+    predictor = registry_predictor(table, key)  # the registry's defaults: 200 trees for the forest
+    timed, clock = clocked(predictor)
+    explainer = AnchorExplainer().fit(background(table), timed, table.space, seed=0)
+    found = _anchors_kept(explainer)
+    phases: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = {}
+
+    def fitted(k: int) -> AnchorExplainer:
+        return AnchorExplainer().fit(background(table), timed, table.space, seed=1 + k)
+
+    def explain_main() -> list:
+        return explainer.explain(X, picked)
+
+    def explain_shared() -> list:
+        return AnchorExplainer.reruns_explain([fitted(k) for k in range(stability_runs)], X, picked)
+
+    def explain_fresh() -> list:  # as the app ran them before: a separate explainer per seed, every sample anew
+        return [fitted(k).explain(X, picked) for k in range(stability_runs)]
+
+    done = {}
+    for name, call in (("search", explain_main), ("reruns", explain_shared), ("reruns_fresh_samples", explain_fresh)):
+        mark = (clock.calls, clock.samples, clock.seconds)
+        with stopwatch() as elapsed:
+            done[name] = call()
+        seconds[name] = elapsed[0]
+        phases[name] = {"seconds": elapsed[0], "model_calls": clock.calls - mark[0], "model_samples": clock.samples - mark[1],
+                        "model_seconds": clock.seconds - mark[2]}
+    results = done["search"]
+    labels = [e.predicted for e in results]
+
+    def predict_label(Z: np.ndarray) -> np.ndarray:
+        return np.argmax(predictor.predict_proba(Z), axis=1)
+
+    reference_runs: list[list[dict]] = []
+    reference_present: list[list[int]] = []
+    with stopwatch() as reference:
+        for run in range(1 + stability_runs):
+            out = []
+            for i, (x, label) in enumerate(zip(X, labels)):
+                exp, present = _anchor_exp_search(explainer, x, label, predict_label, row_seed(1 + run, i), beam, threshold, batch)
+                out.append(exp)
+                if run == 0:
+                    reference_present.append(present)
+            reference_runs.append(out)
+
+    def fresh_precision(rules: list[list[int]], seed: int) -> np.ndarray:
+        out = []
+        for i, (x, label, present) in enumerate(zip(X, labels, rules)):
+            sample_fn, _ = explainer.anchor_.get_sample_fn(x, predict_label, desired_label=int(label))
+            with numpy_global_seed(row_seed(seed, i)):
+                out.append(float(np.mean(sample_fn(present, FRESH_SAMPLES)[2])))
+        return np.array(out)
+
+    def stability_of(runs: list[list[dict]]) -> float:
+        return float(np.mean([trust.stability([AnchorExplainer.attributions(r[i], names) for r in runs], ranked=False)[0]
+                              for i in range(rows)]))
+
+    anchored = np.array([a.met for a in found])
+    ref_precision = [exp["precision"][-1] if exp["precision"] else exp["all_precision"] for exp in reference_runs[0]]
+    anchored_ref = np.array([p >= threshold for p in ref_precision])
+    fresh = fresh_precision([list(a.present) for a in found], 99)
+    fresh_ref = fresh_precision(reference_present, 98)
+    main = [e.data for e in results]
+    cover = [e["coverage"] for e in main]
+    cover_ref = [exp["coverage"][-1] if exp["coverage"] else 1.0 for exp in reference_runs[0]]
+    project = seconds["search"] + seconds["reruns"]
+    return {
+        "project": project, "reference": reference[0], "fresh": fresh, "fresh_reference": fresh_ref,
+        "anchored": anchored, "anchored_reference": anchored_ref, "cover": cover, "cover_reference": cover_ref,
+        "detail": {
+            "speedup": reference[0] / project,
+            "seconds_per_row": {"project": project / rows, "reference": reference[0] / rows,
+                                "project_search": seconds["search"] / rows, "project_reruns": seconds["reruns"] / rows,
+                                "project_reruns_fresh_samples": seconds["reruns_fresh_samples"] / rows},
+            "phases": phases,
+            "stability_jaccard": {
+                "project_shared_samples": stability_of([main] + [[e.data for e in run] for run in done["reruns"]]),
+                "project_fresh_samples": stability_of([main] + [[e.data for e in run] for run in done["reruns_fresh_samples"]]),
+                "reference": stability_of([[{"rule": exp["names"]} for exp in run] for run in reference_runs]),
+            },
+            "fresh_precision": {"project": float(np.mean(fresh[anchored])) if anchored.any() else None,
+                                "reference": float(np.mean(fresh_ref[anchored_ref])) if anchored_ref.any() else None},
+            "coverage": {"project": float(np.mean(cover)), "reference": float(np.mean(cover_ref))},
+            "anchored_rows": {"project": int(anchored.sum()), "reference": int(anchored_ref.sum())},
+        },
+    }
+
+
+def anchor_default_section(table: Table, rows: int, *, stability_runs: int = 5,
+                           models: tuple[str, ...] = ("random_forest", "logistic_regression")) -> dict[str, Any]:
+    """Anchors as a default job runs them, on the default job's two models, against anchor-exp doing the same.
+
+    The app: ``AnchorExplainer()``'s defaults (beam 4, 100 samples a round, threshold 0.95) explain the rows in one
+    batch, then the trust meter's ``stability_runs`` reruns with other seeds (``reruns_explain``: the first on
+    samples of its own, the others resampling the labelled samples drawn before). anchor-exp: ``anchor_beam`` with
+    the same parameters (``beam_size`` passed on) once per row and once per rerun seed. Model calls, samples and
+    model seconds are counted per phase; the reruns drawing every sample anew (separate explainers, as the app ran
+    them before) are timed too, with the stability each gives.
+    """
+    picked = [int(i) for i in np.sort(np.random.default_rng(1).choice(len(table.X_test), rows, replace=False))]
+    X = table.X_test[picked]
+    measured = {key: _anchor_default_model(table, key, X, picked, stability_runs) for key in models}
+    fresh = np.concatenate([m["fresh"] for m in measured.values()])
+    fresh_reference = np.concatenate([m["fresh_reference"] for m in measured.values()])
+    anchored = np.concatenate([m["anchored"] for m in measured.values()]).astype(bool)
+    anchored_reference = np.concatenate([m["anchored_reference"] for m in measured.values()]).astype(bool)
+    project = sum(m["project"] for m in measured.values())
+    reference = sum(m["reference"] for m in measured.values())
+    defaults = AnchorExplainer().settings
+    return {
+        "anchor_default_speedup": reference / project,
+        "anchor_default_seconds_per_row": {
+            "project": project / rows, "reference": reference / rows,
+            **{f"{key}_{side}": m[side] / rows for key, m in measured.items() for side in ("project", "reference")},
+        },
+        "anchor_default_precision": float(np.mean(fresh[anchored])) if anchored.any() else None,
+        "anchor_default_coverage_ratio": float(np.mean([c for m in measured.values() for c in m["cover"]]))
+        / float(np.mean([c for m in measured.values() for c in m["cover_reference"]])),
+        "anchor_default_detail": {
+            "rows": picked, "stability_runs": stability_runs, **defaults,
+            "fresh_precision_reference": float(np.mean(fresh_reference[anchored_reference])) if anchored_reference.any() else None,
+            "models": {key: m["detail"] for key, m in measured.items()},
+        },
+    }
+
+
 # ---------------------------------------------------------------- SHAP
 
 

@@ -48,3 +48,19 @@ def test_every_key_lists_the_modalities_it_has_a_variant_for():
         assert variants, modality
         for key, spec in variants.items():
             assert spec.key == key and modality in spec.modalities and spec.label == CLASSIFIERS[key].label
+
+
+def test_the_forest_grows_on_every_engine_thread_then_predicts_on_one(heart_table, monkeypatch):
+    """Fitting on two jobs gives the trees of one job; the fitted model predicts on one (small batches, see PREDICT_JOBS)."""
+    import numpy as np
+
+    from explanations.ml.classifiers import PREDICT_JOBS, classifier_fit
+
+    fits = []
+    for threads in ("2", "1"):
+        monkeypatch.setenv("EXPLAINER_ENGINE_THREADS", threads)
+        model = classifier_fit("random_forest", {"n_estimators": 20}, heart_table.space, heart_table.X_train,
+                               heart_table.y_train, seed=0)
+        fits.append(model)
+    assert [m.named_steps["model"].n_jobs for m in fits] == [PREDICT_JOBS, PREDICT_JOBS] == [1, 1]
+    np.testing.assert_array_equal(fits[0].predict_proba(heart_table.X_test), fits[1].predict_proba(heart_table.X_test))

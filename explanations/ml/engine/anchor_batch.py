@@ -13,12 +13,17 @@ training row left as it was (it already satisfied the rule) is answered from the
 training rows, asked once per explainer; a row asks the model once per distinct sample. The KL bounds are
 compiled (``kl_bounds``). A batch takes as many rounds as its slowest row, so rows that have waited long draw
 further ahead (``EAGER_AFTER``).
+
+Reruns of a row with other seeds (the stability score) may share a ``SampleBank``: the model's answers on samples
+it was already asked about, and every labelled sample drawn for a rule. A search given a bank resamples a rule's
+samples from it (with replacement, a bootstrap) as long as it has taken fewer of them than the bank holds, and draws
+and scores new ones only beyond that, adding them to the bank.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +69,32 @@ class Drawn:
 
 
 @dataclass
+class SampleBank:
+    """One row's labelled samples, shared by its searches with other seeds (anchor-exp's ``sample_fn`` outputs).
+
+    ``rules``: for each rule (tuple of mapping indices), the condition matrix and whether the model gave the row's
+    class, of every sample drawn for that rule by any search of the row; ``memo``: the model's answers by sample bytes.
+    """
+
+    rules: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    memo: dict[bytes, bool] = field(default_factory=dict)
+
+    def size(self, t: tuple) -> int:
+        return len(self.rules[t][1]) if t in self.rules else 0
+
+    def add(self, t: tuple, data: np.ndarray, labels: np.ndarray) -> None:
+        if t in self.rules:
+            old_data, old_labels = self.rules[t]
+            data, labels = np.concatenate([old_data, data]), np.concatenate([old_labels, labels])
+        self.rules[t] = (data, labels)
+
+    def resample(self, t: tuple, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        data, labels = self.rules[t]
+        pick = rng.integers(0, len(labels), n)
+        return data[pick], labels[pick]
+
+
+@dataclass
 class Anchor:
     """One row's anchor: mapping indices in the order they were added, with precision and coverage after each."""
 
@@ -79,8 +110,10 @@ class Anchor:
 class _Row:
     """One row's search state: its conditions (anchor-exp's ``mapping``), samples drawn so far and tuple statistics."""
 
-    def __init__(self, engine: AnchorBatch, x: np.ndarray, rng: np.random.Generator, label: int) -> None:
-        self.engine, self.rng, self.label = engine, rng, int(label)
+    def __init__(
+        self, engine: AnchorBatch, x: np.ndarray, rng: np.random.Generator, label: int, bank: SampleBank | None = None
+    ) -> None:
+        self.engine, self.rng, self.label, self.bank = engine, rng, int(label), bank
         self.x_disc = engine.discretize(x[None, :])[0]
         mapping: dict[int, tuple[int, str, float]] = {}
         for f in engine.categorical_:
@@ -101,7 +134,7 @@ class _Row:
         self.count = 0
         self.batch_size = 1  # the bandit's batch, the unit of drawing ahead (set by the search)
         self.rounds = 0  # answers this row has waited on: model rounds, and those all known without one
-        self.memo: dict[bytes, bool] = {}  # the model's answer on samples asked before
+        self.memo: dict[bytes, bool] = bank.memo if bank is not None else {}  # the model's answer on samples asked before
         self.pool: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.asked: dict[tuple, int] = {}
         self.t_idx: dict[tuple, np.ndarray] = {}
@@ -176,6 +209,10 @@ class _Row:
         answer[~known] = [memo[key] for key in keys]
         return answer
 
+    def _pool_add(self, t: tuple, data: np.ndarray, labels: np.ndarray) -> None:
+        old_data, old_labels = self.pool.get(t, (np.zeros((0, data.shape[1]), bool), np.zeros(0, np.int64)))
+        self.pool[t] = (np.concatenate([old_data, data]), np.concatenate([old_labels, labels]))
+
     def draw(
         self, requests: list[tuple[tuple, int]], top_up: tuple[Sequence[tuple], int] = ((), 0)
     ) -> Generator[np.ndarray, np.ndarray, list[float]]:
@@ -187,6 +224,15 @@ class _Row:
         amounts, with far fewer model rounds and little drawn in vain.
         """
         short = [(t, n) for t, n in requests if len(self.pool.get(t, ((), ()))[1]) < n]
+        if short and self.bank is not None:  # a bootstrap of the bank while this search has taken less than it holds
+            drawing = []
+            for t, n in short:
+                pooled = len(self.pool[t][1]) if t in self.pool else 0
+                if self.own_n.get(t, 0) + pooled + n <= self.bank.size(t):
+                    self._pool_add(t, *self.bank.resample(t, n, self.rng))
+                else:
+                    drawing.append((t, n))
+            short = drawing
         if short:
             fetch = []
             eager = self.rounds >= EAGER_AFTER
@@ -204,8 +250,9 @@ class _Row:
             start = 0
             for (t, n), (_, data) in zip(fetch, drawn):
                 part = labels[start : start + n].astype(np.int64)
-                old_data, old_labels = self.pool.get(t, (np.zeros((0, data.shape[1]), bool), np.zeros(0, np.int64)))
-                self.pool[t] = (np.concatenate([old_data, data]), np.concatenate([old_labels, part]))
+                self._pool_add(t, data, part)
+                if self.bank is not None:
+                    self.bank.add(t, data, part)
                 start += n
         out = []
         for t, n in requests:
@@ -439,17 +486,21 @@ class AnchorBatch:
         labels: Sequence[int],
         rngs: Sequence[np.random.Generator],
         predict_label: Callable[[np.ndarray], np.ndarray],
+        banks: Sequence[SampleBank | None] | None = None,
         **search: Any,
     ) -> list[Anchor]:
         """One ``Anchor`` per row; every round, one model call on the inputs all unfinished rows asked for.
 
         Samples are training rows with some values replaced to satisfy a rule; one that needed no replacing is
         a training row as it is, and the model's class for every training row is asked once, on the first call.
+        ``banks``: per row, the ``SampleBank`` it shares with other searches of the same row (a row may appear
+        several times, with other generators: reruns), or None to draw every sample anew.
         """
         if self.train_label_ is None:
             self.train_label_ = np.asarray(predict_label(self.train_), dtype=np.int64)
-        searches = [self._search(_Row(self, np.asarray(x, float), rng, label), **search)
-                    for x, rng, label in zip(X, rngs, labels)]
+        banks = list(banks) if banks is not None else [None] * len(X)
+        searches = [self._search(_Row(self, np.asarray(x, float), rng, label, bank), **search)
+                    for x, rng, label, bank in zip(X, rngs, labels, banks)]
         results: list[Anchor | None] = [None] * len(searches)
         asked: dict[int, np.ndarray] = {}
         for i, search_row in enumerate(searches):

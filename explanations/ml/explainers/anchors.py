@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.engine.anchor_batch import AnchorBatch
+from explanations.ml.engine.anchor_batch import AnchorBatch, SampleBank
 from explanations.ml.explainers.base import (
     BaseExplainer,
+    ExplanationResult,
     FeatureSpace,
+    NotFittedError,
     Param,
     Predictor,
     category_condition,
@@ -91,15 +93,54 @@ class AnchorExplainer(BaseExplainer):
             for f, name in zip(ordered, names)
         ]
 
+    @classmethod
+    def reruns_explain(
+        cls, reruns: Sequence[BaseExplainer], X: np.ndarray, rows: list[int], *, share_samples: bool = True
+    ) -> list[list[ExplanationResult]]:
+        """Every rerun's search on the first rerun's engine, rows in lockstep, each row's searches sharing a bank.
+
+        The first rerun searches on samples of its own, as a job's explanation does. The others, together, resample
+        the labelled samples that searches before them drew for a rule (a bootstrap: each takes, with replacement,
+        at most as many as the bank holds) and draw and score new ones only beyond that. Their rules then vary as
+        they would on new samples like the ones drawn, at a fraction of the model calls (``share_samples=False``
+        draws every sample anew, as separate explainers do).
+        """
+        if not reruns:
+            return []
+        first = reruns[0]
+        if not isinstance(first, AnchorExplainer) or not hasattr(first, "engine_"):
+            raise NotFittedError(f"{cls.label} must be fitted before it can explain rows.")
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        rows = list(rows)
+        proba = first.predict_proba(X)
+        predicted = np.argmax(proba, axis=1)
+        banks = [SampleBank() for _ in rows] if share_samples else None
+        out: list[list[ExplanationResult]] = []
+        for group in ([first], list(reruns[1:])):
+            if not group:
+                continue
+            copies = len(group)
+            datas = first._rules(np.concatenate([X] * copies), rows * copies, np.tile(predicted, copies),
+                                 [e.seed_ for e in group for _ in rows], None if banks is None else banks * copies)
+            out += [e._results(rows, predicted, proba, datas[k * len(rows):(k + 1) * len(rows)])
+                    for k, e in enumerate(group)]
+        return out
+
     def _explain_rows(
         self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
     ) -> list[dict[str, Any]]:
+        return self._rules(X, rows, predicted, [self.seed_] * len(rows))
+
+    def _rules(self, X: np.ndarray, rows: list[int], predicted: np.ndarray, seeds: list[int],
+               banks: list[SampleBank] | None = None) -> list[dict[str, Any]]:
+        """One search per row, with ``seeds[i]`` for row ``rows[i]`` (and its ``SampleBank``)."""
         settings = self.settings
         anchors = self.engine_.explain(
             X,
             [int(label) for label in predicted],
-            [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
+            [np.random.default_rng(row_seed(seed, row)) for seed, row in zip(seeds, rows)],
             self.predict_label,
+            banks=banks,
             threshold=settings["threshold"],
             delta=0.1,
             epsilon=0.15,

@@ -440,6 +440,10 @@ class BaseExplainer:
                 lambda i: self._explain_rows(X[i], [rows[j] for j in i], predicted[i], proba[i]), len(rows))
         else:
             datas = self._explain_rows(X, rows, predicted, proba)
+        return self._results(rows, predicted, proba, datas)
+
+    def _results(self, rows: list[int], predicted: np.ndarray, proba: np.ndarray, datas: list[dict[str, Any]]
+                 ) -> list[ExplanationResult]:
         meta = {**self.settings, "seed": self.seed_}
         return [
             ExplanationResult(
@@ -452,6 +456,12 @@ class BaseExplainer:
             )
             for row, label, probs, data in zip(rows, predicted, proba, datas)
         ]
+
+    @classmethod
+    def reruns_explain(cls, reruns: Sequence[BaseExplainer], X: np.ndarray, rows: list[int]) -> list[list[ExplanationResult]]:
+        """The same rows explained by each of ``reruns`` (this explainer fitted with other seeds), for the stability
+        score; an explainer whose reruns can share work overrides this."""
+        return [explainer.explain(X, rows) for explainer in reruns]
 
     def _parallel_rows(self) -> bool:
         return self.parallel_rows
