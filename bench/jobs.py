@@ -38,7 +38,10 @@ ADULT_FEATURES = ["age", "workclass", "education", "education-num", "marital-sta
 DEFAULT_JOB = {"classifiers": ["random_forest", "logistic_regression"], "explainers": ["lime", "anchor", "shap"],
                "rows": {"random": 3}}  # no params: every default, as the form submits it
 WHOLE_TEST = {"classifiers": ["random_forest"], "explainers": ["lime", "shap"]}
-SIZES = {True: {"rows": 200, "recovery_cap_s": 150}, False: {"rows": 2000, "recovery_cap_s": 300}}
+# Rows of the scaling and recovery jobs. On 31e3d94 (one task per classifier, five trust reruns) a row of LIME + SHAP
+# costs a worker about 3 s, so --quick keeps to 3 batches of 16 (200 rows took over 10 minutes on one worker).
+SIZES = {True: {"rows": int(os.environ.get("BENCH_JOB_ROWS_QUICK", "48")), "recovery_cap_s": 150},
+         False: {"rows": int(os.environ.get("BENCH_JOB_ROWS", "2000")), "recovery_cap_s": 300}}
 JOB_NULLS: dict[str, Any] = {"job_default_vs_notebook": None, "job_first_explanation_vs_notebook": None,
                              "job_whole_test_scaling": None, "recovery_s": None}
 DONE = {"done", "succeeded", "finished", "skipped"}
@@ -382,10 +385,12 @@ def job_sections(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
                 continue
             lap = time.perf_counter()
             try:
-                out.update(section())
+                result = section()
             except Exception as exc:  # noqa: BLE001 - the bench reports what it could not measure
-                out[f"job_{name}_error"] = f"not measured: {type(exc).__name__}: {str(exc)[:300]}"
+                result = {f"job_{name}_error": f"not measured: {type(exc).__name__}: {str(exc)[:300]}"}
+            out.update(result)
             out.setdefault("job_section_seconds", {})[name] = round(time.perf_counter() - lap, 1)
+            print(f"bench.jobs {name} ({time.perf_counter() - lap:.0f} s): {json.dumps(result)}", file=sys.stderr, flush=True)
     except Exception as exc:  # noqa: BLE001
         out["job_note"] = f"the app stack failed: {type(exc).__name__}: {str(exc)[:300]}"
     finally:
@@ -399,6 +404,7 @@ def job_sections(quick: bool, only: set[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # python -m bench.jobs [--quick] [default] [scaling] [recovery]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a stopped bench still stops its stack
     args = sys.argv[1:]
     json.dump(job_sections("--quick" in args, {a for a in args if not a.startswith("--")} or None), sys.stdout, indent=1)
     print()
