@@ -82,6 +82,13 @@ def stage_seconds(transitions: list[tuple[float, str, str]], end: float) -> dict
     return out
 
 
+def run_stage(run: dict) -> str:
+    """A model run's stage line; a finished run keeps its last stage text, which no longer takes any time."""
+    if run.get("status") == "done":
+        return "(done)"
+    return run.get("stage") or "(waiting for a worker)"
+
+
 @dataclass
 class JobWatch:
     """Polls one job from its POST: every change of a stage line, and when the first explanation showed up."""
@@ -106,7 +113,7 @@ class JobWatch:
     def poll(self, *, explanations: bool = False) -> dict:
         self.job = self.api.json("GET", f"/api/jobs/{self.job_id}/")
         t = self.elapsed()
-        lines = [("job", self.job.get("stage") or "")] + [(r["classifier"], r.get("stage") or "") for r in self.job.get("runs") or []]
+        lines = [("job", self.job.get("stage") or "")] + [(r["classifier"], run_stage(r)) for r in self.job.get("runs") or []]
         for line, stage in lines:
             if self._current.get(line) != stage:
                 self._current[line] = stage

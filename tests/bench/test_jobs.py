@@ -17,6 +17,7 @@ from bench.jobs import (
     batches_summary,
     duplicates_of,
     lost_work_running,
+    run_stage,
     stage_key,
     stage_seconds,
 )
@@ -54,6 +55,9 @@ def test_stage_seconds_add_up_each_line_and_merge_batches_of_one_explainer():
                                     "Drawing the global views for Random forest": 1.0}
     assert out["job"] == {"Waiting for a worker": 9.5, "Done": 0.5}
     assert stage_key("Explaining rows 1-3 of 3 with SHAP") == "Explaining rows with SHAP"
+    # a finished run keeps its last stage text: it must stop counting there
+    assert run_stage({"status": "done", "stage": "Drawing the global views for Random forest"}) == "(done)"
+    assert run_stage({"status": "pending", "stage": ""}) == "(waiting for a worker)"
 
 
 def run(stage: str, progress: float, status: str = "running") -> dict:
