@@ -64,7 +64,8 @@ def trust_runs_default() -> str:
 
 def stage_key(stage: str) -> str:
     """A stage text without its row numbers, so every batch of one explainer adds up under one name."""
-    return re.sub(r"rows \d+[–-]\d+ of \d+", "rows", stage or "").strip()
+    stage = re.sub(r"rows \d+[–-]\d+ of \d+", "rows", stage or "")
+    return re.sub(r" for row \d+ \(\d+ of \d+\)", " for each row", stage).strip()
 
 
 def stage_seconds(transitions: list[tuple[float, str, str]], end: float) -> dict[str, dict[str, float]]:

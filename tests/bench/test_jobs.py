@@ -55,6 +55,7 @@ def test_stage_seconds_add_up_each_line_and_merge_batches_of_one_explainer():
                                     "Drawing the global views for Random forest": 1.0}
     assert out["job"] == {"Waiting for a worker": 9.5, "Done": 0.5}
     assert stage_key("Explaining rows 1-3 of 3 with SHAP") == "Explaining rows with SHAP"
+    assert stage_key("Drawing what-if curves for row 98 (1 of 48)") == "Drawing what-if curves for each row"
     # a finished run keeps its last stage text: it must stop counting there
     assert run_stage({"status": "done", "stage": "Drawing the global views for Random forest"}) == "(done)"
     assert run_stage({"status": "pending", "stage": ""}) == "(waiting for a worker)"
