@@ -34,6 +34,10 @@ GOALS: dict[str, tuple[str, float | str]] = {
     "worker_scaling": (">=", 1.7),
     "bigdata_web_max_rss_mb": ("<=", 300),
     "ingest_1m_s": ("<=", 5),  # only with the 1,000,000 rows of the full bench (--quick uploads 100,000)
+    "job_default_vs_notebook": ("<=", 1.0),
+    "job_first_explanation_vs_notebook": ("<=", 1.0),
+    "job_whole_test_scaling": (">=", 1.8),
+    "recovery_s": ("<=", 120),
 }
 SIZES = {  # rows explained per section
     True: {"lime": 8, "lime_bc": 6, "anchor": 4, "anchor_beam4": 0, "anchor_default": 0, "kernel": 3, "svm_train": 1000, "tree": 48},
@@ -106,6 +110,18 @@ def run(quick: bool, skip: set[str], platform: bool = False) -> dict[str, Any]:
         out["platform_note"] = ("the platform sections (app stack: e2e_overhead, worker_scaling, bigdata_*) run in the "
                                 "full bench or with --platform" + ("; skipped" if "platform" in skip else ""))
     lap("platform")
+    if "jobs" not in skip:
+        from bench.jobs import job_sections
+
+        out.update(job_sections(quick))
+        if out.get("worker_two_process_ceiling_jobs") is not None:  # beside job_whole_test_scaling when worker_scaling did not run
+            out.setdefault("worker_two_process_ceiling", out["worker_two_process_ceiling_jobs"])
+    else:
+        from bench.jobs import JOB_NULLS
+
+        out.update(JOB_NULLS)
+        out["job_note"] = "the job sections (job_*, recovery_s) were skipped"
+    lap("jobs")
     out["section_seconds"] = seconds
     out["bench_seconds"] = time.perf_counter() - started
     return out
@@ -148,9 +164,10 @@ def table_text(out: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rows per section (about a minute on two cores)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer rows per section (a minute for the engines, some minutes more for the job sections)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--skip", default="", help="comma-separated sections to leave out: lime, anchor, shap, gpu, platform")
+    parser.add_argument("--skip", default="", help="comma-separated sections to leave out: lime, anchor, shap, gpu, platform, jobs")
     parser.add_argument("--platform", action="store_true",
                         help="run the platform sections (a real app stack: e2e_overhead, worker_scaling, 1M-row upload) "
                              "even with --quick; the full bench always runs them")

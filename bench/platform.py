@@ -111,15 +111,24 @@ class BenchStack(AppStack):
     """The shared test stack plus what the bench needs: workers swapped for others, the web master's pid."""
 
     def worker_replace(self, concurrency: int, *, engine_threads: int | None = None) -> Service:
+        return self.workers_replace(1, concurrency=concurrency, engine_threads=engine_threads)[0]
+
+    def workers_replace(self, count: int, *, concurrency: int = 1, engine_threads: int | None = None) -> list[Service]:
+        """Stop every worker, then start ``count`` of them (each its own Celery node and process group) and wait
+        until all are ready."""
         for service in [s for s in self.services if s.name.startswith("worker")]:
             self._stop(service)
             self.services.remove(service)
-        argv = command_adapt(self.commands["worker"], {"--concurrency": str(concurrency), "-Q": "celery,gpu",
-                                                       "-n": f"bench{concurrency}-{uuid.uuid4().hex[:6]}@%h"})
         env = self.env if engine_threads is None else {**self.env, "EXPLAINER_ENGINE_THREADS": str(engine_threads)}
-        service = self._spawn(f"worker-c{concurrency}", executable(argv), env=env)
-        self._wait(service, lambda: " ready." in service.log_text(), timeout=180, what="Celery worker")
-        return service
+        started = []
+        for _ in range(count):
+            tag = uuid.uuid4().hex[:6]
+            argv = command_adapt(self.commands["worker"], {"--concurrency": str(concurrency), "-Q": "celery,gpu",
+                                                           "-n": f"bench{concurrency}-{tag}@%h"})
+            started.append(self._spawn(f"worker-c{concurrency}-{tag}", executable(argv), env=env))
+        for service in started:
+            self._wait(service, lambda service=service: " ready." in service.log_text(), timeout=180, what="Celery worker")
+        return started
 
     def web_pid(self) -> int:
         return self.service("web").process.pid
