@@ -43,12 +43,12 @@ def job_report_html(*, job: Job) -> str:
         plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, classifier=run.classifier)]
         runs.append({"label": spec.label if spec else run.classifier, "metrics": run.metrics or {}, "plots": plots})
     explanations = list(job.explanations.prefetch_related("plots").order_by("row", "classifier", "explainer"))
+    shown_rows = sorted({e.row for e in explanations})[:REPORT_ROWS_MAX]
     rows: dict[int, dict] = {}
     for e in explanations:
-        entry = rows.setdefault(e.row, {"row": e.row, "name": e.row_name, "true_label": e.true_label, "items": []})
-        if len(rows) > REPORT_ROWS_MAX and e.row == max(rows):
-            rows.pop(e.row)
+        if e.row > shown_rows[-1]:
             break
+        entry = rows.setdefault(e.row, {"row": e.row, "name": e.row_name, "true_label": e.true_label, "items": []})
         spec = CLASSIFIERS.get(e.classifier)
         entry["items"].append({
             "classifier": spec.label if spec else e.classifier,

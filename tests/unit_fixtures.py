@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
-__all__ = ["SHARED", "user", "other_user", "api", "other_api", "zoo", "heart", "upload", "run_on_commit"]
+__all__ = ["SHARED", "user", "other_user", "api", "other_api", "zoo", "heart", "upload", "run_on_commit", "finished"]
 
 
 def upload(name: str) -> SimpleUploadedFile:
@@ -67,3 +67,16 @@ def heart(user):
 def run_on_commit(django_capture_on_commit_callbacks):
     """Run ``transaction.on_commit`` callbacks (the task enqueue) inside the test transaction; tasks run eagerly."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def finished(zoo, user, run_on_commit):
+    """A small succeeded job: a decision tree explained by LIME on Zoo rows 0 and 1."""
+    from explanations.services import job_create
+
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
+                         rows={"ids": [0, 1]}, params={"lime": {"num_samples": 300}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    return job

@@ -8,6 +8,7 @@ write shares the same way), ``{{ job.classifiers|classifier_labels }}``, ``{{ jo
 from __future__ import annotations
 
 from django import template
+from django.utils import timezone
 
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS
@@ -66,8 +67,6 @@ def duration(job) -> str:
     """How long it ran: "1 min 05 s", "8 s"; "—" before it started."""
     if not job.started_at:
         return "—"
-    from django.utils import timezone
-
     seconds = int(((job.finished_at or timezone.now()) - job.started_at).total_seconds())
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 

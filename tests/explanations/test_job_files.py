@@ -6,21 +6,12 @@ from django.db import transaction
 
 from datasets.services import dataset_create, dataset_delete
 from explanations.models import Job
-from explanations.services import job_create, job_delete
+from explanations.services import job_delete
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import upload
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def finished(zoo, user, run_on_commit) -> Job:
-    with run_on_commit():
-        job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
-                         rows={"ids": [0, 1]}, params={"lime": {"num_samples": 300}})
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
-    return job
 
 
 def files_of(job: Job) -> list[str]:

@@ -5,22 +5,12 @@ from unittest.mock import patch
 import pytest
 
 from explanations.insights import WHATIF_REDRAW_AFTER
-from explanations.models import Job, ModelRun, WhatIf
-from explanations.services import job_create
+from explanations.models import ModelRun, WhatIf
 from explanations.tasks import whatif_draw
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture
-def finished(zoo, user, run_on_commit) -> Job:
-    with run_on_commit():
-        job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
-                         rows={"ids": [0, 1]}, params={"lime": {"num_samples": 300}})
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
-    return job
 
 
 def test_the_row_page_says_a_curve_is_being_drawn_then_shows_it(finished, client, user, django_capture_on_commit_callbacks):
