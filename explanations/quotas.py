@@ -17,6 +17,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.ml.explainers import explainer_for
 from explanations.ml.modalities import schema_modality
 from explanations.models import Job, JobStatus
+from explanations.rows import rows_count_estimate
 
 
 def explainer_samples(key: str, params: dict, modality: str = "tabular") -> int:
@@ -28,11 +29,7 @@ def job_rows_estimate(*, dataset: Dataset, rows: dict, test_size: float) -> int:
     """How many rows a cleaned row spec explains, at most (the test split bounds random and misclassified rows)."""
     n_test = min(max(math.ceil(dataset.n_rows * test_size), 1), settings.EXPLAINER_MAX_TEST_ROWS,
                  settings.EXPLAINER_MAX_JOB_ROWS)
-    if "ids" in rows:
-        return len(rows["ids"])
-    if rows.get("all_test"):
-        return n_test
-    return min(int(rows.get("random") or rows.get("misclassified") or 1), n_test)
+    return rows_count_estimate(rows, n_test=n_test)
 
 
 def job_cost(*, dataset: Dataset, options: dict) -> int:

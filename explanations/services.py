@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import joblib
 import numpy as np
-import pandas as pd
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -36,6 +35,13 @@ from explanations.ml.lazy import lazy
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
+from explanations.rows import (  # noqa: F401 (ROW_SPEC_KEYS, rows_resolve: re-exported)
+    ROW_SPEC_KEYS,
+    job_rows_resolve,
+    rows_resolve,
+    rows_spec_clean,
+    rows_spec_resubmit,
+)
 from explanations.summaries import run_summary_plots
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
@@ -49,7 +55,6 @@ confusion_matrix_plot = lazy("explanations.ml.plots.metrics", "confusion_matrix_
 
 logger = logging.getLogger(__name__)
 
-ROW_SPEC_KEYS = ("ids", "names", "random", "misclassified", "all_test")
 TEST_SIZE_DEFAULT = 0.25
 
 
@@ -112,74 +117,6 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             "params": clean}
 
 
-def rows_spec_clean(*, dataset: Dataset, rows: dict | None) -> dict:
-    rows = rows or {"random": 3}
-    if not isinstance(rows, dict) or len([k for k in rows if k in ROW_SPEC_KEYS]) != 1:
-        raise ApplicationError("Say which rows to explain with exactly one of: ids, names, random, misclassified, all_test.",
-                               {"field": "rows"})
-    limit = settings.EXPLAINER_MAX_JOB_ROWS
-    if "ids" in rows:
-        try:
-            if not isinstance(rows["ids"], list):
-                raise ValueError(rows["ids"])
-            ids = [number_parse(i, whole=True) for i in rows["ids"]]
-        except ValueError:
-            raise ApplicationError("Row ids must be whole numbers such as 0, 12, 244.", {"field": "rows"}) from None
-        if not ids:
-            raise ApplicationError("Type at least one row id.", {"field": "rows"})
-        bad = [i for i in ids if not 0 <= i < dataset.n_rows]
-        if bad:
-            raise ApplicationError(
-                f"Row{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad[:5]))} do{'' if len(bad) > 1 else 'es'} not exist; "
-                f"rows are numbered 0 to {dataset.n_rows - 1}.", {"field": "rows"})
-        return {"ids": list(dict.fromkeys(ids))[:limit]}
-    if "names" in rows:
-        row_name = dataset.schema.get("row_name")
-        if not row_name:
-            raise ApplicationError("This dataset has no row-name column; pick rows by id instead, or set one on the schema page.",
-                                   {"field": "rows"})
-        if not isinstance(rows["names"], list) or not all(isinstance(n, (str, int, float)) for n in rows["names"]):
-            raise ApplicationError("Row names must be a list of names such as [\"alice\", \"bob\"].", {"field": "rows"})
-        names = [str(n).strip() for n in rows["names"] if str(n).strip()]
-        if not names:
-            raise ApplicationError("Type at least one row name.", {"field": "rows"})
-        with dataset.data_file.open("rb") as handle:
-            column = pd.read_parquet(handle, columns=[row_name])[row_name]
-        from datasets.ingest import value_text
-
-        texts = column.map(lambda v: value_text(v) if pd.notna(v) else "")
-        ids, missing = [], []
-        for name in names:
-            hits = np.flatnonzero((texts == name).to_numpy())
-            if not len(hits):
-                missing.append(name)
-            ids.extend(int(i) for i in hits)
-        if missing:
-            raise ApplicationError(f"No row is named {', '.join(repr(m) for m in missing[:5])} in “{row_name}”.", {"field": "rows"})
-        return {"ids": list(dict.fromkeys(ids))[:limit], "names": names}
-    if "all_test" in rows:
-        if not rows["all_test"]:
-            raise ApplicationError("all_test takes true: explain every row of the test split.", {"field": "rows"})
-        return {"all_test": True}
-    key = "random" if "random" in rows else "misclassified"
-    try:
-        count = number_parse(rows[key], whole=True)
-    except ValueError:
-        raise ApplicationError("The number of rows must be a whole number.", {"field": "rows"}) from None
-    if not 1 <= count <= limit:
-        raise ApplicationError(f"The number of rows must be between 1 and {limit}.", {"field": "rows"})
-    spec = {key: count}
-    if key == "random":
-        try:
-            seed = number_parse(0 if rows.get("seed") in (None, "") else rows["seed"], whole=True)
-        except ValueError:
-            seed = None
-        if seed is None or not 0 <= seed <= 2**31 - 1:
-            raise ApplicationError("The row seed must be a whole number between 0 and 2147483647.", {"field": "rows"})
-        spec["seed"] = seed
-    return spec
-
-
 def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: list[str], rows: dict | None = None,
                params: dict | None = None, request_key: str = "") -> Job:
     """Record the job and queue one task per classifier once the row is committed. Same ``request_key`` = same job.
@@ -239,8 +176,7 @@ def model_run_enqueue(*, job_id: int, classifier: str) -> None:
 @transaction.atomic
 def job_rerun(*, job: Job) -> Job:
     """A new job with the same dataset, schema, classifiers, explainers, rows, parameters and seeds."""
-    spec = dict(job.rows_spec)
-    rows = {"names": spec["names"]} if spec.get("names") else {"ids": spec["ids"]} if "ids" in spec else spec
+    rows = rows_spec_resubmit(job.rows_spec)
     params = dict(job.params)
     if isinstance(params.get("lime"), dict) and "shared_samples" not in params["lime"]:
         # Made before LIME shared one draw of samples across rows: its rows drew their own, so the rerun does too.
@@ -533,7 +469,8 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
         return
     predictor = predictor_build(classifier, model, data.space)
     if not run.rows:
-        run.rows = rows_resolve(job=job, data=data, predict=lambda X: predictor.predict_proba(X).argmax(axis=1))
+        run.rows = job_rows_resolve(job=job, run=run, data=data, predictor=predictor,
+                                    sibling_predictor=lambda key: sibling_predictor_build(job=job, data=data, classifier=key))
         run.units_total = 2 + len(run.rows) * len(job.explainers)
         run.units_done = 1
         run.save(update_fields=["rows", "units_total", "units_done"])
@@ -594,20 +531,17 @@ def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor
     run.save()
 
 
-def rows_resolve(*, job: Job, data: JobData, predict) -> list[int]:
-    spec = job.rows_spec
-    limit = settings.EXPLAINER_MAX_JOB_ROWS
-    if "ids" in spec:
-        return [int(i) for i in spec["ids"]]
-    test = data.test_idx
-    if spec.get("all_test"):
-        return [int(i) for i in test[:limit]]
-    if "random" in spec:
-        rng = np.random.default_rng(spec.get("seed", 0))
-        picked = rng.choice(test, size=min(spec["random"], len(test)), replace=False)
-        return sorted(int(i) for i in picked)
-    wrong = test[predict(data.X[test]) != data.y[test]]
-    return [int(i) for i in wrong[: spec["misclassified"]]]
+def sibling_predictor_build(*, job: Job, data: JobData, classifier: str):
+    """Another classifier of the job, to pick rows that are the same for all: its saved model when trained, else
+    fitted here as its own task fits it (same data, parameters and seed)."""
+    run = ModelRun.objects.filter(job=job, classifier=classifier).first()
+    if run is not None and run.status != ModelRunStatus.PENDING and run.model_file:
+        with run.model_file.open("rb") as handle:
+            model = model_file_load(handle)  # a file our own worker wrote, never an upload
+    else:
+        model = classifier_fit(classifier, job.params["classifiers"].get(classifier, {}), data.space,
+                               data.X[data.train_idx], data.y[data.train_idx], seed=job.params["seed"])
+    return predictor_build(classifier, model, data.space)
 
 
 def batches(items: list[int], size: int) -> Iterator[list[int]]:

@@ -31,6 +31,7 @@ from explanations.ml.modalities import classifier_for, explainer_for, schema_mod
 from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
+from explanations.rows import job_rows_resolve, rows_count_estimate
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 attribution_class_maps = lazy("explanations.ml.plots.image", "attribution_class_maps")
@@ -76,9 +77,9 @@ def modality_classifier_run(*, job: Job, run: ModelRun) -> None:
         return
     predictor = modality.predictor_build(run.classifier, model, data.space)
     if not run.rows:
-        from explanations.services import rows_resolve
-
-        run.rows = rows_resolve(job=job, data=data, predict=lambda X: predictor.predict_proba(X).argmax(axis=1))
+        run.rows = job_rows_resolve(job=job, run=run, data=data, predictor=predictor,
+                                    sibling_predictor=lambda key: sibling_predictor_build(job=job, data=data,
+                                                                                          classifier=key, modality=modality))
         run.units_total = base + 1 + len(run.rows) * len(job.explainers)
         run.units_done = base
         run.save(update_fields=["rows", "units_total", "units_done"])
@@ -127,12 +128,20 @@ def modality_model_train(*, job: Job, run: ModelRun, data: JobData, modality: Mo
 
 
 def rows_estimate(*, job: Job, n_test: int) -> int:
-    spec = job.rows_spec
-    if "ids" in spec:
-        return len(spec["ids"])
-    if spec.get("all_test"):
-        return n_test
-    return min(int(spec.get("random") or spec.get("misclassified") or 1), n_test)
+    return rows_count_estimate(job.rows_spec, n_test=n_test)
+
+
+def sibling_predictor_build(*, job: Job, data: JobData, classifier: str, modality: Modality):
+    """Another classifier of the job, so misclassified rows are the same for all: its saved model once trained,
+    else fitted here as its own task fits it."""
+    run = ModelRun.objects.get(job=job, classifier=classifier)
+    if run.status != ModelRunStatus.PENDING and run.model_file:
+        with run.model_file.open("rb") as handle:
+            model = model_file_load(handle)  # a file our own worker wrote, never an upload
+    else:
+        fit = image_fit if modality.name == "image" else text_fit
+        model = fit(job=job, run=run, data=data, params=job.params["classifiers"].get(classifier, {}))
+    return modality.predictor_build(classifier, model, data.space)
 
 
 def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, key: str, modality: Modality,

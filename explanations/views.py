@@ -93,6 +93,9 @@ def job_form_request(post, modality: str = "tabular", known_names: set[str] | fr
         rows = {"misclassified": post.get("rows_count", "3")}
     else:
         rows = {"random": post.get("rows_count", "3"), "seed": post.get("seed", "0") or 0}
+    also_wrong = post.get("rows_also_misclassified", "").strip()
+    if mode != "misclassified" and also_wrong not in ("", "0"):  # "3 random + 2 misclassified" in one job
+        rows = {"any_of": [rows, {"misclassified": also_wrong}]}
     params: dict = {"test_size": post.get("test_size", "0.25"), "seed": post.get("seed", "0"), "classifiers": {}}
     for explainer in explainer_choices(modality):
         key = explainer.key

@@ -46,6 +46,12 @@ def explainer_labels(keys) -> str:
 def rows_text(job) -> str:
     """The job's row choice in words: "3 random rows (seed 1)", "rows 4, 8", "the whole test set"."""
     spec = job.rows_spec or {}
+    if "any_of" in spec:
+        return " + ".join(row_choice_text(choice) for choice in spec["any_of"])
+    return row_choice_text(spec)
+
+
+def row_choice_text(spec: dict) -> str:
     if spec.get("names"):
         shown = " ".join(f"“{name}”" for name in spec["names"][:3]) + (
             f" and {len(spec['names']) - 3} more" if len(spec["names"]) > 3 else "")  # quoted: a name may hold commas
