@@ -23,6 +23,9 @@ api_patterns = [
     path("jobs/<int:job_id>/rerun/", explanations_api.JobRerunApi.as_view(), name="job_rerun"),
     path("jobs/<int:job_id>/report/", explanations_api.JobReportApi.as_view(), name="job_report"),
     path("jobs/<int:job_id>/share/", explanations_api.JobShareApi.as_view(), name="job_share"),
+    path("jobs/<int:job_id>/scenarios/", explanations_api.JobScenarioListApi.as_view(), name="job_scenarios"),
+    path("jobs/<int:job_id>/scenarios/<int:scenario_id>/", explanations_api.JobScenarioDetailApi.as_view(),
+         name="job_scenario"),
     path("schema/", ApiSchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows.
     path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),

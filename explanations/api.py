@@ -20,6 +20,7 @@ from explanations.ml.explainers import EXPLAINERS, explainer_modalities
 from explanations.ml.modalities import classifier_for, explainer_for
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
 from explanations.report import report_response
+from explanations.scenarios import scenario_create, scenario_get, scenario_list, scenario_record
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -225,3 +226,51 @@ class JobCompareApi(APIView):
                 raise ApplicationError("Say which two jobs to compare, e.g. ?a=12&b=15.", {"field": side})
         return Response(jobs_compare(a=job_get(user=request.user, job_id=ids["a"]),
                                      b=job_get(user=request.user, job_id=ids["b"])))
+
+
+class ScenarioInput(serializers.Serializer):
+    row = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
+    changes = serializers.DictField(help_text="feature → new value: a number, or one of the categories seen in the data")
+
+
+SCENARIO_OUTPUT = inline_serializer("ScenarioOutput", {
+    "id": serializers.IntegerField(), "job": serializers.IntegerField(),
+    "status": serializers.ChoiceField(choices=["computing", "ready", "failed"]), "error": serializers.CharField(),
+    "row": serializers.IntegerField(), "changes": serializers.DictField(),
+    "predictions": serializers.DictField(help_text="classifier → {predicted, probabilities: {class: p}}"),
+    "explanations": serializers.ListField(child=serializers.DictField(),
+                                          help_text="the records of /api/jobs/{id}/explanations/, for the edited row"),
+    "created_at": serializers.DateTimeField(), "finished_at": serializers.DateTimeField(allow_null=True)})
+
+
+class JobScenarioListApi(APIView):
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema(responses={200: SCENARIO_OUTPUT})
+    def get(self, request, job_id: int):
+        """The job's scenarios, newest first (``?row=`` for one row's)."""
+        job = job_get(user=request.user, job_id=job_id)
+        link = plot_link(request)
+        return Response([scenario_record(s, link) for s in scenario_list(job=job, row=query_int(request.query_params, "row"))])
+
+    @extend_schema(request=ScenarioInput, responses={201: inline_serializer("ScenarioCreated", {
+        "id": serializers.IntegerField(), "status": serializers.CharField()})})
+    def post(self, request, job_id: int):
+        """The what-if editor: ``row`` with ``changes`` ({feature: value}) predicted by every classifier and explained
+        again, on a worker. Answers 201 ``{id, status: "computing"}``; GET the scenario until ``status`` is
+        ``"ready"`` (or ``"failed"`` with ``error``). Unknown features, wrong types, categories never seen and
+        numbers far outside the values seen are 400; too many scenarios (per job, per account and hour) 429."""
+        job = job_get(user=request.user, job_id=job_id)
+        serializer = ScenarioInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        scenario = scenario_create(job=job, row=values["row"], changes=values["changes"])
+        return Response({"id": scenario.pk, "status": scenario.status}, status=status.HTTP_201_CREATED)
+
+
+class JobScenarioDetailApi(APIView):
+    @extend_schema(responses={200: SCENARIO_OUTPUT})
+    def get(self, request, job_id: int, scenario_id: int):
+        """One scenario: ``status``, ``row``, ``changes``, ``predictions`` of every classifier and ``explanations``."""
+        job = job_get(user=request.user, job_id=job_id)
+        return Response(scenario_record(scenario_get(job=job, scenario_id=scenario_id), plot_link(request)))

@@ -21,6 +21,7 @@ from explanations.insights import insight_archive_files, trust_record
 from explanations.ml.explainers import explainer_variant
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf
+from explanations.scenarios import scenarios_archive_files
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def plot_archive_name(plot: Plot, extension: str) -> str:
 
 def job_zip_stamp(job: Job) -> str:
     """A fingerprint of everything the ZIP holds: plots (a redrawn plot is a new row), explanations and their
-    trust, what-if curves and the runs' metrics. A ZIP whose name carries the current stamp is up to date."""
+    trust, what-if curves, the runs' metrics and the what-if editor's scenarios. A ZIP whose name carries the current stamp is up to date."""
     digest = hashlib.sha256()
     parts = [
         [job.status, job.schema, job.params],
@@ -111,6 +112,7 @@ def job_zip_stamp(job: Job) -> str:
         list(job.explanations.order_by("pk").values_list("pk", "trust", "meta")),
         list(WhatIf.objects.filter(job=job).order_by("pk").values_list("pk", "plot_id", "curves")),
         list(job.runs.order_by("pk").values_list("pk", "status", "metrics")),
+        list(job.scenarios.order_by("pk").values_list("pk", "status", "predictions")),  # the what-if editor's rows
     ]
     for part in parts:
         digest.update(json.dumps(part, sort_keys=True, default=str).encode())
@@ -162,6 +164,8 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
             archive.writestr("explanations.csv", explanations_csv(explanations))
             archive.writestr("manifest.json", json.dumps(job_manifest(job), indent=2, default=str))
             for name, text in insight_archive_files(job=job).items():
+                archive.writestr(name, text)
+            for name, text in scenarios_archive_files(job=job).items():
                 archive.writestr(name, text)
         tmp.seek(0)
         name = f"jobs/{job.pk}/explainer-job-{job.pk}-{stamp}.zip"

@@ -129,6 +129,8 @@ class Plot(models.Model):
     alt = models.TextField(blank=True)
     png = models.FileField(upload_to="jobs/", max_length=300)
     svg = models.FileField(upload_to="jobs/", max_length=300)
+    # A fresh explanation of an edited row (the what-if editor): shown with its scenario, never as a job-wide view.
+    scenario = models.ForeignKey("Scenario", on_delete=models.CASCADE, null=True, blank=True, related_name="plots")
 
     class Meta:
         ordering = ["id"]
@@ -185,3 +187,31 @@ class JobShare(models.Model):
 
     def __str__(self) -> str:
         return f"share of job {self.job_id}"
+
+
+class ScenarioStatus(models.TextChoices):
+    COMPUTING = "computing", "Being computed"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Scenario(models.Model):
+    """A row of a job with some feature values changed (the what-if editor): every classifier's prediction for the
+    edited row and a fresh explanation of it, computed on a worker (the ``interactive`` queue)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="scenarios")
+    row = models.PositiveIntegerField()
+    changes = models.JSONField(default=dict, blank=True)  # {feature: new value}: a number, or a category as text
+    status = models.CharField(max_length=16, choices=ScenarioStatus.choices, default=ScenarioStatus.COMPUTING)
+    error = models.TextField(blank=True)
+    predictions = models.JSONField(default=dict, blank=True)  # {classifier: {predicted, probabilities: {class: p}}}
+    # The API's explanation records (as /api/jobs/{id}/explanations/), their plots named by ``plot_ids``.
+    explanations = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"scenario {self.pk} of row {self.row} in job {self.job_id}"

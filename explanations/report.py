@@ -40,7 +40,7 @@ def job_report_html(*, job: Job) -> str:
     runs = []
     for run in job.runs.all():
         spec = CLASSIFIERS.get(run.classifier)
-        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, classifier=run.classifier)]
+        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True, classifier=run.classifier)]
         runs.append({"label": spec.label if spec else run.classifier, "metrics": run.metrics or {}, "plots": plots})
     explanations = list(job.explanations.prefetch_related("plots").order_by("row", "classifier", "explainer"))
     shown_rows = sorted({e.row for e in explanations})[:REPORT_ROWS_MAX]

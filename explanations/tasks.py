@@ -90,3 +90,25 @@ def stale_job_sweeper_start(**kwargs) -> None:
             time.sleep(settings.EXPLAINER_JOB_SWEEP_SECONDS)
 
     threading.Thread(target=sweep_forever, name="stale-job-sweeper", daemon=True).start()
+
+
+SCENARIO_SOFT_TIME_LIMIT = 120  # seconds: an edited row is one prediction and one explanation per classifier
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=SCENARIO_SOFT_TIME_LIMIT,
+             time_limit=SCENARIO_SOFT_TIME_LIMIT + 30)
+def scenario_compute(scenario_id: int) -> None:
+    """An edited row of the what-if editor (queue ``interactive``): predicted and explained again."""
+    from explanations.models import Scenario
+    from explanations.scenarios import scenario_compute as scenario_compute_service
+    from explanations.scenarios import scenario_fail
+
+    try:
+        with job_deadline(SCENARIO_SOFT_TIME_LIMIT):
+            scenario_compute_service(scenario_id=scenario_id)
+    except SoftTimeLimitExceeded:
+        scenario_fail(scenario_id=scenario_id, reason=f"Computing this scenario took longer than {SCENARIO_SOFT_TIME_LIMIT} "
+                                                      "seconds; a job with fewer LIME or SHAP samples answers faster.")
+    except Exception as exc:  # the scenario must end ready or with a reason, whatever broke
+        job_id = Scenario.objects.filter(pk=scenario_id).values_list("job_id", flat=True).first() or 0
+        scenario_fail(scenario_id=scenario_id, reason=failure_reason(exc, job_id=job_id, work="computing this scenario"))

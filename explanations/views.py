@@ -27,6 +27,7 @@ from explanations.ml.explainers import EXPLAINERS, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
 from explanations.report import report_response
+from explanations.scenarios import scenario_editor
 from explanations.selectors import (
     explanation_list,
     job_get,
@@ -261,6 +262,7 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
 
 @login_required
 def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
+    """The row page; a POST is the what-if editor's form (the edited row goes to a worker, the page shows it)."""
     job = job_get(user=request.user, job_id=job_id)
     explanations = list(explanation_list(job=job, row=row))
     if not explanations:
@@ -282,11 +284,18 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
         shown = [*schema.get("features", []), schema["label"]]
         values = dataset_row_values(dataset=job.dataset, row=row, columns=list(dict.fromkeys(shown)))
         text = values.pop(schema["text"][0], "") if modality == "text" and schema.get("text") else ""
+    editor: dict = {"editor_fields": [], "scenarios": []}
+    if modality == "tabular":
+        editor = scenario_editor(job=job, row=row, row_values=values, post=request.POST if request.method == "POST" else None,
+                                 predicted={key: entry["first"].predicted for key, entry in by_classifier.items()})
+        if editor.get("created"):
+            return redirect(reverse("explanations:row", args=[job.pk, row]) + f"#scenario-{editor['created'].pk}")
     return render(request, "explanations/job_row.html", {"job": job, "row": row, "first": first,
                                                           "row_values": values, "row_text": text,
                                                           "label_column": schema["label"],
                                                           "classifiers": by_classifier, "probabilities": probabilities,
-                                                          **insight})
+                                                          **insight, **editor},
+                  status=400 if editor.get("editor_error") else 200)
 
 
 PLOT_SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # matplotlib's SVG has one <style>

@@ -137,6 +137,11 @@ EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_R
 EXPLAINER_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("EXPLAINER_MAX_ACTIVE_JOBS_PER_USER", "3"))
 EXPLAINER_MAX_JOB_COST = int(os.environ.get("EXPLAINER_MAX_JOB_COST", str(100_000_000)))
 EXPLAINER_FAIR_SHARE_SECONDS = float(os.environ.get("EXPLAINER_FAIR_SHARE_SECONDS", "60"))
+# The what-if editor: a job holds at most EXPLAINER_SCENARIOS_PER_JOB edited rows, and an account may ask for
+# EXPLAINER_SCENARIOS_PER_HOUR of them an hour (429 beyond; 0 turns a cap off). Workers of the "interactive" queue
+# compute them, so a long job never keeps a person waiting for one.
+EXPLAINER_SCENARIOS_PER_JOB = int(os.environ.get("EXPLAINER_SCENARIOS_PER_JOB", "100"))
+EXPLAINER_SCENARIOS_PER_HOUR = int(os.environ.get("EXPLAINER_SCENARIOS_PER_HOUR", "120"))
 FILE_UPLOAD_HANDLERS = [
     "datasets.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
