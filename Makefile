@@ -20,7 +20,7 @@ run: $(VENV)/.installed
 	$(PY) manage.py demo_setup
 	@echo "Open http://$(HOST):$(PORT)/ — Ctrl-C stops the web server and the worker."
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A explainer_site worker -Q celery,gpu --concurrency 2 --loglevel INFO & \
+	$(VENV)/bin/celery -A explainer_site worker -Q celery,gpu,interactive --concurrency 2 --loglevel INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload
 
 ## Everything the tests need (Redis and Chromium from Debian when missing), then the whole suite.

@@ -30,15 +30,22 @@ ROW_COLUMNS_MAX = 200  # a row's own values are shown for at most this many colu
 def dataset_row_values(*, dataset: Dataset, row: int, columns: list[str]) -> dict[str, str]:
     """One data row's cells as text (missing: ""), reading only the Parquet row group that holds it, so a
     page about one row of a million-row table stays quick. ``{}`` when the row is not there."""
-    import pyarrow.parquet as pq
-
     from .ingest import value_text
+
+    record = dataset_row_record(dataset=dataset, row=row, columns=columns[:ROW_COLUMNS_MAX])
+    return {c: value_text(v) if v is not None else "" for c, v in record.items()}
+
+
+def dataset_row_record(*, dataset: Dataset, row: int, columns: list[str]) -> dict:
+    """One data row's cells as Python values (missing: None), in ``columns`` order, from the one row group that
+    holds it; ``{}`` when the row is not there. Columns the file lacks are left out."""
+    import pyarrow.parquet as pq
 
     if row < 0:
         return {}
     with dataset.data_file.open("rb") as handle:
         parquet = pq.ParquetFile(handle)
-        present = [c for c in columns[:ROW_COLUMNS_MAX] if c in parquet.schema_arrow.names]
+        present = [c for c in columns if c in parquet.schema_arrow.names]
         start = 0
         for group in range(parquet.num_row_groups):
             size = parquet.metadata.row_group(group).num_rows
@@ -49,4 +56,4 @@ def dataset_row_values(*, dataset: Dataset, row: int, columns: list[str]) -> dic
         else:
             return {}
     record = table[0] if table else {}
-    return {c: value_text(record.get(c)) if record.get(c) is not None else "" for c in present}
+    return {c: record.get(c) for c in present} if record else {}

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
+import numpy as np
 from django.db.models import QuerySet
 from django.http import Http404
+from PIL import Image
 
+from datasets.selectors import dataset_row_record
+from explanations.job_data import image_shape_of, pixels_to_images
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.models import Explanation, Job, ModelRun, Plot
 
@@ -68,3 +75,24 @@ def plot_get(*, user, plot_id) -> Plot:
 def job_global_plots(*, job: Job, classifier: str | None = None) -> QuerySet[Plot]:
     plots = job.plots.filter(explanation__isnull=True, scenario__isnull=True)  # a scenario's plots show with it
     return plots.filter(classifier=classifier) if classifier else plots
+
+
+ROW_IMAGE_SIDE = 224  # pixels the row page shows an image at, at least (small images are scaled up, pixel by pixel)
+
+
+def row_image_uri(*, job: Job, row: int) -> str:
+    """An image job's row as the image itself (a ``data:`` PNG, so it needs no file and no URL); "" when absent."""
+    features = job.schema.get("features", [])
+    record = dataset_row_record(dataset=job.dataset, row=row, columns=features)
+    if len(record) != len(features) or not features:
+        return ""
+    pixels = np.array([[np.nan if v is None else float(v) for v in record.values()]], dtype=np.float32)
+    image = pixels_to_images(pixels, image_shape_of(job.schema))[0]
+    height, width, channels = image.shape
+    array = (image * 255).round().astype(np.uint8)
+    picture = Image.fromarray(array[:, :, 0], "L") if channels == 1 else Image.fromarray(array[:, :, :3], "RGB")
+    scale = max(1, ROW_IMAGE_SIDE // max(height, width))
+    picture = picture.resize((width * scale, height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

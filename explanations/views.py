@@ -36,6 +36,7 @@ from explanations.selectors import (
     job_progress,
     job_run_stages,
     plot_get,
+    row_image_uri,
 )
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 from explanations.shares import job_share, job_unshare, shared_job_get
@@ -278,8 +279,9 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
     insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))
     schema = job.schema
-    if modality == "image":  # the plots show the image itself; its pixels are no list to read
-        values, text = {}, ""
+    image = ""
+    if modality == "image":  # shown as the image itself: its pixels are no list to read
+        values, text, image = {}, "", row_image_uri(job=job, row=row)
     else:
         shown = [*schema.get("features", []), schema["label"]]
         values = dataset_row_values(dataset=job.dataset, row=row, columns=list(dict.fromkeys(shown)))
@@ -291,7 +293,7 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
         if editor.get("created"):
             return redirect(reverse("explanations:row", args=[job.pk, row]) + f"#scenario-{editor['created'].pk}")
     return render(request, "explanations/job_row.html", {"job": job, "row": row, "first": first,
-                                                          "row_values": values, "row_text": text,
+                                                          "row_values": values, "row_text": text, "row_image": image,
                                                           "label_column": schema["label"],
                                                           "classifiers": by_classifier, "probabilities": probabilities,
                                                           **insight, **editor},

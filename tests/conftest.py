@@ -11,8 +11,9 @@ from tests.stack import DATASETS_DIR, AppStack, WorkerSpec
 
 @pytest.fixture(scope="session")
 def app_stack() -> Iterator[AppStack]:
-    """SQLite + Redis + gunicorn + one worker on both queues: what most journeys need, started once."""
-    stack = AppStack(name="app", workers=[WorkerSpec("worker", queues="celery,gpu", concurrency=2)])
+    """SQLite + Redis + gunicorn + one worker on every queue (the what-if editor's ``interactive`` too): what most
+    journeys need, started once."""
+    stack = AppStack(name="app", workers=[WorkerSpec("worker", queues="celery,gpu,interactive", concurrency=2)])
     with stack:
         yield stack
 

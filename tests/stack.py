@@ -105,7 +105,7 @@ class WorkerSpec:
 class AppStack:
     name: str = "stack"
     postgres: bool = False
-    workers: list[WorkerSpec] = field(default_factory=lambda: [WorkerSpec("worker", queues="celery,gpu")])
+    workers: list[WorkerSpec] = field(default_factory=lambda: [WorkerSpec("worker", queues="celery,gpu,interactive")])
     web_workers: int = 2
     settings_module: str = "explainer_site.settings.local"
     extra_env: dict[str, str] = field(default_factory=dict)

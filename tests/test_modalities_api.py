@@ -119,3 +119,6 @@ def test_pages_offer_the_text_and_image_choices(client, user, run_on_commit):
     assert client.get(f"/jobs/{job.pk}/results/").status_code == 200
     row = client.get(f"/jobs/{job.pk}/rows/3/")
     assert row.status_code == 200 and "Integrated Gradients" in row.content.decode()
+    # issue 17 item 12: the row page shows the row itself, here the image (a data: PNG, no file, no URL)
+    assert 'data-testid="row-image"' in row.content.decode() and 'src="data:image/png;base64,' in row.content.decode()
+    assert 'id="editor"' not in row.content.decode()  # the what-if editor changes a table's values

@@ -57,7 +57,12 @@
   }
 
   function mode() { return form.querySelector('input[name="rows_mode"]:checked').value; }
+  const alsoWrong = document.getElementById("id_rows_also_misclassified");  // "3 random + 2 misclassified"
   function rowsCount() {
+    const extra = alsoWrong && mode() !== "misclassified" ? Number(alsoWrong.value) || 0 : 0;
+    return rowsOfMode() + extra;
+  }
+  function rowsOfMode() {
     const m = mode();
     if (m === "ids") return document.getElementById("id_rows_ids").value.split(/[ ,;]+/).filter(Boolean).length;
     if (m === "names") return nameLines().length;
@@ -72,6 +77,7 @@
     form.querySelectorAll(".row-inputs [data-mode]").forEach(function (p) {
       p.hidden = p.dataset.mode.split(" ").indexOf(m) < 0;
     });
+    if (alsoWrong) alsoWrong.closest("p").hidden = m === "misclassified";
     const classifiers = form.querySelectorAll('input[name="classifiers"]:checked').length;
     const explainers = Array.from(form.querySelectorAll('input[name="explainers"]:checked')).map(function (c) { return c.value; });
     const rows = rowsCount();

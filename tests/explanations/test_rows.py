@@ -59,7 +59,7 @@ def test_rows_spec_any_of_is_cleaned_choice_by_choice(zoo):
 
 
 @pytest.mark.django_db
-def test_misclassified_rows_are_the_same_for_every_classifier_of_a_job(heart, user, run_on_commit):
+def test_misclassified_rows_are_the_same_for_every_classifier_of_a_job(heart, user, client, run_on_commit):
     with run_on_commit():
         job = job_create(owner=user, dataset=heart, classifiers=["logistic_regression", "decision_tree"],
                          explainers=["lime"], rows={"misclassified": 4}, params=FAST)
@@ -75,6 +75,10 @@ def test_misclassified_rows_are_the_same_for_every_classifier_of_a_job(heart, us
     assert runs["decision_tree"] == expected  # the most confident mistakes of either classifier, in that order
     for row in expected:  # each is a mistake of at least one of them
         assert any(e.predicted != e.true_label for e in Explanation.objects.filter(job=job, row=row))
+    client.force_login(user)
+    page = client.get(f"/jobs/{job.pk}/rows/{expected[0]}/").content.decode()
+    assert "Logistic regression: predicts" in page and "Decision tree: predicts" in page  # every classifier, one row
+    assert 'id="row-values"' in page and "(the answer)" in page  # and the row's own values
 
 
 @pytest.mark.django_db

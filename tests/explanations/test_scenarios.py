@@ -209,3 +209,20 @@ def test_a_scenario_that_breaks_ends_failed_with_a_sentence(finished, user, djan
         scenario_compute(gone.pk)
     gone.refresh_from_db()
     assert gone.status == "failed" and "No trained model" in gone.error
+
+
+def test_scenarios_go_to_the_interactive_queue():
+    from explanations.scenarios import scenario_enqueue
+
+    with patch("explanations.tasks.scenario_compute.apply_async") as send:
+        scenario_enqueue(scenario_id=7)
+    assert send.call_args.kwargs == {"args": [7], "queue": "interactive"}
+
+
+def test_the_openapi_schema_documents_scenarios(api):
+    schema = api.get("/api/schema/?format=json").json()
+    assert {"/api/jobs/{job_id}/scenarios/", "/api/jobs/{job_id}/scenarios/{scenario_id}/"} <= set(schema["paths"])
+    post = schema["paths"]["/api/jobs/{job_id}/scenarios/"]["post"]
+    assert "201" in post["responses"] and "interactive" not in post["description"]
+    body = post["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert {"row", "changes"} <= set(schema["components"]["schemas"][body]["properties"])

@@ -39,7 +39,7 @@ def test_compose_file_validates_with_the_example_env():
     assert services["web"]["image"] == services["worker"]["image"] == services["migrate"]["image"]
     assert services["worker-gpu"]["build"]["args"]["TORCH_VARIANT"].startswith("cu")
     assert services["web"]["command"][0] == "gunicorn"
-    assert services["worker"]["command"][services["worker"]["command"].index("-Q") + 1] == "celery"
+    assert services["worker"]["command"][services["worker"]["command"].index("-Q") + 1] == "celery,interactive"
     assert services["worker-gpu"]["command"][services["worker-gpu"]["command"].index("-Q") + 1] == "gpu"
     devices = services["worker-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]

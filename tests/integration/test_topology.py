@@ -1,5 +1,5 @@
 """The production topology, natively: the compose file's commands on PostgreSQL + Redis, with a CPU worker
-(queue ``celery``) and a GPU worker (queue ``gpu``); torch jobs must land on the GPU worker."""
+(queues ``celery`` and ``interactive``) and a GPU worker (queue ``gpu``); torch jobs must land on the GPU worker."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def received(stack: AppStack, service: str) -> int:
 
 def test_compose_commands_are_what_runs(topology):
     commands = compose_commands()
-    assert commands["worker"][commands["worker"].index("-Q") + 1] == "celery"
+    assert commands["worker"][commands["worker"].index("-Q") + 1] == "celery,interactive"
     assert commands["worker-gpu"][commands["worker-gpu"].index("-Q") + 1] == "gpu"
     assert commands["web"][0] == "gunicorn"
     assert topology.database_url.startswith("postgres://")
@@ -81,7 +81,7 @@ def test_torch_job_runs_on_the_gpu_queue_worker(topology, datasets_dir):
     assert stats[cpu_node]["total"].get(TASK) == 1, stats
     queues = control.inspect(timeout=5).active_queues() or {}
     assert [q["name"] for q in queues[gpu_node]] == ["gpu"]
-    assert [q["name"] for q in queues[cpu_node]] == ["celery"]
+    assert sorted(q["name"] for q in queues[cpu_node]) == ["celery", "interactive"]
 
 
 def test_compose_health_checks_pass_against_the_running_services(topology):
