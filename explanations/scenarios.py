@@ -372,6 +372,11 @@ def scenarios_archive_files(*, job: Job) -> dict[str, str]:
     return {"scenarios.json": json.dumps(records, indent=2, default=str), "scenarios.csv": buffer.getvalue()}
 
 
+def plot_caption(plot: Plot) -> str:
+    classifier = CLASSIFIERS[plot.classifier].label if plot.classifier in CLASSIFIERS else plot.classifier
+    return f"{classifier} · {explainer_for(plot.kind, 'tabular').label}, for the edited row"
+
+
 def scenario_cards(*, job: Job, row: int, original: dict[str, str], row_values: dict[str, str]) -> list[dict]:
     """The row page's list of scenarios: what changed (from → to), each classifier's new answer beside its answer
     for the row as it is (``original``: classifier → predicted)."""
@@ -386,7 +391,8 @@ def scenario_cards(*, job: Job, row: int, original: dict[str, str], row_values: 
         changes = [{"feature": k, "before": row_values.get(k, ""), "after": value_text(v) if isinstance(v, float) else v}
                    for k, v in scenario.changes.items()]
         cards.append({"scenario": scenario, "changes": changes, "lines": lines,
-                      "plots": list(scenario.plots.all()), "stuck": scenario_is_stuck(scenario)})
+                      "plots": [{"plot": p, "caption": plot_caption(p)} for p in scenario.plots.all()],
+                      "stuck": scenario_is_stuck(scenario)})
     return cards
 
 
