@@ -92,6 +92,10 @@ def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, st
         ("POST", "api/jobs/", "/api/jobs/"),
         ("GET", "api/jobs/compare/", f"/api/jobs/compare/?a={j}&b={j}"),
         ("GET", "jobs/compare/", f"/jobs/compare/?a={j}&b={j}"),
+        ("POST", "jobs/<int:job_id>/rows/<int:row>/", f"/jobs/{j}/rows/3/"),  # the what-if editor's form
+        ("GET", "api/jobs/<int:job_id>/scenarios/", f"/api/jobs/{j}/scenarios/"),
+        ("POST", "api/jobs/<int:job_id>/scenarios/", f"/api/jobs/{j}/scenarios/"),
+        ("GET", "api/jobs/<int:job_id>/scenarios/<int:scenario_id>/", f"/api/jobs/{j}/scenarios/1/"),
     ]
 
 
