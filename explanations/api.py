@@ -15,9 +15,7 @@ from explainer_site.request_values import query_int, query_text
 from explanations.compare import jobs_compare
 from explanations.exports import explanation_record, job_zip_fresh
 from explanations.insights import job_trust_summary, whatif_get
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS, explainer_modalities
-from explanations.ml.modalities import classifier_for, explainer_for
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, classifier_for, explainer_entry, explainer_modalities
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
 from explanations.report import report_response
 from explanations.selectors import (
@@ -81,7 +79,7 @@ class ExplainerListApi(APIView):
     def get(self, request):
         return Response([{"key": e.key, "label": e.label, "description": e.description,
                           "params": [p.as_dict() for p in e.params], "modalities": explainer_modalities(e.key),
-                          "variants": plugin_variants(e.key, explainer_modalities(e.key), explainer_for)}
+                          "variants": plugin_variants(e.key, explainer_modalities(e.key), explainer_entry)}
                          for e in EXPLAINERS.values()])
 
 

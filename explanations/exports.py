@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from datasets.ingest import formula_safe
 from explanations.insights import insight_archive_files, trust_record
-from explanations.ml.explainers import explainer_variant
+from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf
 

@@ -26,9 +26,10 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import JobData, job_data_build
 from explanations.ml import trust as trust_metrics
 from explanations.ml import whatif as whatif_math
-from explanations.ml.classifiers import CLASSIFIERS, predictor_build
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINER_VARIANTS, classifier_label, explainer_label
+from explanations.ml.classifiers import predictor_build
 from explanations.ml.engine import stop_check
-from explanations.ml.explainers import EXPLAINER_VARIANTS, EXPLAINERS, explainer_for
+from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, Predictor, row_seed
 from explanations.ml.lazy import lazy
 from explanations.ml.model_files import model_file_load
@@ -166,9 +167,10 @@ def run_insight_finish(*, job: Job, run: ModelRun, data: JobData) -> None:
     names = data.space.feature_names
     tables = EXPLAINER_VARIANTS["tabular"]
     explanations = [e for e in Explanation.objects.filter(job=job, classifier=run.classifier) if e.explainer in tables]
+    classes = {key: explainer_for(key, "tabular") for key in {e.explainer for e in explanations}}
     by_row: dict[int, list[tuple[Explanation, np.ndarray]]] = defaultdict(list)
     for e in explanations:
-        by_row[e.row].append((e, tables[e.explainer].attributions(e.data, names)))
+        by_row[e.row].append((e, classes[e.explainer].attributions(e.data, names)))
     for group in by_row.values():
         for e, attribution in group:
             overlaps = [trust_metrics.top_k_overlap(attribution, other) for o, other in group if o.pk != e.pk]
@@ -287,7 +289,7 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
                     f"its {feature} ({space.value_text(j, x[j])})")
         current = float(x[j])
     class_name = space.class_names[class_index]
-    lines = {CLASSIFIERS[key].label if key in CLASSIFIERS else key: proba[:, class_index] for key, proba in probas.items()}
+    lines = {classifier_label(key): proba[:, class_index] for key, proba in probas.items()}
     figure = whatif_plot(grid, labels, lines, feature=feature, class_name=class_name, title=title, subtitle=subtitle,
                          current=current, categorical=categorical)
     png, svg = figure_render(figure)
@@ -437,11 +439,11 @@ def job_trust_summary(*, job: Job) -> dict[str, Any]:
             # Ranked only on scores measured for at least two of its explainers: no scores, no place (null).
             rank += e["mean_position"] is not None
             e["rank"] = rank if e["mean_position"] is not None else None
-            e["classifier_label"] = CLASSIFIERS[classifier].label if classifier in CLASSIFIERS else classifier
-            e["explainer_label"] = EXPLAINERS[e["explainer"]].label if e["explainer"] in EXPLAINERS else e["explainer"]
+            e["classifier_label"] = classifier_label(classifier)
+            e["explainer_label"] = explainer_label(e["explainer"])
         ranked.extend(entries)
     representative = {run.classifier: {**run.metrics["representative_rows"],
-                                       "label": CLASSIFIERS[run.classifier].label if run.classifier in CLASSIFIERS else run.classifier}
+                                       "label": classifier_label(run.classifier)}
                       for run in job.runs.all() if (run.metrics or {}).get("representative_rows")}
     measured = [key for key in trust_metrics.TRUST_KEYS if any(e[key] is not None for e in ranked)]
     return {"table": ranked, "metrics": metric_descriptions(), "representative_rows": representative,
@@ -456,8 +458,7 @@ def row_comparison(*, job: Job, row: int, explanations: list[Explanation]) -> di
     """
     tables = EXPLAINER_VARIANTS["tabular"]
     columns = [{"classifier": e.classifier, "explainer": e.explainer,
-                "label": f"{CLASSIFIERS[e.classifier].label if e.classifier in CLASSIFIERS else e.classifier} · "
-                         f"{EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer}",
+                "label": f"{classifier_label(e.classifier)} · {explainer_label(e.explainer)}",
                 "top": [name for name, _ in (e.trust or {}).get("top_features", [])],
                 "signs": {name: value for name, value in (e.trust or {}).get("top_features", [])}}
                for e in explanations if (e.trust or {}).get("top_features")]

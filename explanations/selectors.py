@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.catalogue import CLASSIFIERS
 from explanations.models import Explanation, Job, ModelRun, Plot
 
 
