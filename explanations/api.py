@@ -14,7 +14,7 @@ from explainer_site.parsers import StrictJSONParser
 from explainer_site.request_values import query_int, query_text
 from explanations.compare import jobs_compare
 from explanations.exports import explanation_record, job_zip_fresh
-from explanations.insights import job_trust_summary, whatif_get
+from explanations.insights import job_trust_summary
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, classifier_for, explainer_entry, explainer_modalities
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
 from explanations.report import report_response
@@ -29,6 +29,7 @@ from explanations.selectors import (
 )
 from explanations.services import job_cancel, job_create, job_rerun
 from explanations.shares import job_share, job_unshare
+from explanations.whatifs import whatif_get
 
 
 def plot_link(request: HttpRequest):

@@ -21,7 +21,7 @@ from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.compare import jobs_compare
 from explanations.exports import job_zip_fresh
-from explanations.insights import job_trust_summary, row_insight, whatif_list
+from explanations.insights import job_trust_summary, row_insight
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_label, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
@@ -37,6 +37,7 @@ from explanations.selectors import (
 )
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 from explanations.shares import job_share, job_unshare, shared_job_get
+from explanations.whatifs import whatif_list
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
