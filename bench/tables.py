@@ -11,8 +11,9 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from explanations.ml.classifiers import _pipeline, classifier_fit, predictor_build, transformed_groups
+from explanations.ml.classifiers import classifier_fit, predictor_build, transformed_groups
 from explanations.ml.explainers.base import FeatureSpace, Predictor
+from explanations.ml.pipelines import table_pipeline
 from explanations.ml.tabular import frame_encode, labels_encode, space_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def breast_cancer_table(seed: int = 0) -> Table:
 def forest_predictor(table: Table, *, min_samples_leaf: int = 1, seed: int = 0) -> Predictor:
     """A 100-tree random forest in the app's own pipeline (one-hot categorical codes), on one core."""
     model = RandomForestClassifier(n_estimators=100, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=1)
-    pipeline: Pipeline = _pipeline(table.space, model, scale=False)
+    pipeline: Pipeline = table_pipeline(table.space, model, scale=False)
     pipeline.fit(table.X_train, table.y_train)
     predictor = predictor_build("random_forest", pipeline, table.space)
     predictor.groups = transformed_groups(pipeline)

@@ -14,10 +14,8 @@ from explainer_site.parsers import StrictJSONParser
 from explainer_site.request_values import query_int, query_text
 from explanations.compare import jobs_compare
 from explanations.exports import explanation_record, job_zip_fresh
-from explanations.insights import job_trust_summary, whatif_get
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS, explainer_modalities
-from explanations.ml.modalities import classifier_for, explainer_for
+from explanations.insights import job_trust_summary
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, classifier_for, explainer_entry, explainer_modalities
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
 from explanations.report import report_response
 from explanations.scenarios import scenario_create, scenario_get, scenario_list, scenario_record
@@ -32,6 +30,7 @@ from explanations.selectors import (
 )
 from explanations.services import job_cancel, job_create, job_rerun
 from explanations.shares import job_share, job_unshare
+from explanations.whatifs import whatif_get
 
 
 def plot_link(request: HttpRequest):
@@ -82,7 +81,7 @@ class ExplainerListApi(APIView):
     def get(self, request):
         return Response([{"key": e.key, "label": e.label, "description": e.description,
                           "params": [p.as_dict() for p in e.params], "modalities": explainer_modalities(e.key),
-                          "variants": plugin_variants(e.key, explainer_modalities(e.key), explainer_for)}
+                          "variants": plugin_variants(e.key, explainer_modalities(e.key), explainer_entry)}
                          for e in EXPLAINERS.values()])
 
 

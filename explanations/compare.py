@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from explainer_site.exceptions import ApplicationError
-from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.catalogue import CLASSIFIERS
 from explanations.models import Job
 
 TOP_FEATURES = 5

@@ -11,16 +11,19 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from importlib import metadata
+from typing import Any
 
+import pandas as pd
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from datasets.ingest import formula_safe
-from explanations.insights import insight_archive_files, trust_record
-from explanations.ml.explainers import explainer_variant
+from explanations.insights import job_trust_summary, trust_record
+from explanations.ml import trust as trust_metrics
+from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
-from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf
+from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf, WhatIfStatus
 from explanations.scenarios import scenarios_archive_files
 
 logger = logging.getLogger(__name__)
@@ -58,8 +61,6 @@ def explanation_summary_text(explanation: Explanation) -> str:
 
 
 def explanations_csv(explanations: list[Explanation]) -> str:
-    import pandas as pd
-
     frame = pd.DataFrame(
         [{"classifier": e.classifier, "explainer": e.explainer, "row": e.row, "row_name": e.row_name,
           "in_train": e.in_train, "true_label": e.true_label, "predicted": e.predicted,
@@ -180,3 +181,20 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
             except OSError:
                 logger.warning("could not remove the partial ZIP %s", name)
             raise
+
+
+def insight_archive_files(*, job: Job) -> dict[str, str]:
+    """Extra files for the job's ZIP: the trust table (JSON with readings, and CSV) and every what-if curve."""
+    summary = job_trust_summary(job=job)
+    columns = ["classifier", "explainer", "rank", "n_rows", *trust_metrics.TRUST_KEYS, "mean_position"]
+    buffer = io.StringIO()
+    formula_safe(pd.DataFrame([{c: e.get(c) for c in columns} for e in summary["table"]], columns=columns)).to_csv(buffer, index=False)
+    whatifs = [{"row": w.row, "feature": w.feature, "grid": w.grid, "grid_labels": w.grid_labels, "curves": w.curves,
+                "plots": [{"kind": w.plot.kind, "png": plot_archive_name(w.plot, "png"), "svg": plot_archive_name(w.plot, "svg")}]
+                if w.plot else []}
+               for w in WhatIf.objects.filter(job=job, status=WhatIfStatus.READY).select_related("plot", "plot__explanation")]
+    return {"trust_summary.json": json_text(summary), "trust_summary.csv": buffer.getvalue(), "whatif.json": json_text(whatifs)}
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)

@@ -14,15 +14,15 @@ from django.conf import settings
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
-from explanations.ml.explainers import explainer_for
+from explanations.ml.catalogue import explainer_entry
 from explanations.ml.modalities import schema_modality
 from explanations.models import Job, JobStatus
 from explanations.rows import rows_count_estimate
 
 
 def explainer_samples(key: str, params: dict, modality: str = "tabular") -> int:
-    """Model evaluations one row costs with explainer ``key`` and its cleaned ``params`` (the explainer says)."""
-    return explainer_for(key, modality).samples_per_row(params)
+    """Model evaluations one row costs with explainer ``key`` and its cleaned ``params`` (its catalogue entry says)."""
+    return explainer_entry(key, modality).samples_per_row(params)
 
 
 def job_rows_estimate(*, dataset: Dataset, rows: dict, test_size: float) -> int:

@@ -14,8 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from explanations.insights import job_trust_summary
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.catalogue import classifier_label, explainer_label
 from explanations.models import Job, Plot, WhatIfStatus
 
 REPORT_ROWS_MAX = 60  # explained rows drawn into the file (each with every explainer's plot); the ZIP has them all
@@ -39,9 +38,9 @@ def job_report_html(*, job: Job) -> str:
     """The report of a job as it is now (a job still running reports what is done so far)."""
     runs = []
     for run in job.runs.all():
-        spec = CLASSIFIERS.get(run.classifier)
-        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True, classifier=run.classifier)]
-        runs.append({"label": spec.label if spec else run.classifier, "metrics": run.metrics or {}, "plots": plots})
+        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True,
+                                                          classifier=run.classifier)]
+        runs.append({"label": classifier_label(run.classifier), "metrics": run.metrics or {}, "plots": plots})
     explanations = list(job.explanations.prefetch_related("plots").order_by("row", "classifier", "explainer"))
     shown_rows = sorted({e.row for e in explanations})[:REPORT_ROWS_MAX]
     rows: dict[int, dict] = {}
@@ -49,10 +48,9 @@ def job_report_html(*, job: Job) -> str:
         if e.row > shown_rows[-1]:
             break
         entry = rows.setdefault(e.row, {"row": e.row, "name": e.row_name, "true_label": e.true_label, "items": []})
-        spec = CLASSIFIERS.get(e.classifier)
         entry["items"].append({
-            "classifier": spec.label if spec else e.classifier,
-            "explainer": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
+            "classifier": classifier_label(e.classifier),
+            "explainer": explainer_label(e.explainer),
             "predicted": e.predicted, "confidence": e.confidence, "correct": e.is_correct,
             "plot": report_plot(next(iter(e.plots.all()), None)),
         })
@@ -62,8 +60,8 @@ def job_report_html(*, job: Job) -> str:
     return render_to_string("explanations/report/report.html", {
         "job": job, "runs": runs, "rows": list(rows.values()), "n_rows": n_rows, "rows_cut": n_rows > len(rows),
         "summary": job_trust_summary(job=job), "partial_dependence": whatifs, "made_at": timezone.now(),
-        "classifiers": ", ".join(CLASSIFIERS[k].label if k in CLASSIFIERS else k for k in job.classifiers),
-        "explainers": ", ".join(EXPLAINERS[k].label if k in EXPLAINERS else k for k in job.explainers),
+        "classifiers": ", ".join(map(classifier_label, job.classifiers)),
+        "explainers": ", ".join(map(explainer_label, job.explainers)),
     })
 
 

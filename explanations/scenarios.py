@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from datasets.ingest import formula_safe, value_text
 from explainer_site.exceptions import ApplicationError
-from explanations.insights import job_models_load, trust_record
+from explanations.insights import trust_record
 from explanations.job_data import JobData, job_data_build
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import explainer_for
@@ -33,6 +33,7 @@ from explanations.ml.lazy import lazy
 from explanations.ml.modalities import schema_modality
 from explanations.ml.tabular import MISSING, categories_sort, category_text
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, Scenario, ScenarioStatus
+from explanations.whatifs import job_models_load
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 explanation_alt = lazy("explanations.ml.plots", "explanation_alt")

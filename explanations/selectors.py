@@ -12,7 +12,7 @@ from PIL import Image
 
 from datasets.selectors import dataset_row_record
 from explanations.job_data import image_shape_of, pixels_to_images
-from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.catalogue import CLASSIFIERS
 from explanations.models import Explanation, Job, ModelRun, Plot
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations import quotas
-from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
+from explanations.insights import insight_params_clean, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
 from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
@@ -43,6 +43,7 @@ from explanations.rows import (  # noqa: F401 (ROW_SPEC_KEYS, rows_resolve: re-e
     rows_spec_resubmit,
 )
 from explanations.summaries import run_summary_plots
+from explanations.whatifs import job_whatif_build
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")

@@ -7,24 +7,21 @@ from collections import defaultdict
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS
-from explanations.ml.explainers.shap import shap_values_matrix
-from explanations.ml.lazy import lazy
+from explanations.ml.catalogue import classifier_label
+from explanations.ml.explainers import explainer_for
 from explanations.models import Explanation, Job, ModelRun
-
-# Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
-importance_bar_plot = lazy("explanations.ml.plots.shap", "importance_bar_plot")
-shap_summary_plot = lazy("explanations.ml.plots.shap", "shap_summary_plot")
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows
 
 
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
+    # A worker draws these; the web process imports this module (through the services) but never matplotlib or shap.
+    from explanations.ml.explainers.shap import shap_values_matrix
+    from explanations.ml.plots.shap import importance_bar_plot, shap_summary_plot
     from explanations.services import plot_save
 
-    label = CLASSIFIERS[run.classifier].label
+    label = classifier_label(run.classifier)
     features = data.space.feature_names
     importance: dict[str, dict[str, float]] = {}
     shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))
@@ -83,7 +80,7 @@ def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int
     rows = sorted(int(r) for r in rng.choice(pool, size=min(wanted, len(pool)), replace=False))
     if not rows:
         return []
-    explainer = EXPLAINERS["shap"](**job.params.get("shap", {})).fit(data.background(seed), predictor, data.space, seed=seed)
+    explainer = explainer_for("shap", "tabular")(**job.params.get("shap", {})).fit(data.background(seed), predictor, data.space, seed=seed)
     return [(row, result.data) for row, result in zip(rows, explainer.explain(data.X[rows], rows))]
 
 

@@ -12,13 +12,13 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from explainer_site.exceptions import ApplicationError
-from explanations.insights import whatif_draw as whatif_draw_service
-from explanations.insights import whatif_fail
 from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.explainers.base import ExplainerError
 from explanations.models import WhatIf
 from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail, jobs_stale_sweep
 from explanations.services import job_classifier_run as job_classifier_run_service
+from explanations.whatifs import whatif_draw as whatif_draw_service
+from explanations.whatifs import whatif_fail
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,8 @@ from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.compare import jobs_compare
 from explanations.exports import job_zip_fresh
-from explanations.insights import job_trust_summary, row_insight, whatif_list
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS, explainer_variant
+from explanations.insights import job_trust_summary, row_insight
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_label, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
 from explanations.report import report_response
@@ -40,6 +39,7 @@ from explanations.selectors import (
 )
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 from explanations.shares import job_share, job_unshare, shared_job_get
+from explanations.whatifs import whatif_list
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
@@ -273,7 +273,7 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     for e in explanations:
         entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
         explainer = explainer_variant(e.explainer, modality)
-        entry["items"].append({"explanation": e, "label": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
+        entry["items"].append({"explanation": e, "label": explainer_label(e.explainer),
                                "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])

@@ -76,7 +76,7 @@ def check_whatif_overlays_every_classifier_and_answers_for_other_features(api, h
     image = api.get(body["plots"][0]["svg"])
     assert image.status_code == 200 and b"Random forest" in b"".join(image.streaming_content)
     # Not precomputed: the request only queues it (no model is loaded in a web request) and answers 202 ...
-    with on_commit(execute=False) as queued, patch("explanations.insights.job_models_load",
+    with on_commit(execute=False) as queued, patch("explanations.whatifs.job_models_load",
                                                   side_effect=AssertionError("a model loaded in the web request")):
         asked = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp")
         again = api.get(f"/api/jobs/{heart_job.pk}/whatif/?row=5&feature=cp")  # polling queues nothing more

@@ -11,18 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers.base import FeatureSpace, params_clean
+from explanations.ml.catalogue import classifier_for
+from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.explainers.image import ImagePredictor
-from explanations.ml.lazy import lazy
-
-TorchCNNClassifier = lazy("explanations.ml.torch_cnn", "TorchCNNClassifier")
+from explanations.ml.params import params_clean
+from explanations.ml.torch_cnn import TorchCNNClassifier
 
 
 def cnn_fit(params: dict[str, Any], images: np.ndarray, y: np.ndarray, *, seed: int, on_epoch=None) -> TorchCNNClassifier:
     if len(np.unique(y)) < 2:
         raise ValueError("The training rows contain only one class; a classifier needs at least two.")
-    model = CLASSIFIERS["cnn"].build(params_clean(CLASSIFIERS["cnn"].params, params), None, seed)
+    spec = classifier_for("cnn", "image")
+    model = spec.load()(params_clean(spec.params, params), None, seed)
     return model.fit(images, y, on_epoch=on_epoch)
 
 

@@ -1,10 +1,10 @@
-"""Deferred imports of the heavy libraries (torch, shap, lime, anchor-exp).
+"""Deferred imports for the few modules the web process shares with the workers.
 
-The web process imports the registries to list classifiers and explainers and to validate jobs, but only
-workers run them; importing torch, shap, scikit-learn and matplotlib there would cost the web process
-hundreds of megabytes.
-``lazy("torch")`` stands for the module and ``lazy("anchor.anchor_text", "AnchorText")`` for one of its
-names; either is imported the first time it is used (called or an attribute read).
+The web process lists classifiers and explainers from ``explanations.ml.catalogue`` and imports no explainer
+module; but it does import the services, the job data and the trust metrics (to validate and create jobs),
+whose worker-only parts need scikit-learn, scipy or matplotlib. ``lazy("sklearn.model_selection",
+"train_test_split")`` stands for that name (``lazy("torch")`` for a whole module) and imports it the first
+time it is used (called or an attribute read). Modules only workers import use plain imports instead.
 """
 
 from __future__ import annotations

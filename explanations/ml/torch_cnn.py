@@ -115,3 +115,9 @@ class TorchCNNClassifier(TorchWeightsPickling, ClassifierMixin, BaseEstimator):
 
     def _module_rebuild(self) -> nn.Module:
         return cnn_module_build(self.image_shape_, int(self.channels), len(self.classes_))
+
+
+def cnn(params: dict[str, Any], space: Any, seed: int) -> TorchCNNClassifier:
+    """The catalogue's "cnn" builder (images need no ``FeatureSpace``)."""
+    return TorchCNNClassifier(channels=params["channels"], epochs=params["epochs"], lr=params["learning_rate"],
+                              random_state=seed)

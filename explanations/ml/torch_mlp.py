@@ -13,8 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+
+from explanations.ml.explainers.base import FeatureSpace
+from explanations.ml.pipelines import table_pipeline
 
 PREDICT_BATCH = 65_536
 
@@ -140,3 +144,11 @@ class TorchMLPClassifier(TorchWeightsPickling, ClassifierMixin, BaseEstimator):
 
     def _module_rebuild(self) -> nn.Module:
         return _module_build(self.n_features_in_, int(self.hidden_units), len(self.classes_))
+
+
+def mlp(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
+    """The catalogue's "mlp" builder: the network behind the tables' usual ``prep`` (scaled numbers)."""
+    model = TorchMLPClassifier(
+        hidden_units=params["hidden_units"], epochs=params["epochs"], lr=params["learning_rate"], random_state=seed
+    )
+    return table_pipeline(space, model, scale=True)

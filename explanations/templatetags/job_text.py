@@ -10,8 +10,7 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
-from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS
 
 register = template.Library()
 

@@ -25,7 +25,7 @@ def test_each_modality_offers_its_classifiers_in_registry_order():
         "random_forest", "logistic_regression", "svm", "gradient_boosting", "knn", "decision_tree", "naive_bayes", "mlp"]
     assert [s.key for s in classifier_choices("text")] == ["logistic_regression", "svm", "naive_bayes"]
     assert [s.key for s in classifier_choices("image")] == ["cnn"]
-    assert all(s.modalities == ("text",) for s in classifier_choices("text"))
+    assert all(s.modality == "text" for s in classifier_choices("text"))
 
 
 def test_a_key_on_the_wrong_data_names_the_keys_that_fit():
@@ -47,7 +47,7 @@ def test_every_key_lists_the_modalities_it_has_a_variant_for():
     for modality, variants in CLASSIFIER_VARIANTS.items():
         assert variants, modality
         for key, spec in variants.items():
-            assert spec.key == key and modality in spec.modalities and spec.label == CLASSIFIERS[key].label
+            assert spec.key == key and spec.modality == modality and spec.label == CLASSIFIERS[key].label
 
 
 def test_the_forest_grows_on_every_engine_thread_then_predicts_on_one(heart_table, monkeypatch):

@@ -3,7 +3,7 @@
 
 Each case runs what a job does with one explanation: explain real rows, draw the explainer's own plot (PNG and
 SVG), write its alt text, its CSV row, and (for tables, where the app measures them) its trust metrics. A new
-explainer registered in ``explanations.ml.explainers`` is picked up here without a line changed; the toy
+explainer with an entry in ``explanations.ml.catalogue`` is picked up here without a line changed; the toy
 explainer at the bottom is added exactly as the README's "How to add an explainer" says, and passes too.
 """
 
@@ -28,25 +28,26 @@ from matplotlib.figure import Figure
 
 from explanations.exports import explanation_summary_text, explanations_csv
 from explanations.ml import trust
-from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.ml.explainers import (
+from explanations.ml.catalogue import (
     EXPLAINER_VARIANTS,
     MODALITIES,
-    explainer_for,
+    ExplainerEntry,
     explainer_register,
     explainer_unregister,
 )
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import (
     BaseExplainer,
     ExplanationResult,
     FeatureSpace,
-    Param,
     Predictor,
     category_condition,
     named_attributions,
 )
 from explanations.ml.explainers.text import words_of
 from explanations.ml.modalities import classifier_choices
+from explanations.ml.params import Param
 from explanations.ml.plots import explanation_alt, explanation_figure, figure_render
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
@@ -327,11 +328,6 @@ def test_classifier_survives_joblib_round_trip(classifier_key: str, heart_table)
 class OcclusionExplainer(BaseExplainer):
     """The README's worked example, as written there (step 1: one module)."""
 
-    key = "occlusion"
-    label = "Occlusion"
-    description = "Occlusion: how much the prediction drops when one feature is replaced by typical values."
-    params = (Param("background_size", "Background rows", 20, min=5, max=200),
-              Param("num_features", "Features to show", 5, min=1, max=30))
     plot_function = "explanations.ml.plots.lime:lime_plot"  # it draws [[condition, weight], ...] as bars
     alt_text_function = "explanations.ml.plots.lime:lime_alt_text"
 
@@ -364,12 +360,21 @@ class OcclusionExplainer(BaseExplainer):
         return out
 
 
+# Step 2, the catalogue line, as the README writes it but for the module this class lives in.
+OCCLUSION_ENTRY = ExplainerEntry(
+    "occlusion", "tabular", "Occlusion",
+    "Occlusion: how much the prediction drops when one feature is replaced by typical values.",
+    (Param("background_size", "Background rows", 20, min=5, max=200),
+     Param("num_features", "Features to show", 5, min=1, max=30)),
+    f"{__name__}:OcclusionExplainer")
+
+
 @pytest.fixture
 def occlusion():
-    """Step 2, the registry line: what ``EXPLAINER_CLASSES`` does for each of its entries (undone afterwards)."""
-    explainer_register(OcclusionExplainer)
+    """What ``EXPLAINER_ENTRIES`` does for each of its lines (undone afterwards)."""
+    explainer_register(OCCLUSION_ENTRY)
     yield OcclusionExplainer
-    explainer_unregister(OcclusionExplainer)
+    explainer_unregister(OCCLUSION_ENTRY)
     assert "occlusion" not in EXPLAINER_VARIANTS["tabular"]
 
 
@@ -385,7 +390,12 @@ def test_a_new_explainer_needs_one_module_and_one_line(occlusion, heart_table, z
 
     assert explainer_for("occlusion", "tabular") is occlusion
     source = inspect.getsource(OcclusionExplainer).replace(f'    """{OcclusionExplainer.__doc__}"""\n\n', "")
-    assert source in (Path(__file__).resolve().parents[2] / "README.md").read_text()  # the README shows this class
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert source in readme  # the README shows this class
+    entry = inspect.getsource(inspect.getmodule(OcclusionExplainer)).split("OCCLUSION_ENTRY = ExplainerEntry(\n")[1]
+    entry = entry.split('    f"{__name__}:OcclusionExplainer")')[0]  # ... and this entry, named by its module there
+    assert f"{entry}    \"explanations.ml.explainers.occlusion:OcclusionExplainer\"),\n" in readme
+    assert occlusion.key == "occlusion" and occlusion.params == OCCLUSION_ENTRY.params  # read from the entry
     case = _cases.setdefault("tabular", tabular_case(heart_table))
     for spec in classifier_choices("tabular"):
         contract_check(occlusion, "tabular", spec.key, case)

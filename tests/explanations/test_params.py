@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from explanations.ml.classifiers import CLASSIFIERS, classifier_fit
-from explanations.ml.explainers import EXPLAINERS, explainer_get
-from explanations.ml.explainers.base import ExplainerError, NotFittedError, Param, params_clean
+from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_entry_get
+from explanations.ml.classifiers import classifier_fit
+from explanations.ml.errors import ExplainerError, NotFittedError
+from explanations.ml.explainers import explainer_for
+from explanations.ml.params import Param, params_clean
 
 
 def test_param_clean_coerces_and_defaults() -> None:
@@ -48,18 +50,18 @@ def test_every_plugin_describes_itself_and_accepts_its_defaults() -> None:
 
 
 def test_explainer_lookup_and_init_validation() -> None:
-    assert explainer_get("shap") is EXPLAINERS["shap"]
+    assert explainer_entry_get("shap") is EXPLAINERS["shap"]
     with pytest.raises(ExplainerError, match="Unknown explainer 'lemon'"):
-        explainer_get("lemon")
+        explainer_entry_get("lemon")
     with pytest.raises(KeyError):
-        explainer_get("lemon")
+        explainer_entry_get("lemon")
     with pytest.raises(ValueError, match="between 0.5 and 1"):
-        EXPLAINERS["anchor"](threshold=0.2)
+        explainer_for("anchor", "tabular")(threshold=0.2)
 
 
 def test_explain_before_fit_is_an_explainer_error(heart_table) -> None:
     with pytest.raises(NotFittedError):
-        EXPLAINERS["lime"]().explain(heart_table.X_test[:1], [0])
+        explainer_for("lime", "tabular")().explain(heart_table.X_test[:1], [0])
 
 
 def test_classifier_fit_rejects_bad_params_and_single_class(heart_table) -> None:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from explanations.ml.explainers import EXPLAINER_VARIANTS
+from explanations.ml.explainers import EXPLAINER_VARIANTS, explainer_for
 from explanations.ml.explainers.base import ExplanationResult, FeatureSpace
 from explanations.ml.explainers.image import ImageExplanation
 from explanations.ml.plots import (
@@ -118,7 +118,8 @@ def _variant_plots() -> dict[str, Callable[[], Figure]]:
     plots = {}
     for modality, variants in EXPLAINER_VARIANTS.items():
         build, space = EXAMPLES[modality]
-        for key, explainer in variants.items():
+        for key in variants:
+            explainer = explainer_for(key, modality)
             plots[f"{modality}-{key}"] = (lambda explainer=explainer, build=build, key=key, space=space: explanation_figure(
                 explainer, build(key), space, title=TITLE, subtitle=SUBTITLE, trust=TRUST))
     return plots
@@ -275,8 +276,7 @@ def test_numbers_read_as_people_write_them() -> None:
 def test_alt_texts_write_numbers_as_the_plots_do() -> None:
     from explanations.ml.plots import explanation_alt
 
-    variants = EXPLAINER_VARIANTS["tabular"]
-    texts = {key: explanation_alt(variants[key], _tabular(key), SPACE) for key in ("lime", "anchor", "shap")}
+    texts = {key: explanation_alt(explainer_for(key, "tabular"), _tabular(key), SPACE) for key in ("lime", "anchor", "shap")}
     assert f"129,244 < {WEIGHT} ≤ 200,000" in texts["lime"] and f"{HOURS} > 45" in texts["anchor"]
     assert f"{WEIGHT} = 129,200" in texts["shap"]
     assert not any(SCIENTIFIC.search(text) for text in texts.values())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.shap import shap_values_matrix
 from explanations.ml.plots import figure_render, shap_summary_plot
 
@@ -34,7 +34,7 @@ def test_shap_model_specific_paths_with_absent_class(classifier_key: str, zoo_ta
     X_train, y_train = zoo_without_reptiles
     model = classifier_fit(classifier_key, {}, zoo_table.space, X_train, y_train, seed=0)
     predictor = predictor_build(classifier_key, model, zoo_table.space)
-    explainer = EXPLAINERS["shap"]().fit(X_train, predictor, zoo_table.space, seed=0)
+    explainer = explainer_for("shap", "tabular")().fit(X_train, predictor, zoo_table.space, seed=0)
     rows = list(range(12))
     explanations = explainer.explain(zoo_table.X_test[:12], rows)
     algorithm = explanations[0].data["algorithm"]
@@ -63,7 +63,7 @@ def test_explanations_repeat_for_a_seed_whatever_the_batch(explainer_key: str, p
     predictor = predictor_build("logistic_regression", model, heart_table.space)
 
     def run(X, rows):
-        explainer = EXPLAINERS[explainer_key](**params).fit(heart_table.X_train, predictor, heart_table.space, seed=5)
+        explainer = explainer_for(explainer_key, "tabular")(**params).fit(heart_table.X_train, predictor, heart_table.space, seed=5)
         return [e.data for e in explainer.explain(X, rows)]
 
     state = np.random.get_state()

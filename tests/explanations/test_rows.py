@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 from explainer_site.exceptions import ApplicationError
-from explanations.insights import job_models_load
 from explanations.job_data import job_data_build
 from explanations.models import Explanation, Job, ModelRun
 from explanations.rows import misclassified_rows, rows_pick, rows_spec_clean
 from explanations.services import job_create, job_rerun
+from explanations.whatifs import job_models_load
 from tests.unit_fixtures import *  # noqa: F403
 
 FAST = {"lime": {"num_samples": 300}, "trust": {"stability_runs": 0}}

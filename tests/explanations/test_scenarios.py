@@ -33,7 +33,7 @@ def heart_job(api, heart, run_on_commit) -> Job:
 
 def scenario_post(api, job, body, on_commit):
     """POST a scenario; the worker's part waits in ``queued`` (the web request must never load a model)."""
-    with on_commit(execute=False) as queued, patch("explanations.insights.job_models_load",
+    with on_commit(execute=False) as queued, patch("explanations.whatifs.job_models_load",
                                                   side_effect=AssertionError("a model loaded in the web request")), \
             patch("explanations.scenarios.job_models_load", side_effect=AssertionError("a model loaded in the web request")):
         response = api.post(f"/api/jobs/{job.pk}/scenarios/", body, format="json")

@@ -88,10 +88,10 @@ def test_text_schema_is_validated_and_tables_stay_as_they_were(user, heart):
 @pytest.mark.django_db
 @pytest.mark.parametrize("key", ["logistic_regression", "svm", "naive_bayes"])
 def test_tfidf_classifiers_learn_spam(key, sms_data):
-    from explanations.ml.classifiers import TEXT_CLASSIFIERS
+    from explanations.ml.catalogue import classifier_for
     from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 
-    params = {p.name: p.default for p in TEXT_CLASSIFIERS[key].params}
+    params = {p.name: p.default for p in classifier_for(key, "text").params}
     model = text_classifier_fit(key, params, sms_data.space, sms_data.X[sms_data.train_idx],
                                 sms_data.y[sms_data.train_idx], seed=0)
     proba = text_predictor_build(key, model, sms_data.space).predict_proba(sms_data.X[sms_data.test_idx])

@@ -9,7 +9,7 @@ import pytest
 
 from explanations.ml import trust
 from explanations.ml.classifiers import classifier_fit, predictor_build
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import FeatureSpace
 from explanations.ml.representative_rows import representative_rows_pick
 
@@ -33,7 +33,7 @@ def one_feature():
 
 def shap_of(one_feature, seed: int = 0, rows=(300, 301)):
     space, predictor, X_train, X_test = one_feature
-    explainer = EXPLAINERS["shap"](algorithm="tree").fit(X_train, predictor, space, seed=seed)
+    explainer = explainer_for("shap", "tabular")(algorithm="tree").fit(X_train, predictor, space, seed=seed)
     X = np.vstack([X_train, X_test])
     return explainer.explain(X[list(rows)], list(rows)), X
 
@@ -100,7 +100,7 @@ def test_linear_shap_adds_up_in_log_odds(one_feature):
     y = (X_train[:, USED] > 0).astype(int)
     model = classifier_fit("logistic_regression", {}, space, X_train, y, seed=0)
     predictor = predictor_build("logistic_regression", model, space)
-    explanation = EXPLAINERS["shap"](algorithm="linear").fit(X_train, predictor, space).explain(X_test[:1], [0])[0]
+    explanation = explainer_for("shap", "tabular")(algorithm="linear").fit(X_train, predictor, space).explain(X_test[:1], [0])[0]
     assert explanation.data["output"] == "log-odds"
     output = trust.model_output(predictor, X_test[0], explanation.data["label"], "log-odds")
     assert trust.additivity_error(explanation.data, output) < 1e-6
@@ -131,7 +131,7 @@ def test_anchor_attributions_follow_the_rule_and_longest_names_win():
 
 def test_lime_on_the_one_feature_model_points_at_it_and_reports_its_spread(one_feature):
     space, predictor, X_train, X_test = one_feature
-    explainers = [EXPLAINERS["lime"](num_samples=400).fit(X_train, predictor, space, seed=seed) for seed in (0, 1, 2)]
+    explainers = [explainer_for("lime", "tabular")(num_samples=400).fit(X_train, predictor, space, seed=seed) for seed in (0, 1, 2)]
     first, *reruns = [e.explain(X_test[:1], [7])[0] for e in explainers]
     result = trust.explanation_trust(method="lime", data=first.data, x=X_test[0], predictor=predictor, space=space,
                                      background=X_train[:20], pool=X_test, reruns=[r.data for r in reruns], seed=0)

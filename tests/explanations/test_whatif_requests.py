@@ -4,9 +4,9 @@ from unittest.mock import patch
 
 import pytest
 
-from explanations.insights import WHATIF_REDRAW_AFTER
 from explanations.models import ModelRun, WhatIf
 from explanations.tasks import whatif_draw
+from explanations.whatifs import WHATIF_REDRAW_AFTER
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_the_row_page_says_a_curve_is_being_drawn_then_shows_it(finished, client, user, django_capture_on_commit_callbacks):
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=False) as queued, patch(
-            "explanations.insights.job_models_load", side_effect=AssertionError("a model loaded in the web request")):
+            "explanations.whatifs.job_models_load", side_effect=AssertionError("a model loaded in the web request")):
         page = client.get(f"/jobs/{finished.pk}/rows/0/?feature=legs")
     html = page.content.decode()
     assert page.status_code == 200 and "Being drawn on a worker: legs" in html and "data-reload-after" in html
@@ -46,7 +46,7 @@ def test_a_curve_that_cannot_be_drawn_says_why_and_can_be_asked_for_again(finish
 
 
 def test_a_broken_task_ends_the_curve_failed_with_a_sentence(finished, api, run_on_commit):
-    with patch("explanations.insights.whatif_save", side_effect=RuntimeError("/srv/secret/path exploded")), run_on_commit():
+    with patch("explanations.whatifs.whatif_save", side_effect=RuntimeError("/srv/secret/path exploded")), run_on_commit():
         api.get(f"/api/jobs/{finished.pk}/whatif/?row=1&feature=legs")
     body = api.get(f"/api/jobs/{finished.pk}/whatif/?row=1&feature=legs").json()
     assert body["status"] == "failed" and "drawing this curve" in body["error"] and "secret" not in body["error"]

@@ -27,11 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from anchor.anchor_tabular import AnchorTabularExplainer
 
 from explanations.ml.engine import stop_check
-from explanations.ml.lazy import lazy
-
-AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")
 
 Search = Generator[np.ndarray, np.ndarray, Any]
 PREFETCH = 8  # at most this many of the bandit's batches drawn at once for one tuple

@@ -13,12 +13,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from lime.lime_tabular import LimeTabularExplainer
 from scipy.special import ndtr, ndtri
 
 from explanations.ml.engine import rows_in_threads, stop_check
-from explanations.ml.lazy import lazy
-
-LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")
 
 SAMPLE_CELLS_PER_CHUNK = 4_000_000  # rows x samples x features held at once (~32 MB per float array)
 REJECTION_ROUNDS = 64

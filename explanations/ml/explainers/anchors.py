@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from anchor.anchor_tabular import AnchorTabularExplainer
 
 from explanations.ml.engine.anchor_batch import AnchorBatch, SampleBank
 from explanations.ml.explainers.base import (
@@ -20,41 +21,25 @@ from explanations.ml.explainers.base import (
     ExplanationResult,
     FeatureSpace,
     NotFittedError,
-    Param,
     Predictor,
     category_condition,
     discretizer_names_tidy,
     numpy_global_seed,
     row_seed,
     rule_attributions,
-    rule_search_samples,
     rule_summary_text,
 )
-from explanations.ml.lazy import lazy
-
-AnchorTabularExplainer = lazy("anchor.anchor_tabular", "AnchorTabularExplainer")  # workers only
 
 COVERAGE_SAMPLES = 5000
 
 
 class AnchorExplainer(BaseExplainer):
-    key = "anchor"
     # One thread: the beam search is Python-heavy, and two threads contending for the GIL were slower than one.
     parallel_rows = False
     # The search asks the model once per bandit round for all rows of a batch, and a batch takes as many rounds as
     # its slowest row (some 110 on Adult), each paying the model's fixed cost per call: 48 rows at once explain
     # Adult about 1.5 times faster per row than 16 (0.17-0.21 s against 0.27-0.31 s, same anchors).
     batch_scale = 3
-    label = "Anchors"
-    description = "Anchors: finds a short IF-THEN rule under which the model almost always gives the same answer."
-    params = (
-        Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0,
-              help="How often the rule must give the same answer, e.g. 0.95 = 95% of the time."),
-        Param("max_anchor_size", "Maximum conditions", 0, min=0, max=20, help="0 means no limit."),
-        Param("beam_size", "Candidate rules kept", 4, min=1, max=20),
-        Param("batch_size", "Samples per round", 100, min=10, max=1000),
-    )
-    result_kind = "rule"
     plot_function = "explanations.ml.plots.anchor:anchor_plot"
     alt_text_function = "explanations.ml.plots.anchor:anchor_alt_text"
     trust_extras = ("rule_fresh",)
@@ -66,10 +51,6 @@ class AnchorExplainer(BaseExplainer):
     @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:
         return rule_summary_text(data)
-
-    @classmethod
-    def samples_per_row(cls, params: dict[str, Any]) -> int:
-        return rule_search_samples(params)
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> AnchorExplainer:
         super().fit(X_train, predictor, space, seed=seed)

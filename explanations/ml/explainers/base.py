@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -18,100 +17,14 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from explanations.ml.catalogue import ExplainerEntry, explainer_entries_of
 from explanations.ml.engine import rows_in_threads
+from explanations.ml.errors import ExplainerError, NotFittedError, PredictorCallError
+from explanations.ml.params import Param, number_parse, params_clean, value_shown
 
-
-class ExplainerError(Exception):
-    """Base of every error an explainer raises on purpose; its message is shown to users."""
-
-
-class PredictorCallError(ExplainerError):
-    """The model failed while the explainer was calling it."""
-
-
-class NotFittedError(ExplainerError):
-    """``explain`` was called before ``fit``."""
-
-
-def number_parse(value: Any, *, whole: bool) -> int | float:
-    """A JSON number or a form's text as a finite number (a whole one when ``whole``); ``ValueError`` otherwise.
-
-    Refuses what ``int()``/``float()`` would take or crash on further down: bools, lists, NaN, infinities,
-    ``1e400`` and ints too large for a float (``OverflowError``), strings past Python's digit limit.
-    """
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)) or isinstance(value, str) and len(value) > 64:
-        raise ValueError(value)
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ValueError(value) from None
-    if not math.isfinite(number):
-        raise ValueError(value)
-    if not whole:
-        return number
-    if isinstance(value, str):
-        return int(value)  # "2.5" and "1e3" are not whole numbers as typed
-    if number != int(number):
-        raise ValueError(value)
-    return int(value)
-
-
-def value_shown(value: Any) -> str:
-    """A user's value quoted in a message: short, and never ``repr`` of a huge int (which raises past 4,300 digits)."""
-    text = "a very large number" if isinstance(value, int) and abs(value) >= 2**64 else repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
-
-
-@dataclass(frozen=True)
-class Param:
-    """One user-settable parameter: enough to validate input and to render a form field."""
-
-    name: str
-    label: str
-    default: Any
-    kind: str = "int"  # "int" | "float" | "choice" | "bool"
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] = ()
-    help: str = ""
-
-    def clean(self, value: Any) -> Any:
-        """Coerce and bound-check ``value``; raise ``ValueError`` with a sentence a user can act on."""
-        if value is None or value == "":
-            return self.default
-        if self.kind == "bool":
-            if isinstance(value, str):
-                return value.lower() in {"1", "true", "on", "yes"}
-            return bool(value)
-        if self.kind == "choice":
-            if str(value) not in self.choices:
-                raise ValueError(f"{self.label} must be one of {', '.join(self.choices)} (got {value_shown(value)}).")
-            return str(value)
-        try:
-            number = number_parse(value, whole=self.kind == "int")
-        except ValueError:
-            raise ValueError(f"{self.label} must be a{'n integer' if self.kind == 'int' else ' number'} "
-                             f"(got {value_shown(value)}).") from None
-        if self.min is not None and number < self.min or self.max is not None and number > self.max:
-            raise ValueError(f"{self.label} must be between {self.min:g} and {self.max:g} (got {number:g}).")
-        return number
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["choices"] = list(self.choices)
-        return data
-
-
-def params_clean(spec: tuple[Param, ...], values: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate a user's parameter dict against ``spec``; unknown names are an error, missing ones get defaults."""
-    if values is not None and not isinstance(values, dict):
-        raise ValueError(f"settings must be an object such as {{\"name\": value}} (got {value_shown(values)}).")
-    values = dict(values or {})
-    known = {p.name for p in spec}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"Unknown parameter(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known)) or 'none'}.")
-    return {p.name: p.clean(values.get(p.name)) for p in spec}
+# Read from here by the explainers and older imports; they live in ``errors`` and ``params`` (no numpy there).
+__all__ = ["BaseExplainer", "Explainer", "ExplainerError", "ExplanationResult", "FeatureSpace", "NotFittedError",
+           "Param", "Predictor", "PredictorCallError", "number_parse", "params_clean", "value_shown"]
 
 
 @dataclass
@@ -314,20 +227,6 @@ def category_condition(space: FeatureSpace, feature: int, value: float) -> str:
     return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
 
 
-# Model evaluations per row for an explainer whose parameters name no sample count (about one LIME).
-SAMPLES_DEFAULT = 1000
-SAMPLE_PARAMS = ("num_samples", "nsamples", "steps")
-
-
-# A rule search draws ``batch_size`` samples for each of ``beam_size`` candidate rules over a few rounds.
-RULE_SEARCH_ROUNDS = 5
-
-
-def rule_search_samples(params: dict[str, Any]) -> int:
-    """Model evaluations per row of an anchors-style beam search, for the job quotas."""
-    return max(int(params.get("batch_size", 100)) * int(params.get("beam_size", 1)) * RULE_SEARCH_ROUNDS, 1)
-
-
 def rule_summary_text(data: dict[str, Any]) -> str:
     """A rule as one CSV cell: ``IF a AND b — precision 0.97, coverage 0.26``."""
     below = f" (below the {data['threshold']:.2f} asked for)" if data.get("meets_threshold") is False else ""
@@ -335,34 +234,54 @@ def rule_summary_text(data: dict[str, Any]) -> str:
             f"coverage {data.get('coverage', 0):.2f}")
 
 
+class FromCatalogue:
+    """A class attribute read from the class's entries in ``explanations.ml.catalogue`` (the one place the key,
+    label, description, parameters, result kind and kinds of data are written). A class whose entry is missing
+    (an abstract base) has none of these attributes."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        entry = owner.catalogue_entry()
+        if self.name == "modalities":
+            return tuple(e.modality for e in explainer_entries_of(implementation_path(owner)))
+        return getattr(entry, self.name)
+
+
+def implementation_path(cls: type) -> str:
+    """How a catalogue entry names ``cls``: ``"module:Class"``."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 class BaseExplainer:
     """Shared plumbing for the explainers here: params checking, fitted state, probabilities and ``ExplanationResult``s.
 
-    Subclasses set the class attributes, may extend ``fit`` (calling ``super().fit``), and implement
-    ``_explain_rows`` which returns one ``data`` dict per row for the given predicted classes (``proba``: the
-    model's probabilities on those rows, already computed).
+    Subclasses may extend ``fit`` (calling ``super().fit``), and implement ``_explain_rows`` which returns one
+    ``data`` dict per row for the given predicted classes (``proba``: the model's probabilities on those rows,
+    already computed).
 
-    The class also declares everything the rest of the app needs to know about the method, so that nothing
-    outside it asks "which method is this?" (the README's "How to add an explainer"):
+    What the web side shows and checks is the class's entry in ``explanations.ml.catalogue`` (key, label,
+    description, ``params``, ``result_kind``: ``"attributions"`` or ``"rule"``, the kinds of data it explains,
+    its cost per row); the class reads these back (``FromCatalogue``), so they are written once. The class
+    itself declares what only a worker needs, so that nothing outside it asks "which method is this?" (the
+    README's "How to add an explainer"):
 
-    - ``modalities``: the kinds of data it explains; ``result_kind``: ``"attributions"`` (signed values per
-      feature, word or region towards the explained class) or ``"rule"`` (a rule with precision and coverage);
     - ``attributions(data, feature_names)``: the common numeric core every consumer reads (trust, agreement,
       representative rows), computed from a saved ``data`` dict, so rows saved before work too;
     - ``summary_text(data)``: the CSV export's cell;
     - ``plot_function`` / ``alt_text_function``: ``"module:function"`` in ``explanations.ml.plots`` that draw it
       and describe it in words (named, not imported: explainers never import matplotlib), and
       ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
-    - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
-    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
+    - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``.
     """
 
-    key: ClassVar[str]
-    label: ClassVar[str]
-    description: ClassVar[str]
-    params: ClassVar[tuple[Param, ...]]
-    modalities: ClassVar[tuple[str, ...]] = ("tabular",)
-    result_kind: ClassVar[str] = "attributions"
+    key = FromCatalogue()
+    label = FromCatalogue()
+    description = FromCatalogue()
+    params = FromCatalogue()
+    modalities = FromCatalogue()
+    result_kind = FromCatalogue()
     plot_function: ClassVar[str] = ""
     alt_text_function: ClassVar[str] = ""
     trust_extras: ClassVar[tuple[str, ...]] = ()
@@ -387,12 +306,18 @@ class BaseExplainer:
         return {}
 
     @classmethod
+    def catalogue_entry(cls) -> ExplainerEntry:
+        """This class's entry in ``explanations.ml.catalogue`` (the first, when it explains several kinds of data)."""
+        entries = explainer_entries_of(implementation_path(cls))
+        if not entries:
+            raise AttributeError(f"{cls.__qualname__} has no entry in explanations.ml.catalogue naming "
+                                 f"{implementation_path(cls)!r}.")
+        return entries[0]
+
+    @classmethod
     def samples_per_row(cls, params: dict[str, Any]) -> int:
-        """Model evaluations one row costs with these cleaned ``params`` (the job quotas add them up)."""
-        for name in SAMPLE_PARAMS:
-            if name in params:
-                return max(int(params[name]), 1)
-        return SAMPLES_DEFAULT
+        """Model evaluations one row costs with these cleaned ``params`` (the catalogue entry says how)."""
+        return cls.catalogue_entry().samples_per_row(params)
 
     def __init__(self, **params: Any) -> None:
         self.settings = params_clean(self.params, params)

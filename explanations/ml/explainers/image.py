@@ -18,32 +18,28 @@ import copy
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
+import torch
+from anchor import anchor_base
+from anchor.anchor_image import AnchorImage
+from lime.lime_image import LimeImageExplainer as LimeImage
+from lime.wrappers.scikit_image import SegmentationAlgorithm
 
+from explanations.ml.catalogue import SEGMENTATIONS
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
     BaseExplainer,
     ExplainerError,
     ExplanationResult,
-    Param,
     Predictor,
     numpy_global_seed,
     row_seed,
-    rule_search_samples,
     rule_summary_text,
 )
 from explanations.ml.explainers.text import sample_lean
-from explanations.ml.lazy import lazy
 
-torch = lazy("torch")  # imported where images are explained, never in the web process
-anchor_base = lazy("anchor.anchor_base")
-AnchorImage = lazy("anchor.anchor_image", "AnchorImage")
-LimeImage = lazy("lime.lime_image", "LimeImageExplainer")
-SegmentationAlgorithm = lazy("lime.wrappers.scikit_image", "SegmentationAlgorithm")
-
-SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 TOP_REGIONS = 5
 
 
@@ -131,7 +127,6 @@ def region_phrase(box: list[int], shape: tuple[int, ...]) -> str:
 class ImageExplainer(BaseExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
-    modalities: ClassVar[tuple[str, ...]] = ("image",)
     plot_function = "explanations.ml.plots.image:image_attribution_plot"
     alt_text_function = "explanations.ml.plots.image:image_attribution_alt_text"
 
@@ -193,16 +188,6 @@ class ImageExplainer(BaseExplainer):
 
 
 class LimeImageExplainer(ImageExplainer):
-    key = "lime"
-    label = "LIME"
-    description = "LIME for images: hides superpixels at random and fits a simple model to see which regions matter."
-    params = (
-        Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-              help="How the image is cut into regions (scikit-image)."),
-        Param("num_samples", "Perturbed images per row", 500, min=50, max=10000,
-              help="More samples give steadier weights but take longer."),
-        Param("num_features", "Regions to show", 5, min=1, max=30),
-    )
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row) % (2**31)
@@ -226,27 +211,12 @@ class LimeImageExplainer(ImageExplainer):
 
 
 class AnchorImageExplainer(ImageExplainer):
-    key = "anchor"
-    label = "Anchors"
-    description = "Anchors for images: the fewest superpixels that keep the prediction when the rest are blurred out."
-    params = (
-        Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-              help="How the image is cut into regions (scikit-image)."),
-        Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0),
-        Param("max_anchor_size", "Maximum regions", 0, min=0, max=20, help="0 means no limit."),
-        Param("batch_size", "Samples per round", 20, min=5, max=100),
-    )
-    result_kind = "rule"
     plot_function = "explanations.ml.plots.image:image_anchor_plot"
     alt_text_function = "explanations.ml.plots.image:image_anchor_alt_text"
 
     @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:
         return rule_summary_text(data)
-
-    @classmethod
-    def samples_per_row(cls, params: dict[str, Any]) -> int:
-        return rule_search_samples(params)
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row)
@@ -313,12 +283,6 @@ def shap_image_values(raw: Any, n_outputs: int) -> np.ndarray:
 
 
 class DeepShapExplainer(TorchImageExplainer):
-    key = "shap"
-    label = "SHAP"
-    description = ("SHAP for images (DeepExplainer): shares each class's score out among the pixels, "
-                   "compared with typical training images.")
-    params = (Param("background_size", "Background images", 50, min=5, max=500,
-                    help="Training images the attributions are measured against."),)
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> DeepShapExplainer:
         import shap
@@ -346,15 +310,6 @@ class DeepShapExplainer(TorchImageExplainer):
 
 
 class GradientShapExplainer(TorchImageExplainer):
-    key = "gradient_shap"
-    label = "Gradient SHAP"
-    description = ("Gradient SHAP (expected gradients): averages the CNN's gradients along paths from training "
-                   "images to this one.")
-    params = (
-        Param("background_size", "Background images", 50, min=5, max=500),
-        Param("nsamples", "Samples per image", 200, min=10, max=5000,
-              help="Gradient evaluations averaged per image; more give smoother maps."),
-    )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> GradientShapExplainer:
         import shap
@@ -372,16 +327,6 @@ class GradientShapExplainer(TorchImageExplainer):
 
 
 class IntegratedGradientsExplainer(TorchImageExplainer):
-    key = "integrated_gradients"
-    label = "Integrated Gradients"
-    description = ("Integrated Gradients: adds up the CNN's gradients on the straight path from a blank image "
-                   "to this one.")
-    params = (
-        Param("steps", "Steps along the path", 50, min=8, max=500,
-              help="More steps make the attributions add up more exactly to the score."),
-        Param("baseline", "Starting image", "black", kind="choice", choices=("black", "mean"),
-              help="'mean' starts from the average training image."),
-    )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> IntegratedGradientsExplainer:
         super().fit(X_train, predictor, space, seed=seed)

@@ -18,44 +18,27 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from lime.lime_tabular import LimeTabularExplainer
 
 from explanations.ml.engine.lime_batch import LimeBatch, Neighbourhood
 from explanations.ml.explainers.base import (
     BaseExplainer,
     FeatureSpace,
-    Param,
     Predictor,
     category_condition,
     discretizer_names_tidy,
     named_attributions,
     row_seed,
 )
-from explanations.ml.lazy import lazy
 
-LimeTabularExplainer = lazy("lime.lime_tabular", "LimeTabularExplainer")  # workers only
 NEIGHBOURHOOD_STREAM = 0xFFFFFFFF  # row_seed's stream for the shared samples; no row id gets this far
 
 
 class LimeExplainer(BaseExplainer):
-    key = "lime"
     parallel_rows = True  # rows read the shared samples or draw from their own Generator; nothing is written meanwhile
-    label = "LIME"
-    description = "LIME: fits a simple model around one row to see which features drive its prediction."
     plot_function = "explanations.ml.plots.lime:lime_plot"
     alt_text_function = "explanations.ml.plots.lime:lime_alt_text"
     trust_extras = ("weight_spread",)
-    params = (
-        Param("num_features", "Features to show", 5, min=1, max=30),
-        Param("num_samples", "Perturbed samples per row", 1000, min=100, max=50000,
-              help="More samples give steadier weights but take longer."),
-        Param("discretize_continuous", "Bin numeric features", True, kind="bool",
-              help="Explain numbers as ranges such as 28 < age <= 37."),
-        Param("shared_samples", "One set of samples for all rows", True, kind="bool",
-              help="The model scores one set of perturbed samples for the whole job instead of a new set per row, "
-                   "which is many times faster. LIME draws these samples without looking at the row, so each "
-                   "row's explanation is still a LIME explanation, but rows share the same random draw. Turn off "
-                   "to draw new samples for every row, as the lime library does."),
-    )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *, seed: int = 0) -> LimeExplainer:
         super().fit(X_train, predictor, space, seed=seed)

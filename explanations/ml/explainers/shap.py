@@ -31,36 +31,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import shap
 
 from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.ml.engine.rbf_svc import RbfSvcCoalitions
 from explanations.ml.explainers.base import (
     BaseExplainer,
     FeatureSpace,
-    Param,
     Predictor,
     named_attributions,
     numpy_global_seed,
     row_seed,
 )
-from explanations.ml.lazy import lazy
-
-shap = lazy("shap")  # workers only: importing shap costs the web process ~80 MB
 
 logger = logging.getLogger(__name__)
 
 class ShapExplainer(BaseExplainer):
-    key = "shap"
-    label = "SHAP"
-    description = "SHAP: splits the prediction fairly among the features, showing how much each one added or took away."
-    params = (
-        Param("algorithm", "Algorithm", "auto", kind="choice", choices=("auto", "tree", "kernel", "permutation", "linear"),
-              help="'auto' uses the exact method for tree and linear models, else the kernel method."),
-        Param("background_size", "Background rows", 100, min=10, max=1000,
-              help="Training rows used as the 'average' to compare against."),
-        Param("nsamples", "Model calls per row", 500, min=50, max=20000,
-              help="For the kernel and permutation methods: more calls, steadier values."),
-    )
     plot_function = "explanations.ml.plots.shap:shap_waterfall_plot"
     alt_text_function = "explanations.ml.plots.shap:shap_alt_text"
     trust_extras = ("additivity",)

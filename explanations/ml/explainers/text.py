@@ -19,28 +19,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
+import shap
+from anchor import anchor_base
+from anchor.anchor_text import AnchorText
+from lime.lime_text import LimeTextExplainer as LimeText
 
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
     BaseExplainer,
     ExplanationResult,
     NotFittedError,
-    Param,
     named_attributions,
     numpy_global_seed,
     row_seed,
-    rule_search_samples,
     rule_summary_text,
 )
-from explanations.ml.lazy import lazy
-
-shap = lazy("shap")  # imported where text is explained, never in the web process
-anchor_base = lazy("anchor.anchor_base")
-AnchorText = lazy("anchor.anchor_text", "AnchorText")
-LimeText = lazy("lime.lime_text", "LimeTextExplainer")
 
 WORD = re.compile(r"\w+")
 SEPARATORS = r"\W+"  # what LIME and SHAP split messages on
@@ -58,7 +54,6 @@ def word_trim(token: str) -> str:
 class TextExplainer(BaseExplainer):
     """The tabular plumbing (params, fitted state, ``ExplanationResult``s) with messages instead of float rows."""
 
-    modalities: ClassVar[tuple[str, ...]] = ("text",)
     plot_function = "explanations.ml.plots.text:text_weights_plot"
     alt_text_function = "explanations.ml.plots.text:text_weights_alt_text"
 
@@ -101,14 +96,6 @@ class TextExplainer(BaseExplainer):
 
 
 class LimeTextExplainer(TextExplainer):
-    key = "lime"
-    label = "LIME"
-    description = "LIME for text: drops words at random and fits a simple model to see which words drive the prediction."
-    params = (
-        Param("num_features", "Words to show", 10, min=1, max=40),
-        Param("num_samples", "Perturbed messages per row", 1000, min=100, max=20000,
-              help="More samples give steadier weights but take longer."),
-    )
 
     def _explain_rows(self, X: list[str], rows: list[int], predicted: np.ndarray) -> list[dict[str, Any]]:
         out = []
@@ -155,18 +142,6 @@ def word_tokens(text: str) -> list[WordToken]:
 
 
 class AnchorTextExplainer(TextExplainer):
-    key = "anchor"
-    label = "Anchors"
-    description = "Anchors for text: the fewest words that keep the prediction, whatever happens to the other words."
-    params = (
-        Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0,
-              help="How often the prediction must hold when the anchor's words are kept."),
-        Param("max_anchor_size", "Maximum words", 0, min=0, max=20, help="0 means no limit."),
-        Param("beam_size", "Candidate rules kept", 4, min=1, max=20),
-        Param("batch_size", "Samples per round", 10, min=5, max=50,
-              help="Messages drawn each time a candidate is checked."),
-    )
-    result_kind = "rule"
     plot_function = "explanations.ml.plots.text:text_anchor_plot"
     alt_text_function = "explanations.ml.plots.text:text_anchor_alt_text"
 
@@ -178,10 +153,6 @@ class AnchorTextExplainer(TextExplainer):
     @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:
         return rule_summary_text(data)
-
-    @classmethod
-    def samples_per_row(cls, params: dict[str, Any]) -> int:
-        return rule_search_samples(params)
 
     def fit(self, X_train: Any, predictor, space, *, seed: int = 0) -> AnchorTextExplainer:
         super().fit(X_train, predictor, space, seed=seed)
@@ -221,14 +192,6 @@ class AnchorTextExplainer(TextExplainer):
 
 
 class ShapTextExplainer(TextExplainer):
-    key = "shap"
-    label = "SHAP"
-    description = "SHAP for text: shares the prediction out among the words, hiding groups of words to measure each one."
-    params = (
-        Param("num_features", "Words to show", 10, min=1, max=40),
-        Param("nsamples", "Model calls per row", 500, min=50, max=20000,
-              help="More calls give finer attributions for long messages."),
-    )
 
     @classmethod
     def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:

@@ -94,8 +94,9 @@ def explanation_alt_text(explanation: ExplanationResult, space: FeatureSpace) ->
 
 def variant_plotters(modality: str) -> dict[str, Callable[..., Figure]]:
     """Each explainer's plot function on this kind of data, by key, with its fixed options (no trust scores)."""
+    classes = {key: entry.load() for key, entry in EXPLAINER_VARIANTS.get(modality, {}).items()}
     return {key: functools.partial(drawing(explainer.plot_function), **explainer.plot_options(None))
-            for key, explainer in EXPLAINER_VARIANTS.get(modality, {}).items()}
+            for key, explainer in classes.items()}
 
 
 def __getattr__(name: str):
