@@ -53,9 +53,9 @@ TRUST_PARAMS = (
 )
 
 TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability_jaccard", "stability_rank_corr", "agreement",
-              "additivity_error", "precision_fresh", "coverage_fresh")
+              "additivity_error", "precision_fresh", "coverage_fresh", "stability", "sanity")  # the last two: images
 
-LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error"})
+LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error", "sanity"})
 
 METRIC_LABELS = {
     "deletion_auc": "Deletion AUC",
@@ -67,6 +67,8 @@ METRIC_LABELS = {
     "additivity_error": "SHAP additivity error",
     "precision_fresh": "Anchor precision on new rows",
     "coverage_fresh": "Anchor coverage on new rows",
+    "stability": "Stability over reruns",
+    "sanity": "Sanity check (map on a randomised network)",
 }
 
 METRIC_READINGS = {
@@ -84,14 +86,18 @@ METRIC_READINGS = {
                         "(close to 0 is right).",
     "precision_fresh": "How often the anchor's rule gives the same answer on rows it was not built from (1 = always).",
     "coverage_fresh": "The share of held-out rows the anchor's rule applies to.",
+    "stability": "We rerun the explainer with other random seeds; 1 means the same order of importance every time.",
+    "sanity": "The explanation again on the model with its top layer made random. A trustworthy explanation changes "
+              "(a low number); above 0.5 it barely depends on what the model learned.",
 }
 
 
 def trust_params_clean(values: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate ``params["trust"]``; ``ValueError`` with a sentence a user can act on."""
+    """Validate ``params["trust"]`` (the image settings included); ``ValueError`` with a sentence a user can act on."""
     from explanations.ml.explainers.base import params_clean
+    from explanations.ml.image_trust import IMAGE_TRUST_PARAMS
 
-    return params_clean(TRUST_PARAMS, values)
+    return params_clean(TRUST_PARAMS + IMAGE_TRUST_PARAMS, values)
 
 
 # ---------------------------------------------------------------- attributions

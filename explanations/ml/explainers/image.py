@@ -194,6 +194,7 @@ class ImageExplainer(BaseExplainer):
 
 class LimeImageExplainer(ImageExplainer):
     key = "lime"
+    stochastic = True
     label = "LIME"
     description = "LIME for images: hides superpixels at random and fits a simple model to see which regions matter."
     params = (
@@ -227,6 +228,7 @@ class LimeImageExplainer(ImageExplainer):
 
 class AnchorImageExplainer(ImageExplainer):
     key = "anchor"
+    stochastic = True
     label = "Anchors"
     description = "Anchors for images: the fewest superpixels that keep the prediction when the rest are blurred out."
     params = (
@@ -347,6 +349,7 @@ class DeepShapExplainer(TorchImageExplainer):
 
 class GradientShapExplainer(TorchImageExplainer):
     key = "gradient_shap"
+    stochastic = True
     label = "Gradient SHAP"
     description = ("Gradient SHAP (expected gradients): averages the CNN's gradients along paths from training "
                    "images to this one.")
