@@ -132,9 +132,7 @@ def sanity_of_rows(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePr
 
     def explain_on(network: image_trust.RandomisedNetwork) -> list[np.ndarray]:
         stop_check()
-        randomised = ImagePredictor(
-            predict_proba=image_trust.module_predict_proba(network.module, predictor.device, predictor.classes, n_classes),
-            key=predictor.key, module=network.module, device=predictor.device, classes=predictor.classes)
+        randomised = image_trust.network_predictor(predictor, network, n_classes)
         explainer = explainer_fitted(job=job, data=data, predictor=randomised, key=key, seed=seed)
         return results_maps(explainer.explain(data.X[rows], rows), labels)
 

@@ -22,6 +22,7 @@ use for, and each metric here is a few lines with a known-answer test (``tests/e
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -224,6 +225,12 @@ def module_predict_proba(module: Any, device: Any, classes: np.ndarray, n_classe
         return full
 
     return predict_proba
+
+
+def network_predictor(predictor: Any, network: RandomisedNetwork, n_classes: int) -> Any:
+    """The job's ``ImagePredictor`` with its network swapped for a randomised one (same device, same classes)."""
+    return dataclasses.replace(predictor, module=network.module, predict_proba=module_predict_proba(
+        network.module, predictor.device, predictor.classes, n_classes))
 
 
 def sanity_check(original: Sequence[np.ndarray], explain_on: Callable[[RandomisedNetwork], Sequence[np.ndarray]],
