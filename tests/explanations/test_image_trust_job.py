@@ -73,3 +73,21 @@ def test_image_trust_runs_on_cuda(trusted_job):
     run = trusted_job.runs.get()
     assert run.metrics["device"].startswith("cuda") and run.metrics["roar"]["methods"]
     assert all(e.trust["deletion_auc"] is not None for e in Explanation.objects.filter(job=trusted_job))
+
+
+@pytest.mark.django_db
+def test_new_image_job_form_takes_the_image_trust_settings(client, user, mnist):  # noqa: F811
+    from explanations.models import Job
+
+    client.force_login(user)
+    page = client.get(f"/jobs/new/?dataset={mnist.pk}").content.decode()
+    assert 'name="trust__sanity_images"' in page and 'name="trust__roar_images"' in page
+    response = client.post("/jobs/new/", {"dataset": mnist.pk, "classifiers": ["cnn"], "explainers": ["lime"],
+                                          "rows_mode": "ids", "rows_ids": "1", "trust__sanity_images": "2",
+                                          "trust__roar_images": "0", "trust__roar_epochs": "4"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    trust = Job.objects.get().params["trust"]
+    assert (trust["sanity_images"], trust["roar_images"], trust["roar_epochs"]) == (2, 0, 4)
+    response = client.post("/jobs/new/", {"dataset": mnist.pk, "classifiers": ["cnn"], "explainers": ["lime"],
+                                          "rows_mode": "ids", "rows_ids": "1", "trust__roar_epochs": "0"})
+    assert response.status_code == 400 and "Epochs per ROAR retraining must be between 1 and 50" in response.content.decode()
