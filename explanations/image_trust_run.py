@@ -121,7 +121,11 @@ def stability_reruns(*, job: Job, data: JobData, predictor, key: str, rows: list
 
 def sanity_of_rows(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePredictor, key: str, results: list,
                    maps: list[np.ndarray], images: int) -> dict[int, dict]:
-    """The cascading-randomisation check for the results among the run's first ``images`` rows."""
+    """The cascading-randomisation check for the results among the run's first ``images`` rows.
+
+    The maps on a randomised network are taken towards the class the original map explains; a superpixel method
+    maps only the classes it explained there (the random network's own top two), and then its first map is used.
+    """
     chosen = [i for i, r in enumerate(results) if r.row in set(run.rows[:images])]
     if not chosen or getattr(predictor, "module", None) is None:
         return {}
