@@ -40,7 +40,8 @@ AGREEMENT_PENDING = "measured once every explainer of the job has explained this
 
 def trust_options(job: Job) -> dict[str, Any]:
     """The job's trust settings; jobs from before the image metrics get their defaults, stability off."""
-    return trust_params_clean({"stability_runs": 0, "sanity_images": 0, "roar_images": 0, **(job.params.get("trust") or {})})
+    return trust_params_clean({"stability_runs": 0, "sanity_images": 0, "roar_images": 0, **(job.params.get("trust") or {})},
+                              image=True)
 
 
 def explainer_fitted(*, job: Job, data: JobData, predictor, key: str, seed: int):

@@ -55,15 +55,17 @@ REPRESENTATIVE_ROWS = 5
 # ---------------------------------------------------------------- parameters
 
 
-def insight_params_clean(*, params: dict, features: list[str]) -> dict:
-    """Take ``trust`` and ``whatif`` out of a job's raw params and validate them (``ApplicationError`` names the field)."""
+def insight_params_clean(*, params: dict, features: list[str], image: bool = False) -> dict:
+    """Take ``trust`` and ``whatif`` out of a job's raw params and validate them (``ApplicationError`` names the field);
+    an ``image`` job's trust settings include the sanity check and ROAR."""
     requested = params.pop("trust", None) or {}
     if not isinstance(requested, dict):
         raise ApplicationError("Trust settings must be an object such as {\"stability_runs\": 5}.", {"field": "trust"})
     try:
-        trust = trust_metrics.trust_params_clean({"stability_runs": settings.EXPLAINER_TRUST_STABILITY_RUNS,
-                                                  "sanity_images": settings.EXPLAINER_TRUST_SANITY_IMAGES,
-                                                  "roar_images": settings.EXPLAINER_TRUST_ROAR_IMAGES, **requested})
+        defaults = {"stability_runs": settings.EXPLAINER_TRUST_STABILITY_RUNS}
+        if image:
+            defaults.update(sanity_images=settings.EXPLAINER_TRUST_SANITY_IMAGES, roar_images=settings.EXPLAINER_TRUST_ROAR_IMAGES)
+        trust = trust_metrics.trust_params_clean({**defaults, **requested}, image=image)
     except ValueError as exc:
         raise ApplicationError(f"Trust scores: {exc}", {"field": "trust"}) from None
     whatif = params.pop("whatif", None) or {}

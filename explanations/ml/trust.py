@@ -92,12 +92,13 @@ METRIC_READINGS = {
 }
 
 
-def trust_params_clean(values: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate ``params["trust"]`` (the image settings included); ``ValueError`` with a sentence a user can act on."""
+def trust_params_clean(values: dict[str, Any] | None, *, image: bool = False) -> dict[str, Any]:
+    """Validate ``params["trust"]`` (with the image jobs' own settings when ``image``); ``ValueError`` with a
+    sentence a user can act on."""
     from explanations.ml.explainers.base import params_clean
     from explanations.ml.image_trust import IMAGE_TRUST_PARAMS
 
-    return params_clean(TRUST_PARAMS + IMAGE_TRUST_PARAMS, values)
+    return params_clean(TRUST_PARAMS + (IMAGE_TRUST_PARAMS if image else ()), values)
 
 
 # ---------------------------------------------------------------- attributions
