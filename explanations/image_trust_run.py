@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.files.storage import default_storage
 
 from explanations.job_data import JobData
 from explanations.ml import image_trust, roar
@@ -156,10 +158,14 @@ def sanity_of_rows(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePr
 
 
 def attribution_map(explanation: Explanation) -> np.ndarray | None:
-    from explanations.text_image_run import attribution_load
-
-    attribution = attribution_load(explanation)
-    return None if attribution is None else image_trust.class_map(attribution, explanation.data)
+    """The saved map (``text_image_run.attribution_store`` wrote it) towards the explained class. Read here rather
+    than through ``text_image_run``, which calls this module: no import circle."""
+    path = explanation.meta.get("attribution_file")
+    if not path or not default_storage.exists(path):
+        return None
+    with default_storage.open(path, "rb") as handle:
+        attribution = np.load(handle, allow_pickle=False)
+    return image_trust.class_map(attribution, explanation.data)
 
 
 def image_agreement_finish(*, job: Job, run: ModelRun) -> None:
@@ -181,17 +187,17 @@ def image_agreement_finish(*, job: Job, run: ModelRun) -> None:
             Explanation.objects.filter(pk=e.pk).update(trust=trust)
 
 
-def roar_run(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePredictor) -> None:
-    """Remove and retrain for every explainer of the job on a sample of images; never fails the job."""
-    from explanations.services import job_stage_set
-
+def roar_run(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePredictor, stage: Callable[[str], bool]) -> None:
+    """Remove and retrain for every explainer of the job on a sample of images; never fails the job. ``stage(text)``
+    shows what runs now and answers False once the job stopped (the services' ``job_stage_set``, passed in by the
+    run so that this module imports no service)."""
     options = trust_options(job)
     n_train = min(int(options["roar_images"]), len(data.train_idx))
     if n_train < 10 or (run.metrics or {}).get("roar"):
         return
     try:
         table = roar_table_build(job=job, run=run, data=data, predictor=predictor, n_train=n_train,
-                                 epochs=int(options["roar_epochs"]), stage=lambda text: job_stage_set(job.pk, text, run_id=run.pk))
+                                 epochs=int(options["roar_epochs"]), stage=stage)
     except SoftTimeLimitExceeded:
         raise
     except Exception:

@@ -89,7 +89,8 @@ def modality_classifier_run(*, job: Job, run: ModelRun) -> None:
             return
     if modality.name == "image":
         image_agreement_finish(job=job, run=run)
-        roar_run(job=job, run=run, data=data, predictor=predictor)
+        roar_run(job=job, run=run, data=data, predictor=predictor,
+                 stage=lambda text: job_stage_set(job.pk, text, run_id=run.pk))
     if not job_stage_set(job.pk, f"Drawing the global views for {spec.label}", run_id=run.pk):
         return
     modality.summaries(job=job, run=run, data=data)

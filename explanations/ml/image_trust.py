@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.explainers.base import Param
 from explanations.ml.lazy import lazy
 from explanations.ml.trust import curve_auc, pearson, rank_correlation
 
@@ -44,17 +43,6 @@ FAITHFULNESS_SUBSETS = 64
 FAITHFULNESS_SHARE = 0.1  # each random subset holds this share of the pixels (Bhatt et al. fix the subset size)
 BLUR_SIGMA_SHARE = 0.15  # the insertion start: the image blurred with sigma = this share of its side
 SANITY_THRESHOLD = 0.5
-
-IMAGE_TRUST_PARAMS = (
-    Param("sanity_images", "Images for the sanity check", 3, min=0, max=50,
-          help="The first explained images of each explainer are explained again on the network with its layers "
-               "randomised one by one from the top; 0 turns it off."),
-    Param("roar_images", "Training images for ROAR", 200, min=0, max=5000,
-          help="Remove-and-retrain: this many training images (and a third as many test images) are explained by "
-               "each method, their top pixels removed, and the CNN retrained on them; 0 turns it off."),
-    Param("roar_epochs", "Epochs per ROAR retraining", 10, min=1, max=50,
-          help="The CNN's own settings otherwise; a small sample needs more passes (200 digits, 10 epochs: about 83% accurate)."),
-)
 
 # Keys every image explanation's ``trust`` carries (the tabular ones it does not measure stay null).
 IMAGE_TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability", "agreement", "sanity")

@@ -52,6 +52,18 @@ TRUST_PARAMS = (
           help="Removed features take the values of these training rows."),
 )
 
+# Image jobs' own settings (explanations.ml.image_trust and explanations.ml.roar measure them).
+IMAGE_TRUST_PARAMS = (
+    Param("sanity_images", "Images for the sanity check", 3, min=0, max=50,
+          help="The first explained images of each explainer are explained again on the network with its layers "
+               "randomised one by one from the top; 0 turns it off."),
+    Param("roar_images", "Training images for ROAR", 200, min=0, max=5000,
+          help="Remove-and-retrain: this many training images (and a third as many test images) are explained by "
+               "each method, their top pixels removed, and the CNN retrained on them; 0 turns it off."),
+    Param("roar_epochs", "Epochs per ROAR retraining", 10, min=1, max=50,
+          help="The CNN's own settings otherwise; a small sample needs more passes (200 digits, 10 epochs: about 83% accurate)."),
+)
+
 TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability_jaccard", "stability_rank_corr", "agreement",
               "additivity_error", "precision_fresh", "coverage_fresh", "stability", "sanity")  # the last two: images
 
@@ -96,7 +108,6 @@ def trust_params_clean(values: dict[str, Any] | None, *, image: bool = False) ->
     """Validate ``params["trust"]`` (with the image jobs' own settings when ``image``); ``ValueError`` with a
     sentence a user can act on."""
     from explanations.ml.explainers.base import params_clean
-    from explanations.ml.image_trust import IMAGE_TRUST_PARAMS
 
     return params_clean(TRUST_PARAMS + (IMAGE_TRUST_PARAMS if image else ()), values)
 
