@@ -18,13 +18,12 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from datasets.ingest import formula_safe
+from datasets.ingest import formula_safe, value_text
 from explanations.insights import job_trust_summary, trust_record
 from explanations.ml import trust as trust_metrics
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf, WhatIfStatus
-from explanations.scenarios import scenarios_archive_files
 
 logger = logging.getLogger(__name__)
 
@@ -198,3 +197,37 @@ def insight_archive_files(*, job: Job) -> dict[str, str]:
 
 def json_text(value: Any) -> str:
     return json.dumps(value, indent=2, default=str)
+
+
+# ---------------------------------------------------------------- the what-if editor's scenarios
+
+
+def scenario_record(scenario: Scenario, plot_link) -> dict:
+    """``GET /api/jobs/{id}/scenarios/{sid}/``: explanations in the shape of ``/explanations/``."""
+    plots = {p.pk: p for p in scenario.plots.all()}
+    explanations = []
+    for record in scenario.explanations:
+        record = dict(record)
+        record["plots"] = [{"kind": plots[pk].kind, "png": plot_link(plots[pk], "png"), "svg": plot_link(plots[pk], "svg")}
+                           for pk in record.pop("plot_ids", []) if pk in plots]
+        explanations.append(record)
+    return {"id": scenario.pk, "job": scenario.job_id, "status": scenario.status, "error": scenario.error,
+            "row": scenario.row, "changes": scenario.changes, "predictions": scenario.predictions,
+            "explanations": explanations, "created_at": scenario.created_at, "finished_at": scenario.finished_at}
+
+
+def scenarios_archive_files(*, job: Job) -> dict[str, str]:
+    """``scenarios.json`` (the API's records, plots named as in the ZIP) and ``scenarios.csv`` (one line per
+    scenario × classifier); their plots are in ``plots/`` with the job's."""
+    scenarios = list(job.scenarios.order_by("pk").prefetch_related("plots"))
+    if not scenarios:
+        return {}
+    records = [scenario_record(s, plot_archive_name) for s in scenarios]
+    lines = [{"scenario": s.pk, "row": s.row, "changes": "; ".join(f"{k} = {value_text(v)}" for k, v in s.changes.items()),
+              "status": s.status, "classifier": key, "predicted": p["predicted"],
+              "confidence": round(max(p["probabilities"].values(), default=0.0), 4)}
+             for s in scenarios for key, p in (s.predictions or {"": {"predicted": "", "probabilities": {}}}).items()]
+    buffer = io.StringIO()
+    formula_safe(pd.DataFrame(lines, columns=["scenario", "row", "changes", "status", "classifier", "predicted",
+                                              "confidence"])).to_csv(buffer, index=False)
+    return {"scenarios.json": json.dumps(records, indent=2, default=str), "scenarios.csv": buffer.getvalue()}

@@ -16,7 +16,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
 from explainer_site.exceptions import ApplicationError
+from explanations.image_trust_run import roar_summary
 from explanations.job_data import JobData
+from explanations.ml import image_trust
 from explanations.ml import trust as trust_metrics
 from explanations.ml.catalogue import EXPLAINER_VARIANTS, classifier_label, explainer_label
 from explanations.ml.engine import stop_check
@@ -40,13 +42,17 @@ REPRESENTATIVE_ROWS = 5
 # ---------------------------------------------------------------- parameters
 
 
-def insight_params_clean(*, params: dict, features: list[str]) -> dict:
-    """Take ``trust`` and ``whatif`` out of a job's raw params and validate them (``ApplicationError`` names the field)."""
+def insight_params_clean(*, params: dict, features: list[str], image: bool = False) -> dict:
+    """Take ``trust`` and ``whatif`` out of a job's raw params and validate them (``ApplicationError`` names the field);
+    an ``image`` job's trust settings include the sanity check and ROAR."""
     requested = params.pop("trust", None) or {}
     if not isinstance(requested, dict):
         raise ApplicationError("Trust settings must be an object such as {\"stability_runs\": 5}.", {"field": "trust"})
     try:
-        trust = trust_metrics.trust_params_clean({"stability_runs": settings.EXPLAINER_TRUST_STABILITY_RUNS, **requested})
+        defaults = {"stability_runs": settings.EXPLAINER_TRUST_STABILITY_RUNS}
+        if image:
+            defaults.update(sanity_images=settings.EXPLAINER_TRUST_SANITY_IMAGES, roar_images=settings.EXPLAINER_TRUST_ROAR_IMAGES)
+        trust = trust_metrics.trust_params_clean({**defaults, **requested}, image=image)
     except ValueError as exc:
         raise ApplicationError(f"Trust scores: {exc}", {"field": "trust"}) from None
     whatif = params.pop("whatif", None) or {}
@@ -183,8 +189,14 @@ def run_insight_finish(*, job: Job, run: ModelRun, data: JobData) -> None:
 # ---------------------------------------------------------------- reads: summary and comparison
 
 
-def metric_descriptions() -> list[dict[str, str]]:
-    return [{"key": key, "label": trust_metrics.METRIC_LABELS[key], "reading": trust_metrics.METRIC_READINGS[key],
+def metric_readings(job: Job) -> dict[str, str]:
+    """What each metric means in plain words, in pixels for an image job."""
+    return {**trust_metrics.METRIC_READINGS, **(image_trust.IMAGE_METRIC_READINGS if job.schema.get("image_shape") else {})}
+
+
+def metric_descriptions(job: Job) -> list[dict[str, str]]:
+    readings = metric_readings(job)
+    return [{"key": key, "label": trust_metrics.METRIC_LABELS[key], "reading": readings[key],
              "better": "lower" if key in trust_metrics.LOWER_IS_BETTER else "higher"} for key in trust_metrics.TRUST_KEYS]
 
 
@@ -205,6 +217,8 @@ def job_trust_summary(*, job: Job) -> dict[str, Any]:
         for key in trust_metrics.TRUST_KEYS:
             values = [t[key] for t in trusts if t.get(key) is not None]
             means[key] = round(float(np.mean(values)), 4) if values else None
+        if means["sanity"] is not None:  # the explainer fails the check when its mean map barely changes
+            means["sanity_fails"] = bool(means["sanity"] > image_trust.SANITY_THRESHOLD)
         table.append({"classifier": classifier, "explainer": explainer, "n_rows": len(trusts), **means})
     order = {key: i for i, key in enumerate(job.classifiers)}
     by_classifier: dict[str, list[dict]] = defaultdict(list)
@@ -237,8 +251,8 @@ def job_trust_summary(*, job: Job) -> dict[str, Any]:
                                        "label": classifier_label(run.classifier)}
                       for run in job.runs.all() if (run.metrics or {}).get("representative_rows")}
     measured = [key for key in trust_metrics.TRUST_KEYS if any(e[key] is not None for e in ranked)]
-    return {"table": ranked, "metrics": metric_descriptions(), "representative_rows": representative,
-            "measured": measured,
+    return {"table": ranked, "metrics": metric_descriptions(job), "representative_rows": representative,
+            "measured": measured, "roar": roar_summary(job=job),
             "whatif_features": sorted(set(job.whatifs.values_list("feature", flat=True)))}
 
 
@@ -279,9 +293,10 @@ def row_comparison(*, job: Job, row: int, explanations: list[Explanation]) -> di
 # ---------------------------------------------------------------- the row page
 
 
-def trust_display(trust: dict | None) -> list[dict[str, str]]:
+def trust_display(trust: dict | None, readings: dict[str, str] | None = None) -> list[dict[str, str]]:
     """The measured metrics of one explanation as the page shows them: name, number, which way is better, reading."""
     trust = trust or {}
+    readings = readings or trust_metrics.METRIC_READINGS
     out = []
     for key in trust_metrics.TRUST_KEYS:
         value = trust.get(key)
@@ -289,9 +304,15 @@ def trust_display(trust: dict | None) -> list[dict[str, str]]:
             continue
         text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in ("precision_fresh", "coverage_fresh") \
             else f"{value:.2f}"
+        if key == "sanity" and trust.get("sanity_fails"):
+            text += " (fails)"
         out.append({"key": key, "label": trust_metrics.METRIC_LABELS[key], "value": text,
                     "better": "lower is better" if key in trust_metrics.LOWER_IS_BETTER else "higher is better",
-                    "reading": trust_metrics.METRIC_READINGS[key]})
+                    "reading": readings[key]})
+    for key, reason in (trust.get("not_measured") or {}).items():  # image jobs say why a score is empty
+        if key in trust_metrics.METRIC_LABELS and trust.get(key) is None:
+            out.append({"key": key, "label": trust_metrics.METRIC_LABELS[key], "value": "not measured", "better": "",
+                        "reading": f"Not measured: {reason}."})
     return out
 
 
@@ -300,7 +321,7 @@ def row_insight(*, job: Job, row: int, explanations: list[Explanation], feature:
     comparison of their top features, and the what-if curves (``feature`` asks for one more: a worker draws it,
     ``whatif_drawing`` names those still being drawn)."""
     for e in explanations:
-        e.trust_rows = trust_display(e.trust)
+        e.trust_rows = trust_display(e.trust, metric_readings(job))
     error = ""
     if feature:
         try:

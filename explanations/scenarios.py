@@ -8,7 +8,6 @@ No model is ever loaded in a web request.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -22,8 +21,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from datasets.ingest import formula_safe, value_text
+from datasets.ingest import value_text
 from explainer_site.exceptions import ApplicationError
+from explanations.exports import scenario_record  # noqa: F401  (the API reads the record here too)
 from explanations.insights import trust_record
 from explanations.job_data import JobData, job_data_build
 from explanations.ml.classifiers import CLASSIFIERS
@@ -336,41 +336,8 @@ def scenario_fail(*, scenario_id: int, reason: str) -> None:
 # ---------------------------------------------------------------- what the API, the page and the ZIP show
 
 
-def scenario_record(scenario: Scenario, plot_link) -> dict:
-    """``GET /api/jobs/{id}/scenarios/{sid}/``: explanations in the shape of ``/explanations/``."""
-    plots = {p.pk: p for p in scenario.plots.all()}
-    explanations = []
-    for record in scenario.explanations:
-        record = dict(record)
-        record["plots"] = [{"kind": plots[pk].kind, "png": plot_link(plots[pk], "png"), "svg": plot_link(plots[pk], "svg")}
-                           for pk in record.pop("plot_ids", []) if pk in plots]
-        explanations.append(record)
-    return {"id": scenario.pk, "job": scenario.job_id, "status": scenario.status, "error": scenario.error,
-            "row": scenario.row, "changes": scenario.changes, "predictions": scenario.predictions,
-            "explanations": explanations, "created_at": scenario.created_at, "finished_at": scenario.finished_at}
-
-
 def scenario_is_stuck(scenario: Scenario) -> bool:
     return scenario.status == ScenarioStatus.COMPUTING and scenario.created_at < timezone.now() - SCENARIO_STUCK_AFTER
-
-
-def scenarios_archive_files(*, job: Job) -> dict[str, str]:
-    """``scenarios.json`` (the API's records, plots named as in the ZIP) and ``scenarios.csv`` (one line per
-    scenario × classifier); their plots are in ``plots/`` with the job's."""
-    from explanations.exports import plot_archive_name
-
-    scenarios = list(scenario_list(job=job).order_by("pk"))
-    if not scenarios:
-        return {}
-    records = [scenario_record(s, plot_archive_name) for s in scenarios]
-    lines = [{"scenario": s.pk, "row": s.row, "changes": "; ".join(f"{k} = {value_text(v)}" for k, v in s.changes.items()),
-              "status": s.status, "classifier": key, "predicted": p["predicted"],
-              "confidence": round(max(p["probabilities"].values(), default=0.0), 4)}
-             for s in scenarios for key, p in (s.predictions or {"": {"predicted": "", "probabilities": {}}}).items()]
-    buffer = io.StringIO()
-    formula_safe(pd.DataFrame(lines, columns=["scenario", "row", "changes", "status", "classifier", "predicted",
-                                              "confidence"])).to_csv(buffer, index=False)
-    return {"scenarios.json": json.dumps(records, indent=2, default=str), "scenarios.csv": buffer.getvalue()}
 
 
 def plot_caption(plot: Plot) -> str:

@@ -110,7 +110,8 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             clean[key] = params_clean(explainer_classes[key].params, params.pop(key, None))
         except ValueError as exc:
             raise ApplicationError(f"{explainer_classes[key].label}: {exc}", {"field": key}) from None
-    clean.update(insight_params_clean(params=params, features=dataset.schema.get("features", [])))
+    clean.update(insight_params_clean(params=params, features=dataset.schema.get("features", []),
+                                      image=bool(dataset.schema.get("image_shape"))))
     stray = [k for k in params if k not in EXPLAINERS and k not in CLASSIFIERS]
     if stray:
         raise ApplicationError(f"Unknown parameter group(s): {', '.join(stray)}.", {"field": "params"})

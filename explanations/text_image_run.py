@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
+from explanations.image_trust_run import image_agreement_finish, image_trust_compute, roar_run
 from explanations.job_data import JobData, image_data_from_frame, text_data_from_frame
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers import EXPLAINER_VARIANTS
@@ -87,6 +88,10 @@ def modality_classifier_run(*, job: Job, run: ModelRun) -> None:
         if not modality_rows_explain(job=job, run=run, data=data, predictor=predictor, key=key, modality=modality,
                                      base=base):
             return
+    if modality.name == "image":
+        image_agreement_finish(job=job, run=run)
+        roar_run(job=job, run=run, data=data, predictor=predictor,
+                 stage=lambda text: job_stage_set(job.pk, text, run_id=run.pk))
     if not job_stage_set(job.pk, f"Drawing the global views for {spec.label}", run_id=run.pk):
         return
     modality.summaries(job=job, run=run, data=data)
@@ -173,11 +178,13 @@ def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, 
         started = time.perf_counter()
         results = explainer.explain(data.X[batch], batch)
         seconds = (time.perf_counter() - started) / max(len(batch), 1)
+        trusts = image_trust_compute(job=job, run=run, data=data, predictor=predictor, results=results) \
+            if modality.name == "image" else {}
         for result in results:
             stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
             if getattr(result, "attribution", None) is not None:
                 attribution_store(job=job, run=run, result=result)
-            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds)
+            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds, trust=trusts.get(result.row))
         pending = pending[len(batch):]
         finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()
         ModelRun.objects.filter(pk=run.pk).update(units_done=base + finished)

@@ -47,6 +47,7 @@ DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "tex
 
 
 ROW_NAME_SUGGESTIONS = 5000
+TRUST_FORM_FIELDS = ("stability_runs", "sanity_images", "roar_images", "roar_epochs")  # the job form's trust__<name> inputs
 
 
 def dataset_row_names(dataset) -> list[str]:
@@ -113,8 +114,9 @@ def job_form_request(post, modality: str = "tabular", known_names: set[str] | fr
     explainers = post.getlist("explainers")
     params = {k: v for k, v in params.items() if k not in EXPLAINERS or k in explainers}
     params["classifiers"] = {k: v for k, v in params["classifiers"].items() if k in post.getlist("classifiers")}
-    if post.get("trust__stability_runs", "") != "":
-        params["trust"] = {"stability_runs": post["trust__stability_runs"]}
+    trust = {name: post[f"trust__{name}"] for name in TRUST_FORM_FIELDS if post.get(f"trust__{name}", "") != ""}
+    if trust:
+        params["trust"] = trust
     if post.getlist("whatif__features"):
         params["whatif"] = {"features": post.getlist("whatif__features")}
     return {"classifiers": post.getlist("classifiers"), "explainers": explainers, "rows": rows, "params": params,

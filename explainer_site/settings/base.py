@@ -129,6 +129,10 @@ EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "16"))  # rows per explain call: the engines call the model once per batch
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
 EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
+# Image jobs, when they do not say: images per explainer checked on the randomised network (sanity), and training
+# images explained and retrained on for ROAR (0 turns either off).
+EXPLAINER_TRUST_SANITY_IMAGES = int(os.environ.get("EXPLAINER_TRUST_SANITY_IMAGES", "3"))
+EXPLAINER_TRUST_ROAR_IMAGES = int(os.environ.get("EXPLAINER_TRUST_ROAR_IMAGES", "200"))
 # Sharing the workers: an account may have EXPLAINER_MAX_ACTIVE_JOBS_PER_USER jobs queued or running at once (429
 # beyond), and one job may cost at most EXPLAINER_MAX_JOB_COST model evaluations (rows x classifiers x samples per
 # explainer x (1 + stability reruns); 0 turns a limit off). A running classifier hands its worker to another user's

@@ -14,3 +14,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EXPLAINER_TRUST_STABILITY_RUNS = 0  # unit tests that measure stability ask for it (params["trust"]) with few reruns
+EXPLAINER_TRUST_SANITY_IMAGES = 0  # likewise the image sanity check and ROAR (tests/explanations/test_image_trust_job.py)
+EXPLAINER_TRUST_ROAR_IMAGES = 0

@@ -52,10 +52,22 @@ TRUST_PARAMS = (
           help="Removed features take the values of these training rows."),
 )
 
-TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability_jaccard", "stability_rank_corr", "agreement",
-              "additivity_error", "precision_fresh", "coverage_fresh")
+# Image jobs' own settings (explanations.ml.image_trust and explanations.ml.roar measure them).
+IMAGE_TRUST_PARAMS = (
+    Param("sanity_images", "Images for the sanity check", 3, min=0, max=50,
+          help="The first explained images of each explainer are explained again on the network with its layers "
+               "randomised one by one from the top; 0 turns it off."),
+    Param("roar_images", "Training images for ROAR", 200, min=0, max=5000,
+          help="Remove-and-retrain: this many training images (and a third as many test images) are explained by "
+               "each method, their top pixels removed, and the CNN retrained on them; 0 turns it off."),
+    Param("roar_epochs", "Epochs per ROAR retraining", 10, min=1, max=50,
+          help="The CNN's own settings otherwise; a small sample needs more passes (200 digits, 10 epochs: about 83% accurate)."),
+)
 
-LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error"})
+TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability_jaccard", "stability_rank_corr", "agreement",
+              "additivity_error", "precision_fresh", "coverage_fresh", "stability", "sanity")  # the last two: images
+
+LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error", "sanity"})
 
 METRIC_LABELS = {
     "deletion_auc": "Deletion AUC",
@@ -67,6 +79,8 @@ METRIC_LABELS = {
     "additivity_error": "SHAP additivity error",
     "precision_fresh": "Anchor precision on new rows",
     "coverage_fresh": "Anchor coverage on new rows",
+    "stability": "Stability over reruns",
+    "sanity": "Sanity check (map on a randomised network)",
 }
 
 METRIC_READINGS = {
@@ -84,14 +98,18 @@ METRIC_READINGS = {
                         "(close to 0 is right).",
     "precision_fresh": "How often the anchor's rule gives the same answer on rows it was not built from (1 = always).",
     "coverage_fresh": "The share of held-out rows the anchor's rule applies to.",
+    "stability": "We rerun the explainer with other random seeds; 1 means the same order of importance every time.",
+    "sanity": "The explanation again on the model with its top layer made random. A trustworthy explanation changes "
+              "(a low number); above 0.5 it barely depends on what the model learned.",
 }
 
 
-def trust_params_clean(values: dict[str, Any] | None) -> dict[str, Any]:
-    """Validate ``params["trust"]``; ``ValueError`` with a sentence a user can act on."""
+def trust_params_clean(values: dict[str, Any] | None, *, image: bool = False) -> dict[str, Any]:
+    """Validate ``params["trust"]`` (with the image jobs' own settings when ``image``); ``ValueError`` with a
+    sentence a user can act on."""
     from explanations.ml.explainers.base import params_clean
 
-    return params_clean(TRUST_PARAMS, values)
+    return params_clean(TRUST_PARAMS + (IMAGE_TRUST_PARAMS if image else ()), values)
 
 
 # ---------------------------------------------------------------- attributions

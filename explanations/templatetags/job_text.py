@@ -91,7 +91,7 @@ TRUST_HEADINGS = {  # short enough that the measured columns fit at 1366 px
     "deletion_auc": "Deletion AUC ↓", "insertion_auc": "Insertion AUC ↑", "faithfulness": "Faithfulness ↑",
     "stability_jaccard": "Stability: top features ↑", "stability_rank_corr": "Stability: order ↑",
     "agreement": "Agreement ↑", "additivity_error": "Additivity error ↓", "precision_fresh": "Rule precision, new rows ↑",
-    "coverage_fresh": "Rule coverage, new rows",
+    "coverage_fresh": "Rule coverage, new rows", "stability": "Stability ↑", "sanity": "Sanity ↓",
 }
 
 
@@ -107,6 +107,8 @@ def trust_cell(entry: dict, key: str) -> str:
     value = entry.get(key)
     if value is None:
         return "—"
+    if key == "sanity" and entry.get("sanity_fails"):
+        return f"{value:.2f} — fails"
     return f"{value:.1e}" if key == "additivity_error" else f"{value:.2f}"
 
 

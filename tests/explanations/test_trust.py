@@ -159,6 +159,10 @@ def test_stability_and_agreement_arithmetic():
 
 def test_trust_params_defaults_and_bounds():
     assert trust.trust_params_clean(None) == {"stability_runs": 5, "background_rows": 20}
+    assert trust.trust_params_clean(None, image=True) == {"stability_runs": 5, "background_rows": 20,  # + images' own
+                                                          "sanity_images": 3, "roar_images": 200, "roar_epochs": 10}
+    with pytest.raises(ValueError, match="Unknown parameter"):
+        trust.trust_params_clean({"roar_images": 10})  # a table has no ROAR
     assert trust.trust_params_clean({"stability_runs": 0})["stability_runs"] == 0
     with pytest.raises(ValueError, match="between"):
         trust.trust_params_clean({"stability_runs": 500})

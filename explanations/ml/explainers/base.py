@@ -273,7 +273,10 @@ class BaseExplainer:
     - ``plot_function`` / ``alt_text_function``: ``"module:function"`` in ``explanations.ml.plots`` that draw it
       and describe it in words (named, not imported: explainers never import matplotlib), and
       ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
-    - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``.
+    - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
+    - ``stochastic``: whether its answer depends on its seed (random samples, masks or noise), so that reruns with
+      other seeds measure its stability (image jobs rerun only these);
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
     """
 
     key = FromCatalogue()
@@ -285,6 +288,7 @@ class BaseExplainer:
     plot_function: ClassVar[str] = ""
     alt_text_function: ClassVar[str] = ""
     trust_extras: ClassVar[tuple[str, ...]] = ()
+    stochastic: ClassVar[bool] = False
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's

@@ -188,6 +188,7 @@ class ImageExplainer(BaseExplainer):
 
 
 class LimeImageExplainer(ImageExplainer):
+    stochastic = True
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row) % (2**31)
@@ -211,6 +212,7 @@ class LimeImageExplainer(ImageExplainer):
 
 
 class AnchorImageExplainer(ImageExplainer):
+    stochastic = True
     plot_function = "explanations.ml.plots.image:image_anchor_plot"
     alt_text_function = "explanations.ml.plots.image:image_anchor_alt_text"
 
@@ -310,6 +312,7 @@ class DeepShapExplainer(TorchImageExplainer):
 
 
 class GradientShapExplainer(TorchImageExplainer):
+    stochastic = True
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> GradientShapExplainer:
         import shap
