@@ -23,7 +23,7 @@ from explanations.insights import job_trust_summary, trust_record
 from explanations.ml import trust as trust_metrics
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
-from explanations.models import Explanation, Job, JobStatus, Plot, WhatIf, WhatIfStatus
+from explanations.models import Explanation, Job, JobStatus, Plot, Scenario, WhatIf, WhatIfStatus
 
 logger = logging.getLogger(__name__)
 
