@@ -19,6 +19,7 @@ from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_modalities
 from explanations.ml.modalities import classifier_for, explainer_for
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
+from explanations.progress import job_live_status
 from explanations.report import report_response
 from explanations.selectors import (
     explanation_list,
@@ -26,7 +27,6 @@ from explanations.selectors import (
     job_global_plots,
     job_list,
     job_metrics,
-    job_progress,
     job_run_stages,
 )
 from explanations.services import job_cancel, job_create, job_rerun
@@ -41,12 +41,15 @@ def plot_link(request: HttpRequest):
 
 
 def job_payload(job: Job) -> dict:
+    live = job_live_status(job=job)
     return {
         "id": job.pk,
         "dataset": job.dataset_id,
         "status": job.status,
-        "progress": job_progress(job=job),
+        "progress": live["progress"],
         "stage": job.stage,
+        "headline": live["headline"],  # the stage running now (each classifier's when two run side by side)
+        "eta_seconds": live["eta_seconds"],  # from this job's rates so far; null when unknown or finished
         "runs": job_run_stages(job=job),
         "error": job.error or None,
         "classifiers": job.classifiers,

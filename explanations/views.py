@@ -20,12 +20,14 @@ from datasets.selectors import dataset_get, dataset_list, dataset_row_values
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.compare import jobs_compare
+from explanations.estimates import form_estimate
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight, whatif_list
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
+from explanations.progress import eta_words, job_live_status
 from explanations.report import report_response
 from explanations.selectors import (
     explanation_list,
@@ -135,6 +137,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("explanations:job", job.pk)
     row_names = names[:ROW_NAME_SUGGESTIONS]
+    checked_classifiers = posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality]
+    checked_explainers = posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)]
+    estimate = None
+    if dataset is not None:
+        estimate = (job_form_estimate(request.POST, dataset=dataset, owner=request.user, modality=modality) if posted else
+                    form_estimate(dataset=dataset, owner=request.user, classifiers=checked_classifiers,
+                                  explainers=checked_explainers, rows={"random": 3}, params={}))
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,
@@ -142,8 +151,9 @@ def job_new(request: HttpRequest) -> HttpResponse:
         "explainers": explainer_choices(modality),
         "modality": modality,
         "posted": posted,
-        "checked_classifiers": posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality],
-        "checked_explainers": posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)],
+        "checked_classifiers": checked_classifiers,
+        "checked_explainers": checked_explainers,
+        "estimate": estimate,
         "rows_mode": posted.get("rows_mode", "random") if posted else "random",
         "row_names": row_names,
         "request_key": uuid.uuid4().hex,
@@ -153,12 +163,37 @@ def job_new(request: HttpRequest) -> HttpResponse:
     }, status=status)
 
 
+def job_form_estimate(query, *, dataset, owner, modality: str) -> dict:
+    """The form's estimate from what it holds now (incomplete or wrong values estimate as the defaults would)."""
+    try:
+        values = job_form_request(query, modality)
+    except ApplicationError:  # e.g. text too long: no estimate to give
+        values = {"classifiers": [], "explainers": [], "rows": {}, "params": {}}
+    return form_estimate(dataset=dataset, owner=owner, classifiers=values["classifiers"], explainers=values["explainers"],
+                         rows=values["rows"], params=values["params"])
+
+
+@login_required
+def job_estimate(request: HttpRequest) -> JsonResponse:
+    """What the job form would cost: ``{seconds, rows, text, basis, large}`` for the form's fields as a query."""
+    dataset = dataset_get(user=request.user, dataset_id=request.GET.get("dataset"))
+    if not dataset.schema:
+        raise Http404("Name the dataset's columns first.")
+    return JsonResponse(job_form_estimate(request.GET, dataset=dataset, owner=request.user,
+                                          modality=schema_modality(dataset.schema)))
+
+
 def job_status_payload(job) -> dict:
+    live = job_live_status(job=job)
     return {
         "id": job.pk,
         "status": job.status,
-        "progress": job_progress(job=job),
+        "progress": live["progress"],
         "stage": job.stage,
+        "headline": live["headline"],  # the stage running now (each classifier's when two run side by side)
+        "eta_seconds": live["eta_seconds"],
+        "eta": eta_words(live["eta_seconds"]),
+        "explained": live["explained"],
         "runs": job_run_stages(job=job),
         "error": job.error,
         "elapsed": round(((job.finished_at or timezone.now()) - (job.started_at or job.created_at)).total_seconds()),
