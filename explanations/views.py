@@ -34,7 +34,6 @@ from explanations.selectors import (
     job_get,
     job_global_plots,
     job_list,
-    job_progress,
     job_run_stages,
     plot_get,
 )
@@ -280,15 +279,22 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                   "correct": (predicted == true_label) if true_label else None,
                                   "explainers": []})["explainers"].append(explainer)
         shown, pages = rows_table_page(list(rows.values()), table)
+        plots = list(job_global_plots(job=job, classifier=run.classifier))
         runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
-                     "pages": pages, "plots": job_global_plots(job=job, classifier=run.classifier)})
+                     "pages": pages, "plots": plots,
+                     # What results_live.js compares to swap only the parts that changed while the job runs.
+                     "summary_version": f"{run.status}-{bool(run.metrics)}-{'.'.join(str(p.pk) for p in plots)}",
+                     "rows_version": f"{run.status}-{len(rows)}"})
+    live = job_live_status(job=job)
+    context = {"job": job, "runs": runs, "progress": live["progress"], "live": live, "live_eta": eta_words(live["eta_seconds"]),
+               "table": table, "summary": job_trust_summary(job=job),
+               "partial_dependence": whatif_list(job=job, partial_dependence=True)}
+    if request.GET.get("fragment") == "live":  # the live page asks for its changing parts only
+        return render(request, "explanations/_results_live.html", context)
     share = JobShare.objects.filter(job=job).first()
     share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
-    return render(request, "explanations/job_results.html", {"job": job, "runs": runs, "progress": job_progress(job=job),
-                                                              "share_url": share_url, "table": table,
-                                                              "active_tab": request.GET.get("tab") or (job.classifiers or [""])[0],
-                                                              "summary": job_trust_summary(job=job),
-                                                              "partial_dependence": whatif_list(job=job, partial_dependence=True)})
+    return render(request, "explanations/job_results.html", {
+        **context, "share_url": share_url, "active_tab": request.GET.get("tab") or (job.classifiers or [""])[0]})
 
 
 @login_required
