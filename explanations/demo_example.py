@@ -20,8 +20,8 @@ EXAMPLE_OPTIONS = {
     "classifiers": ["logistic_regression", "random_forest"],
     "explainers": ["lime", "anchor", "shap"],
     "rows": {"random": 3, "seed": 1},
-    "params": {"classifiers": {"random_forest": {"n_estimators": 50}}, "lime": {"num_samples": 500},
-               "trust": {"stability_runs": 1}},
+    "params": {"classifiers": {"random_forest": {"n_estimators": 30, "max_depth": 6}}, "lime": {"num_samples": 500},
+               "trust": {"stability_runs": 0}},
 }
 
 

@@ -182,6 +182,13 @@ def job_estimate(request: HttpRequest) -> JsonResponse:
                                           modality=schema_modality(dataset.schema)))
 
 
+def runs_with_live_progress(runs: list[dict], live_runs: list[dict]) -> list[dict]:
+    """The progress page's classifier lines move with the job's bar (by expected seconds) and say their own ETA."""
+    live = {r["classifier"]: r for r in live_runs}
+    return [{**r, **({"progress": live[r["classifier"]]["progress"], "eta": eta_words(live[r["classifier"]]["eta_seconds"])}
+                     if r["classifier"] in live and r["status"] != "done" else {})} for r in runs]
+
+
 def job_status_payload(job) -> dict:
     live = job_live_status(job=job)
     return {
@@ -193,7 +200,7 @@ def job_status_payload(job) -> dict:
         "eta_seconds": live["eta_seconds"],
         "eta": eta_words(live["eta_seconds"]),
         "explained": live["explained"],
-        "runs": job_run_stages(job=job),
+        "runs": runs_with_live_progress(job_run_stages(job=job), live["runs"]),
         "error": job.error,
         "elapsed": round(((job.finished_at or timezone.now()) - (job.started_at or job.created_at)).total_seconds()),
         "results_url": reverse("explanations:results", args=[job.pk]),
@@ -283,7 +290,8 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
         runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
                      "pages": pages, "plots": plots,
                      # What results_live.js compares to swap only the parts that changed while the job runs.
-                     "summary_version": f"{run.status}-{bool(run.metrics)}-{'.'.join(str(p.pk) for p in plots)}",
+                     "metrics_version": f"{run.status}-{bool(run.metrics)}-{len(rows)}",
+                     "summary_version": '.'.join(str(p.pk) for p in plots),
                      "rows_version": f"{run.status}-{len(rows)}"})
     live = job_live_status(job=job)
     context = {"job": job, "runs": runs, "progress": live["progress"], "live": live, "live_eta": eta_words(live["eta_seconds"]),

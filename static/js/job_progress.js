@@ -51,7 +51,7 @@
       const pct = document.createElement("span");
       pct.className = "muted";
       pct.textContent = Math.round(run.progress * 100) + "%";
-      item.append(name, " ", pct, " ", run.status === "done" ? "Done" : run.stage);
+      item.append(name, " ", pct, " ", run.status === "done" ? "Done" : run.stage + (run.eta ? " — " + run.eta : ""));
       return item;
     }));
   }

@@ -52,12 +52,13 @@ def test_the_fragment_keeps_the_users_sort_and_its_versions_move_as_rows_land(ru
     url = f"/jobs/{running.pk}/results/?tab=random_forest&sort=-confidence&fragment=live"
     first = client.get(url).content.decode()
     assert "<html" not in first and 'id="live-actions"' in first and 'id="live-trust"' in first
-    assert first.count("data-live-block") == 4  # actions, the classifier's summary and rows, trust
+    assert first.count("data-live-block") == 5  # actions, the classifier's metrics, plots and rows, trust
     before = version(first, "live-rows-random_forest")
     explain(running, 2, 0.95)
     second = client.get(url).content.decode()
     assert version(second, "live-rows-random_forest") != before
     assert version(second, "live-summary-random_forest") == version(first, "live-summary-random_forest")  # no flicker
+    assert version(second, "live-metrics-random_forest") != version(first, "live-metrics-random_forest")  # the count
     rows = re.findall(r'href="/jobs/\d+/rows/(\d+)/"', second)
     assert rows == ["2", "0"]  # most confident first: the sort the page was showing
     assert '<option value="-confidence" selected>' in second
