@@ -62,7 +62,8 @@
     const query = new URLSearchParams(new FormData(form));
     query.delete("csrfmiddlewaretoken");
     const ticket = ++latest;
-    fetch(form.dataset.estimateUrl + "?" + query.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    // getAttribute, not form.dataset: the form's <select name="dataset"> shadows form.dataset (the old NaN).
+    fetch(form.getAttribute("data-estimate-url") + "?" + query.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (e) {
         if (!e || ticket !== latest) return;
