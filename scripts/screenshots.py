@@ -35,11 +35,9 @@ def shoot(page: Page, out: Path, name: str, taken: list[str], only: set[str], *,
         return
     for width, height in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
-        if full_page:  # plots load lazily: scroll them all into view first, as a reader would
-            for image in page.locator("img[loading=lazy]").all():
-                image.scroll_into_view_if_needed()
+        if full_page:  # plots load lazily: load them all now, as a reader scrolling down would
+            page.evaluate("() => document.querySelectorAll('img[loading=lazy]').forEach(i => { i.loading = 'eager'; })")
             page.wait_for_load_state("networkidle")
-            page.evaluate("() => window.scrollTo(0, 0)")
         page.wait_for_timeout(300)
         path = out / f"{name}-{width}.png"
         page.screenshot(path=str(path), full_page=full_page)
