@@ -8,6 +8,11 @@ from pathlib import Path
 import pandas as pd
 from django.conf import settings
 from django.core.files import File
+from django.dispatch import Signal
+
+# Sent by ``demo_setup`` once the demo account owns its datasets (``owner=``). Other apps add what a first visit
+# should find (explanations: a finished example job) and answer a sentence saying what they made.
+demo_account_ready = Signal()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from explanations.exports import explanation_record, job_zip_fresh
 from explanations.insights import job_trust_summary
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, classifier_for, explainer_entry, explainer_modalities
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
+from explanations.progress import job_live_status
 from explanations.report import report_response
 from explanations.scenarios import scenario_create, scenario_get, scenario_list, scenario_record
 from explanations.selectors import (
@@ -25,7 +26,6 @@ from explanations.selectors import (
     job_global_plots,
     job_list,
     job_metrics,
-    job_progress,
     job_run_stages,
 )
 from explanations.services import job_cancel, job_create, job_rerun
@@ -41,12 +41,15 @@ def plot_link(request: HttpRequest):
 
 
 def job_payload(job: Job) -> dict:
+    live = job_live_status(job=job)
     return {
         "id": job.pk,
         "dataset": job.dataset_id,
         "status": job.status,
-        "progress": job_progress(job=job),
+        "progress": live["progress"],
         "stage": job.stage,
+        "headline": live["headline"],  # the stage running now (each classifier's when two run side by side)
+        "eta_seconds": live["eta_seconds"],  # from this job's rates so far; null when unknown or finished
         "runs": job_run_stages(job=job),
         "error": job.error or None,
         "classifiers": job.classifiers,

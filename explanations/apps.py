@@ -11,3 +11,7 @@ class ExplanationsConfig(AppConfig):
         from explanations.receivers import job_files_delete
 
         pre_delete.connect(job_files_delete, sender=Job, dispatch_uid="explanations.job_files_delete")
+        from datasets.demo import demo_account_ready
+        from explanations.demo_example import demo_example_made
+
+        demo_account_ready.connect(demo_example_made, dispatch_uid="explanations.demo_example")

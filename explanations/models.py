@@ -67,6 +67,7 @@ class ModelRun(models.Model):
     units_done = models.PositiveIntegerField(default=0)
     units_total = models.PositiveIntegerField(default=1)
     seconds = models.FloatField(default=0.0)
+    started_at = models.DateTimeField(null=True, blank=True)  # its first stage: the clock its live ETA reads
     worker = models.CharField(max_length=200, blank=True)  # the Celery worker (hostname) that ran it, e.g. for GPU routing
     stage = models.CharField(max_length=300, blank=True)  # what this classifier's task is doing; the job's stage is the latest of any
     # Delivery bookkeeping, so a task delivered twice (or re-queued by the stale-job sweeper) never runs alongside

@@ -29,13 +29,10 @@ def job_get(*, user, job_id) -> Job:
 
 
 def job_progress(*, job: Job) -> float:
-    """0..1: each classifier counts the same; within one, training + each explained row + the global views."""
-    if job.status == "succeeded":
-        return 1.0
-    runs = list(job.runs.all())
-    if not runs:
-        return 0.0
-    return round(sum(min(r.units_done / max(r.units_total, 1), 1.0) for r in runs) / len(runs), 4)
+    """0..1 by expected seconds: training, each explained row, the global views, then the what-if curves and ZIP."""
+    from explanations.progress import job_live_status
+
+    return job_live_status(job=job)["progress"]
 
 
 def job_run_stages(*, job: Job) -> list[dict]:

@@ -250,6 +250,7 @@ def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool
     alive = bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(stage=stage[:300], heartbeat_at=now))
     if alive and run_id is not None:
         ModelRun.objects.filter(pk=run_id).update(heartbeat_at=now, stage=stage[:300])
+        ModelRun.objects.filter(pk=run_id, started_at__isnull=True).update(started_at=now)  # the live ETA's clock
     return alive
 
 

@@ -1,8 +1,9 @@
-"""Per-classifier global views drawn from the row explanations: SHAP summary, mean |SHAP|, LIME importance."""
+"""Per-classifier views over many rows: SHAP summary, mean |SHAP|, LIME importance; each says how many rows it saw."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from explanations.models import Explanation, Job, ModelRun
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows
+# Below this many rows a view speaks of those rows, not of the model: it is titled so ("over the 3 explained rows").
+GLOBAL_MIN_ROWS = 30
+AVERAGE_MIN_ROWS = 3  # fewer rows than this: no averaged view at all (it would only repeat the rows' own plots)
 
 
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
@@ -33,20 +37,25 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
                                                                             seconds_per_row=max(e.seconds for e in shap_rows))
         values = shap_values_matrix([d for _, d in records], reference)
         X = data.X[[row for row, _ in records]]
-        subtitle = (f"{len(records)} rows ({len(shap_rows)} explained, the rest sampled from the test set) · "
-                    f"attribution towards {data.space.class_names[reference]} · {shap_rows[0].data.get('output', 'probability')}")
+        scope = rows_scope(len(records), len(shap_rows), test_rows=len(data.test_idx))
+        subtitle = (f"{scope.subtitle} · attribution towards {data.space.class_names[reference]} · "
+                    f"{shap_rows[0].data.get('output', 'probability')}")
+        title = f"{'SHAP summary' if scope.is_global else 'SHAP values'} {scope.words} — {label}"
+    if shap_rows and len(records) >= AVERAGE_MIN_ROWS:
         plot_save(job=job, classifier=run.classifier, kind="shap_summary",
-                  figure=shap_summary_plot(values, X, data.space, title=f"SHAP summary — {label}", subtitle=subtitle,
+                  figure=shap_summary_plot(values, X, data.space, title=title, subtitle=subtitle,
                                            class_name=data.space.class_names[reference]),
-                  title=f"SHAP summary — {label}", alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0)))
-        # Importance over every class, so multi-class labels do not hide features that matter for other classes.
+                  title=title, alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0), scope=scope))
+    if shap_rows:  # importance over every class, so multi-class labels do not hide features that matter for others
         mean_abs = np.abs(np.array([d["class_values"] for _, d in records], dtype=float)).mean(axis=(0, 1))
         importance["shap"] = {f: float(v) for f, v in zip(features, mean_abs)}
+    if shap_rows and len(records) >= AVERAGE_MIN_ROWS:
+        title = f"Mean |SHAP value| {scope.words} — {label}"
         plot_save(job=job, classifier=run.classifier, kind="shap_importance",
-                  figure=importance_bar_plot(features, mean_abs, title=f"Mean |SHAP value| — {label}",
-                                             subtitle=f"{len(records)} rows · averaged over every class",
+                  figure=importance_bar_plot(features, mean_abs, title=title,
+                                             subtitle=f"{scope.subtitle} · averaged over every class",
                                              xlabel="mean |SHAP value|"),
-                  title=f"Mean |SHAP value| — {label}", alt=importance_alt("SHAP", features, mean_abs))
+                  title=title, alt=importance_alt("SHAP", features, mean_abs, scope=scope))
     lime_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="lime"))
     if lime_rows:
         totals: dict[str, float] = defaultdict(float)
@@ -55,10 +64,13 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
                 totals[feature] += abs(weight)
         mean = np.array([totals.get(f, 0.0) / len(lime_rows) for f in features])
         importance["lime"] = {f: float(v) for f, v in zip(features, mean)}
+        scope = rows_scope(len(lime_rows), len(lime_rows), test_rows=len(data.test_idx))
+    if len(lime_rows) >= AVERAGE_MIN_ROWS:  # a "mean" over one or two rows is those rows' explanations again
+        title = f"{'LIME importance' if scope.is_global else 'LIME weights'} {scope.words} — {label}"
         plot_save(job=job, classifier=run.classifier, kind="lime_importance",
-                  figure=importance_bar_plot(features, mean, title=f"LIME importance — {label}",
-                                             subtitle=f"mean |weight| over {len(lime_rows)} explained rows", xlabel="mean |LIME weight|"),
-                  title=f"LIME importance — {label}", alt=importance_alt("LIME", features, mean))
+                  figure=importance_bar_plot(features, mean, title=title,
+                                             subtitle=f"mean |weight| · {scope.subtitle}", xlabel="mean |LIME weight|"),
+                  title=title, alt=importance_alt("LIME", features, mean, scope=scope))
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
         run.refresh_from_db()
@@ -93,7 +105,41 @@ def summary_class(data: JobData, predicted: list[str]) -> int:
     return data.reference_class
 
 
-def importance_alt(method: str, features: list[str], importance: np.ndarray) -> str:
+@dataclass(frozen=True)
+class RowsScope:
+    """What a view averaged over: enough test rows to speak of the model as a whole, or only the explained rows."""
+
+    rows: int
+    explained: int
+    test_rows: int | None = None  # a small test set seen whole is the model's view too
+
+    @property
+    def is_global(self) -> bool:
+        return self.rows >= min(GLOBAL_MIN_ROWS, self.test_rows or GLOBAL_MIN_ROWS)
+
+    @property
+    def words(self) -> str:
+        if self.rows > self.explained:
+            return f"from {self.rows} test rows"
+        return f"over the {self.rows} explained row{'s' if self.rows != 1 else ''}"
+
+    @property
+    def subtitle(self) -> str:
+        if self.rows > self.explained:
+            return f"{self.rows} test rows ({self.explained} explained, the rest sampled from the test set)"
+        if self.is_global:
+            return f"{self.rows} explained rows"
+        return f"only the {self.rows} explained row{'s' if self.rows != 1 else ''}: not the model as a whole"
+
+
+def rows_scope(rows: int, explained: int, test_rows: int | None = None) -> RowsScope:
+    return RowsScope(rows=rows, explained=explained, test_rows=test_rows)
+
+
+def importance_alt(method: str, features: list[str], importance: np.ndarray, scope: RowsScope | None = None) -> str:
     order = np.argsort(-importance)[:3]
     top = ", ".join(features[i] for i in order if importance[i] > 0)
-    return f"{method} global importance: the most influential features are {top or 'none'}."
+    if scope is None:
+        return f"{method} global importance: the most influential features are {top or 'none'}."
+    kind = "global importance" if scope.is_global else "importance"
+    return f"{method} {kind} {scope.words}: the most influential features are {top or 'none'}."

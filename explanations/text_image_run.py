@@ -33,6 +33,7 @@ from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
 from explanations.rows import job_rows_resolve, rows_count_estimate
+from explanations.summaries import rows_scope
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 attribution_class_maps = lazy("explanations.ml.plots.image", "attribution_class_maps")
@@ -232,11 +233,14 @@ def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
         importance[method] = {w: float(v) for w, v in zip(words, values)}
         if not words:
             continue
-        title = f"Words {name} finds most influential — {spec.label}"
+        scope = rows_scope(len(rows), len(rows))  # issue 17 item 11: a few messages are not "the model"
+        title = (f"Words {name} finds most influential — {spec.label}" if scope.is_global else
+                 f"Words {name} weighs most in the {len(rows)} explained message{'s' if len(rows) != 1 else ''} — {spec.label}")
         plot_save(job=job, classifier=run.classifier, kind=f"{method}_importance",
                   figure=importance_bar_plot(words, values, title=title, xlabel=f"mean |{name} weight|",
                                              subtitle=f"mean |weight| over {len(rows)} explained messages"),
-                  title=title, alt=f"{name} global importance: the most influential words are {', '.join(words[:3])}.")
+                  title=title, alt=f"{name} {'global ' if scope.is_global else ''}importance over {len(rows)} explained "
+                                   f"messages: the most influential words are {', '.join(words[:3])}.")
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
 

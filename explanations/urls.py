@@ -7,6 +7,7 @@ urlpatterns = [
     path("jobs/", views.job_list_page, name="jobs"),
     path("jobs/new/", views.job_new, name="job_new"),
     path("jobs/compare/", views.jobs_compare_page, name="compare"),
+    path("jobs/estimate/", views.job_estimate, name="job_estimate"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("jobs/<int:job_id>/status/", views.job_status, name="job_status"),
     path("jobs/<int:job_id>/cancel/", views.job_cancel_page, name="job_cancel"),

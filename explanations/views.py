@@ -20,11 +20,13 @@ from datasets.selectors import dataset_get, dataset_list, dataset_row_values
 from explainer_site.exceptions import ApplicationError
 from explainer_site.request_values import form_text_check
 from explanations.compare import jobs_compare
+from explanations.estimates import form_estimate
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_label, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
+from explanations.progress import eta_words, job_live_status
 from explanations.report import report_response
 from explanations.scenarios import scenario_editor
 from explanations.selectors import (
@@ -32,7 +34,6 @@ from explanations.selectors import (
     job_get,
     job_global_plots,
     job_list,
-    job_progress,
     job_run_stages,
     plot_get,
     row_image_uri,
@@ -142,6 +143,13 @@ def job_new(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("explanations:job", job.pk)
     row_names = names[:ROW_NAME_SUGGESTIONS]
+    checked_classifiers = posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality]
+    checked_explainers = posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)]
+    estimate = None
+    if dataset is not None:
+        estimate = (job_form_estimate(request.POST, dataset=dataset, owner=request.user, modality=modality) if posted else
+                    form_estimate(dataset=dataset, owner=request.user, classifiers=checked_classifiers,
+                                  explainers=checked_explainers, rows={"random": 3}, params={}))
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,
@@ -149,8 +157,9 @@ def job_new(request: HttpRequest) -> HttpResponse:
         "explainers": explainer_choices(modality),
         "modality": modality,
         "posted": posted,
-        "checked_classifiers": posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality],
-        "checked_explainers": posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)],
+        "checked_classifiers": checked_classifiers,
+        "checked_explainers": checked_explainers,
+        "estimate": estimate,
         "rows_mode": posted.get("rows_mode", "random") if posted else "random",
         "row_names": row_names,
         "request_key": uuid.uuid4().hex,
@@ -160,13 +169,45 @@ def job_new(request: HttpRequest) -> HttpResponse:
     }, status=status)
 
 
+def job_form_estimate(query, *, dataset, owner, modality: str) -> dict:
+    """The form's estimate from what it holds now (incomplete or wrong values estimate as the defaults would)."""
+    try:
+        values = job_form_request(query, modality)
+    except ApplicationError:  # e.g. text too long: no estimate to give
+        values = {"classifiers": [], "explainers": [], "rows": {}, "params": {}}
+    return form_estimate(dataset=dataset, owner=owner, classifiers=values["classifiers"], explainers=values["explainers"],
+                         rows=values["rows"], params=values["params"])
+
+
+@login_required
+def job_estimate(request: HttpRequest) -> JsonResponse:
+    """What the job form would cost: ``{seconds, rows, text, basis, large}`` for the form's fields as a query."""
+    dataset = dataset_get(user=request.user, dataset_id=request.GET.get("dataset"))
+    if not dataset.schema:
+        raise Http404("Name the dataset's columns first.")
+    return JsonResponse(job_form_estimate(request.GET, dataset=dataset, owner=request.user,
+                                          modality=schema_modality(dataset.schema)))
+
+
+def runs_with_live_progress(runs: list[dict], live_runs: list[dict]) -> list[dict]:
+    """The progress page's classifier lines move with the job's bar (by expected seconds) and say their own ETA."""
+    live = {r["classifier"]: r for r in live_runs}
+    return [{**r, **({"progress": live[r["classifier"]]["progress"], "eta": eta_words(live[r["classifier"]]["eta_seconds"])}
+                     if r["classifier"] in live and r["status"] != "done" else {})} for r in runs]
+
+
 def job_status_payload(job) -> dict:
+    live = job_live_status(job=job)
     return {
         "id": job.pk,
         "status": job.status,
-        "progress": job_progress(job=job),
+        "progress": live["progress"],
         "stage": job.stage,
-        "runs": job_run_stages(job=job),
+        "headline": live["headline"],  # the stage running now (each classifier's when two run side by side)
+        "eta_seconds": live["eta_seconds"],
+        "eta": eta_words(live["eta_seconds"]),
+        "explained": live["explained"],
+        "runs": runs_with_live_progress(job_run_stages(job=job), live["runs"]),
         "error": job.error,
         "elapsed": round(((job.finished_at or timezone.now()) - (job.started_at or job.created_at)).total_seconds()),
         "results_url": reverse("explanations:results", args=[job.pk]),
@@ -252,15 +293,23 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                   "correct": (predicted == true_label) if true_label else None,
                                   "explainers": []})["explainers"].append(explainer)
         shown, pages = rows_table_page(list(rows.values()), table)
+        plots = list(job_global_plots(job=job, classifier=run.classifier))
         runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
-                     "pages": pages, "plots": job_global_plots(job=job, classifier=run.classifier)})
+                     "pages": pages, "plots": plots,
+                     # What results_live.js compares to swap only the parts that changed while the job runs.
+                     "metrics_version": f"{run.status}-{bool(run.metrics)}-{len(rows)}",
+                     "summary_version": '.'.join(str(p.pk) for p in plots),
+                     "rows_version": f"{run.status}-{len(rows)}"})
+    live = job_live_status(job=job)
+    context = {"job": job, "runs": runs, "progress": live["progress"], "live": live, "live_eta": eta_words(live["eta_seconds"]),
+               "table": table, "summary": job_trust_summary(job=job),
+               "partial_dependence": whatif_list(job=job, partial_dependence=True)}
+    if request.GET.get("fragment") == "live":  # the live page asks for its changing parts only
+        return render(request, "explanations/_results_live.html", context)
     share = JobShare.objects.filter(job=job).first()
     share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
-    return render(request, "explanations/job_results.html", {"job": job, "runs": runs, "progress": job_progress(job=job),
-                                                              "share_url": share_url, "table": table,
-                                                              "active_tab": request.GET.get("tab") or (job.classifiers or [""])[0],
-                                                              "summary": job_trust_summary(job=job),
-                                                              "partial_dependence": whatif_list(job=job, partial_dependence=True)})
+    return render(request, "explanations/job_results.html", {
+        **context, "share_url": share_url, "active_tab": request.GET.get("tab") or (job.classifiers or [""])[0]})
 
 
 @login_required

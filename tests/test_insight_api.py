@@ -104,7 +104,9 @@ def check_summary_ranks_explainers_per_classifier_with_readings(api, heart_job):
         assert sorted(e["rank"] for e in entries) == [1, 2, 3] and all(e["n_rows"] == 2 for e in entries)
         assert all(set(TRUST_KEYS) <= set(e) for e in entries)
     assert {m["key"] for m in body["metrics"]} == set(TRUST_KEYS) and all(m["reading"] for m in body["metrics"])
-    assert {"shap_summary", "shap_importance", "lime_importance", "partial_dependence"} <= {p["kind"] for p in body["plots"]}
+    kinds = {p["kind"] for p in body["plots"]}
+    assert {"shap_summary", "shap_importance", "partial_dependence"} <= kinds
+    assert "lime_importance" not in kinds  # issue 17 item 11: no LIME "importance" averaged over 2 explained rows
     assert "whatif" not in {p["kind"] for p in body["plots"]}
     assert set(body["representative_rows"]) == {"random_forest", "svm"}
     assert body["representative_rows"]["svm"]["method"] == "lime"

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('explanations', '0007_job_share'),
+        ('explanations', '0008_modelrun_started_at'),
     ]
 
     operations = [

@@ -2,9 +2,6 @@
 (function () {
   const form = document.getElementById("job-form");
   if (!form) return;
-  // Rough seconds per explained row on one worker core, by explainer; training per classifier.
-  const perRow = { lime: 0.3, anchor: 1.5, shap: 0.6 };
-  const perClassifier = 3;
   const estimate = document.getElementById("estimate");
 
   // Names as chips: the textarea (one name per line, what the server reads) stays the store; with script on,
@@ -58,19 +55,24 @@
 
   function mode() { return form.querySelector('input[name="rows_mode"]:checked').value; }
   const alsoWrong = document.getElementById("id_rows_also_misclassified");  // "3 random + 2 misclassified"
-  function rowsCount() {
-    const extra = alsoWrong && mode() !== "misclassified" ? Number(alsoWrong.value) || 0 : 0;
-    return rowsOfMode() + extra;
-  }
-  function rowsOfMode() {
-    const m = mode();
-    if (m === "ids") return document.getElementById("id_rows_ids").value.split(/[ ,;]+/).filter(Boolean).length;
-    if (m === "names") return nameLines().length;
-    if (m === "all_test") {
-      const share = Number(document.getElementById("id_test_size").value) || 0.25;
-      return Math.round(Number(form.dataset.rows) * share);
-    }
-    return Number(document.getElementById("id_rows_count").value) || 0;
+  // The estimate comes from the server: measured rates of this machine, corrected by this account's finished
+  // jobs (explanations/estimates.py). Asked again a moment after the last change.
+  let asked = null;
+  let latest = 0;
+  function estimateAsk() {
+    const query = new URLSearchParams(new FormData(form));
+    query.delete("csrfmiddlewaretoken");
+    const ticket = ++latest;
+    // getAttribute, not form.dataset: the form's <select name="dataset"> shadows form.dataset (the old NaN).
+    fetch(form.getAttribute("data-estimate-url") + "?" + query.toString(), { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (e) {
+        if (!e || ticket !== latest) return;
+        estimate.textContent = e.text + (e.large ? " — that is a lot; consider fewer rows or explainers." : "");
+        estimate.title = e.basis;
+        estimate.classList.toggle("warn", e.large);
+      })
+      .catch(function () {});
   }
   function update() {
     const m = mode();
@@ -78,17 +80,8 @@
       p.hidden = p.dataset.mode.split(" ").indexOf(m) < 0;
     });
     if (alsoWrong) alsoWrong.closest("p").hidden = m === "misclassified";
-    const classifiers = form.querySelectorAll('input[name="classifiers"]:checked').length;
-    const explainers = Array.from(form.querySelectorAll('input[name="explainers"]:checked')).map(function (c) { return c.value; });
-    const rows = rowsCount();
-    let seconds = classifiers * perClassifier;
-    explainers.forEach(function (e) { seconds += classifiers * rows * (perRow[e] || 1); });
-    const text = classifiers + " classifier" + (classifiers === 1 ? "" : "s") + " × " + explainers.length + " explainer" +
-      (explainers.length === 1 ? "" : "s") + " × " + rows + " row" + (rows === 1 ? "" : "s") + " ≈ " +
-      (seconds < 90 ? Math.max(1, Math.round(seconds)) + " s" : Math.round(seconds / 60) + " min") + " on one worker";
-    estimate.textContent = text;
-    estimate.classList.toggle("warn", seconds > 600);
-    if (seconds > 600) estimate.textContent += " — that is a lot; consider fewer rows or explainers.";
+    clearTimeout(asked);
+    asked = setTimeout(estimateAsk, 250);
   }
   form.addEventListener("input", update);
   form.addEventListener("change", update);

@@ -12,7 +12,13 @@
     document.getElementById("progressbar").setAttribute("aria-valuenow", pct);
     document.getElementById("percent").textContent = pct + "%";
     // A finished job's stage often repeats its status ("Cancelled"): the badge says it once.
-    document.getElementById("stage").textContent = s.stage === labels[s.status] ? "" : s.stage;
+    const stage = s.headline || s.stage;
+    document.getElementById("stage").textContent = stage === labels[s.status] ? "" : stage;
+    const eta = document.getElementById("eta");
+    if (eta) {
+      eta.textContent = s.eta || "";
+      document.getElementById("eta-line").hidden = !s.eta;
+    }
     renderRuns(s.runs || []);
     document.getElementById("elapsed").textContent = s.elapsed;
     const status = document.getElementById("job-status");
@@ -27,6 +33,8 @@
       if (note) note.hidden = true;
       document.getElementById("cancel-form").hidden = true;
       document.getElementById("partial-results").hidden = false;
+      const watch = document.getElementById("watch-results");
+      if (watch) watch.hidden = true;
       document.getElementById("delete-form").hidden = false;
     }
   }
@@ -43,7 +51,7 @@
       const pct = document.createElement("span");
       pct.className = "muted";
       pct.textContent = Math.round(run.progress * 100) + "%";
-      item.append(name, " ", pct, " ", run.status === "done" ? "Done" : run.stage);
+      item.append(name, " ", pct, " ", run.status === "done" ? "Done" : run.stage + (run.eta ? " — " + run.eta : ""));
       return item;
     }));
   }

@@ -1,0 +1,53 @@
+"""Issue 17 item 11: a view averaged over a handful of explained rows says so; a global one says how many test
+rows it saw (on the plot and in its alt text)."""
+
+import pytest
+
+from explanations.models import Plot
+from explanations.services import job_create
+from tests.unit_fixtures import *  # noqa: F403
+
+pytestmark = pytest.mark.django_db
+
+
+def global_plots(job) -> dict[str, Plot]:
+    return {p.kind: p for p in Plot.objects.filter(job=job, explanation=None)}
+
+
+def test_exact_shap_speaks_of_many_test_rows_and_lime_of_the_explained_ones(heart, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=heart, classifiers=["decision_tree"], explainers=["lime", "shap"],
+                         rows={"ids": [0, 1, 2]}, params={"lime": {"num_samples": 300}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    plots = global_plots(job)
+    summary = plots["shap_summary"]
+    assert summary.title.startswith("SHAP summary from ") and "test rows" in summary.title
+    rows = int(summary.title.split("from ")[1].split(" ")[0])
+    assert rows >= 30 and f"from {rows} test rows" in summary.alt
+    assert f"from {rows} test rows" in summary.svg.open("rb").read().decode()  # written on the plot itself
+    lime = plots["lime_importance"]
+    assert lime.title == "LIME weights over the 3 explained rows — Decision tree"
+    assert "global" not in lime.alt and "over the 3 explained rows" in lime.alt
+
+
+def test_sampled_shap_on_three_rows_is_not_called_a_summary(heart, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=heart, classifiers=["knn"], explainers=["shap"], rows={"ids": [0, 1, 2]},
+                         params={"shap": {"nsamples": 100, "background_size": 20}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    summary = global_plots(job)["shap_summary"]
+    assert summary.title == "SHAP values over the 3 explained rows — K nearest neighbours" or (
+        summary.title.startswith("SHAP values over the 3 explained rows")), summary.title
+    assert "global" not in summary.alt
+
+
+def test_two_rows_draw_no_average_at_all(heart, user, run_on_commit):
+    with run_on_commit():
+        job = job_create(owner=user, dataset=heart, classifiers=["logistic_regression"], explainers=["lime"],
+                         rows={"ids": [0, 1]}, params={"lime": {"num_samples": 300}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert "lime_importance" not in global_plots(job)
+    assert job.runs.get().metrics["importance"]["lime"]  # what-if still picks its features from it
