@@ -135,7 +135,7 @@ def plan_build(*, schema: dict, n_rows: int, classifiers: list[str], explainers:
         n = (rows_by_classifier or {}).get(key, rows)
         runs[key] = RunPlan(train=TRAIN_SECONDS + rates.train_per_1000_rows * n_train / 1000, row_seconds=row_seconds, rows=n,
                             global_views=rates.global_views, measured=rates.measured)
-    from explanations.insights import WHATIF_ROWS_MAX
+    from explanations.whatifs import WHATIF_ROWS_MAX
 
     whatif = 0.0 if modality != "tabular" else WHATIF_SECONDS + WHATIF_ROW_SECONDS * min(rows, WHATIF_ROWS_MAX)
     return JobPlan(runs=runs, finish=whatif + PACKING_SECONDS, rows=rows)
