@@ -49,7 +49,8 @@ def test_classifier_registries_know_no_jobs(module):
 
 APP_SIDE = ["django", "accounts", "datasets", "explainer_site"] + [
     f"explanations.{name}" for name in ("api", "exports", "insights", "job_data", "models", "quotas", "receivers",
-                                        "selectors", "services", "summaries", "tasks", "text_image_run", "views")]
+                                        "selectors", "services", "summaries", "tasks", "text_image_run", "views",
+                                        "pipeline", "job_steps")]
 
 
 def test_the_ml_package_imports_no_django_and_no_app_module():

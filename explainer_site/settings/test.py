@@ -14,3 +14,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EXPLAINER_TRUST_STABILITY_RUNS = 0  # unit tests that measure stability ask for it (params["trust"]) with few reruns
+EXPLAINER_HEARTBEAT_SECONDS = 0  # eager steps run in the test's thread and transaction: no heartbeat thread
