@@ -198,7 +198,7 @@ def model_train(*, step: Step) -> None:
 
 def batch_explain(*, step: Step) -> None:
     """Explain the step's rows not saved yet with its explainer, and save each with its picture."""
-    from explanations.services import explanation_save, job_stage_set
+    from explanations.services import explanation_save, job_deadline_check, job_stage_set
 
     job, run = step.job, step.run
     modality = modality_of(job)
@@ -222,6 +222,7 @@ def batch_explain(*, step: Step) -> None:
         seconds = (time.perf_counter() - started) / max(len(pending), 1)
         for result in results:
             stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
+            job_deadline_check()  # and so does the time limit, even when its signal was swallowed
             if getattr(result, "attribution", None) is not None:
                 attribution_store(job=job, run=run, result=result)
             explanation_save(job=job, run=run, data=data, result=result, seconds=seconds)

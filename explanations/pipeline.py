@@ -76,6 +76,9 @@ def job_advance(*, job_id: int) -> int:
     if job is None:
         return 0
     steps = list(Step.objects.filter(job=job).only("id", "run_id", "kind", "key", "explainer", "rows", "status"))
+    if not steps:  # a job from before its work was steps (or whose first steps were never made)
+        job_steps_start(job=job)
+        return len(job.classifiers)
     by_key = {step.key: step for step in steps}
     measures_trust = schema_modality(job.schema) in MODALITIES_WITH_TRUST
     new: list[Step] = []
@@ -145,6 +148,12 @@ def steps_run_inline() -> Iterator[None]:
             step_task_run(pending.pop(0), worker="inline", task_id="")
     finally:
         _inline.reset(token)
+
+
+def job_run_inline(*, job_id: int) -> None:
+    """Every step of the job, one after another in this process (no broker): the bench's notebook-like side."""
+    with steps_run_inline():
+        job_steps_feed(job_id=job_id)
 
 
 def step_queue(step: Step) -> str:

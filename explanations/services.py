@@ -33,9 +33,12 @@ from explanations.ml.explainers.base import ExplainerError, ExplanationResult, n
 from explanations.ml.lazy import lazy
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
-from explanations.pipeline import job_steps_start, job_steps_stop, jobs_stale_sweep, steps_feed
-
-__all__ = ["jobs_stale_sweep"]  # the sweeper's home is explanations.pipeline; older imports still find it here
+from explanations.pipeline import (
+    job_steps_start,
+    job_steps_stop,
+    jobs_stale_sweep,  # noqa: F401  (its home is the pipeline; older imports find it here)
+    steps_feed,
+)
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")

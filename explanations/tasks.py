@@ -20,7 +20,6 @@ from explanations.models import WhatIf
 from explanations.pipeline import (
     job_advance,
     job_steps_feed,
-    job_steps_start,
     jobs_stale_sweep,
     step_claim,
     step_done,
@@ -95,13 +94,8 @@ def job_finish(self, step_id: int) -> None:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def job_classifier_run(job_id: int, classifier: str) -> None:
     """A message queued before jobs became pipelines: the job goes on as one (finished rows are kept)."""
-    from explanations.models import Job
-
-    job = Job.objects.filter(pk=job_id).first()
-    if job is not None:
-        job_steps_start(job=job)
-        job_advance(job_id=job_id)
-        job_steps_feed(job_id=job_id)
+    job_advance(job_id=job_id)
+    job_steps_feed(job_id=job_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
-from explanations.services import jobs_stale_sweep
+from explanations.pipeline import jobs_stale_sweep
 
 
 class Command(BaseCommand):
