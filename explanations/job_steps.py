@@ -57,7 +57,7 @@ def table_summaries(*, job: Job, run: ModelRun, data: JobData, predictor) -> Non
 
 @dataclass(frozen=True)
 class Modality:
-    """What differs between tables, texts and images."""
+    """What differs between tables, texts and images (the rest of a job's steps is the same code)."""
 
     name: str
     noun: str  # what one row is, for the stage line
@@ -65,16 +65,15 @@ class Modality:
     fit: Callable[..., Any]
     predictor_build: Callable[..., Any]
     summaries: Callable[..., None]
-    measures_trust: bool
 
 
 MODALITIES: dict[str, Modality] = {
-    "tabular": Modality("tabular", "row", job_data_from_frame, table_fit, predictor_build, table_summaries, True),
+    "tabular": Modality("tabular", "row", job_data_from_frame, table_fit, predictor_build, table_summaries),
     "text": Modality("text", "message", text_data_from_frame, text_fit, text_predictor_build,
-                     lambda *, job, run, data, predictor: text_summaries(job=job, run=run, data=data), False),
+                     lambda *, job, run, data, predictor: text_summaries(job=job, run=run, data=data)),
     "image": Modality("image", "image", image_data_from_frame, image_fit, image_predictor_build,
-                      lambda *, job, run, data, predictor: image_summaries(job=job, run=run, data=data), False),
-}
+                      lambda *, job, run, data, predictor: image_summaries(job=job, run=run, data=data)),
+}  # which of them measure trust (a batch_trust step per batch): pipeline.MODALITIES_WITH_TRUST
 
 
 def modality_of(job: Job) -> Modality:
@@ -107,8 +106,13 @@ class StepCache:
 DATA_CACHE, MODEL_CACHE, EXPLAINER_CACHE = StepCache(2), StepCache(4), StepCache(8)
 
 
+def job_identity(job: Job) -> tuple:
+    """What tells a job apart for the caches, even in a database whose ids were used before (tests, a restore)."""
+    return job.pk, job.created_at.isoformat()
+
+
 def job_data(job: Job) -> JobData:
-    key = (job.pk, job.dataset_id, job.dataset.sha256, job.params["test_size"], job.params["seed"])
+    key = (*job_identity(job), job.dataset.sha256)
     return DATA_CACHE.get(key, lambda: modality_of(job).data_from_frame(
         dataset_frame_load(dataset=job.dataset), schema=job.schema, test_size=job.params["test_size"],
         seed=job.params["seed"]))
@@ -120,7 +124,7 @@ def run_predictor(*, job: Job, run: ModelRun, data: JobData):
         with run.model_file.open("rb") as handle:
             return modality_of(job).predictor_build(run.classifier, model_file_load(handle), data.space)
 
-    return MODEL_CACHE.get((run.pk, run.model_file.name), load)
+    return MODEL_CACHE.get((*job_identity(job), run.pk, run.model_file.name), load)
 
 
 def run_explainer(*, job: Job, run: ModelRun, data: JobData, predictor, explainer_key: str):
@@ -136,7 +140,7 @@ def run_explainer(*, job: Job, run: ModelRun, data: JobData, predictor, explaine
             label = classifier_for(run.classifier, modality.name).label
             raise ApplicationError(f"{explainer_cls.label} could not be set up for {label}: {exc}") from exc
 
-    return EXPLAINER_CACHE.get(("explain", run.pk, run.model_file.name, explainer_key), fit)
+    return EXPLAINER_CACHE.get(("explain", *job_identity(job), run.pk, run.model_file.name, explainer_key), fit)
 
 
 # ---------------------------------------------------------------- the steps
@@ -167,9 +171,9 @@ def model_train(*, step: Step) -> None:
         if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
             return
 
-        def on_epoch(epoch: int, epochs: int) -> None:
+        def on_epoch(epoch: int, epochs: int) -> None:  # only the CNN learns in epochs it reports
             ModelRun.objects.filter(pk=run.pk).update(units_done=epoch)
-            job_stage_set(job.pk, f"Training {spec.label}: epoch {epoch} of {epochs}", run_id=run.pk)
+            job_stage_set(job.pk, f"Training CNN: epoch {epoch} of {epochs}", run_id=run.pk)
 
         started = time.perf_counter()
         model = modality.fit(job=job, run=run, data=data, params=job.params["classifiers"].get(run.classifier, {}),
@@ -180,7 +184,7 @@ def model_train(*, step: Step) -> None:
         if modality.name == "image":
             run.metrics["device"] = str(getattr(model, "device_", "cpu"))
             ModelRun.objects.filter(pk=run.pk).update(metrics=run.metrics)
-        MODEL_CACHE.items[(run.pk, run.model_file.name)] = predictor
+        MODEL_CACHE.get((*job_identity(job), run.pk, run.model_file.name), lambda: predictor)
     if rows_need_predictions(job.rows_spec):  # a join: the rows follow from every classifier's predictions
         runs = list(job.runs.all())
         if any(r.status == ModelRunStatus.PENDING or not r.model_file for r in runs):
@@ -253,7 +257,7 @@ def batch_trust(*, step: Step) -> None:
         return
     data = job_data(job)
     predictor = run_predictor(job=job, run=run, data=data)
-    meter = EXPLAINER_CACHE.get(("trust", run.pk, run.model_file.name, step.explainer), lambda: trust_meter_build(
+    meter = EXPLAINER_CACHE.get(("trust", *job_identity(job), run.pk, run.model_file.name, step.explainer), lambda: trust_meter_build(
         job=job, data=data, predictor=predictor, explainer_key=step.explainer))
     names = data.space.class_names
     results = [ExplanationResult(method=e.explainer, row=e.row, predicted=names.index(e.predicted),
@@ -301,7 +305,7 @@ def model_run_finish(*, step: Step) -> None:
     predictor = run_predictor(job=job, run=run, data=data)
     modality.summaries(job=job, run=run, data=data, predictor=predictor)
     run.refresh_from_db(fields=["units_total"])
-    ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total, stage="Done")
+    ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
 
 
 def job_finish(*, step: Step) -> None:
