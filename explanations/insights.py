@@ -226,39 +226,6 @@ def whatif_features(*, job: Job, data: JobData) -> list[str]:
     return (ranked or names)[:WHATIF_FEATURES_DEFAULT]
 
 
-def job_whatif_build(*, job: Job) -> None:
-    """What-if curves for the chosen features: partial dependence over the test rows, and one overlay per explained row."""
-    try:
-        job_whatif_draw(job=job)
-    except SoftTimeLimitExceeded:
-        raise
-    except Exception:  # the explanations are done and worth delivering; the job page simply shows no what-if
-        logger.exception("job %s: what-if curves failed", job.pk)
-
-
-def job_whatif_draw(*, job: Job) -> None:
-    from explanations.services import job_stage_set
-
-    if job.schema.get("text") or job.schema.get("image_shape"):  # sweeping a feature means a table's column
-        return
-    data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=job.params["seed"])
-    predictors = job_models_load(job=job, data=data)
-    if not predictors:
-        return
-    features = whatif_features(job=job, data=data)
-    rows = sorted({int(r) for run in job.runs.all() for r in run.rows})[:WHATIF_ROWS_MAX]
-    done = set(WhatIf.objects.filter(job=job).values_list("row", "feature"))
-    for feature in features:
-        if (None, feature) not in done:
-            whatif_save(job=job, data=data, predictors=predictors, row=None, feature=feature)
-    for position, row in enumerate(rows, start=1):
-        if not job_stage_set(job.pk, f"Drawing what-if curves for row {row} ({position} of {len(rows)})"):
-            return
-        for feature in features:
-            if (row, feature) not in done:
-                whatif_save(job=job, data=data, predictors=predictors, row=row, feature=feature)
-
-
 def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], row: int | None, feature: str) -> WhatIf | None:
     """Compute, draw and store one what-if; None when another task stored the same one first."""
     from explanations.services import plot_files_save

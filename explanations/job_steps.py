@@ -17,18 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from datasets.selectors import dataset_frame_load
 from explainer_site.exceptions import ApplicationError
-from explanations.insights import job_whatif_build, run_insight_finish, trust_meter_build
+from explanations.insights import run_insight_finish, trust_meter_build, whatif_features, whatif_save
 from explanations.job_data import JobData, image_data_from_frame, job_data_from_frame, text_data_from_frame
 from explanations.ml.classifiers import classifier_fit, predictor_build
-from explanations.ml.engine import stop_check
+from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult
 from explanations.ml.image_models import image_predictor_build
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_predictor_build
-from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot, Step
+from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot, Step, WhatIf
 from explanations.summaries import run_summary_plots
 from explanations.text_image_run import (
     attribution_store,
@@ -308,23 +310,47 @@ def model_run_finish(*, step: Step) -> None:
     ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
 
 
-def job_finish(*, step: Step) -> None:
-    """What-if curves over every classifier, then the job has succeeded (its ZIP is packed when downloaded)."""
-    from django.utils import timezone
-
+def whatif_curves(*, step: Step) -> None:
+    """One row's what-if curves (or, without a row, partial dependence over the test rows), every classifier
+    overlaid, for the job's what-if features. A curve that fails is logged: the explanations are worth delivering."""
     from explanations.services import job_stage_set
 
     job = step.job
-    if not job_stage_set(job.pk, "Drawing what-if curves"):
+    row = step.rows[0] if step.rows else None
+    if not job_stage_set(job.pk, f"Drawing what-if curves for row {row}" if row is not None else
+                         "Drawing partial dependence over the test rows"):
         return
-    job_whatif_build(job=job)
+    data = job_data(job)
+    runs = sorted((r for r in job.runs.all() if r.model_file),
+                  key=lambda r: job.classifiers.index(r.classifier) if r.classifier in job.classifiers else 99)
+    predictors = {run.classifier: run_predictor(job=job, run=run, data=data) for run in runs}
+    if not predictors:
+        return
+    done = set(WhatIf.objects.filter(job=job, row=row).values_list("feature", flat=True))
+    for feature in whatif_features(job=job, data=data):
+        if feature in done:
+            continue
+        stop_check()
+        try:
+            whatif_save(job=job, data=data, predictors=predictors, row=row, feature=feature)
+        except (SoftTimeLimitExceeded, JobStopped):
+            raise
+        except Exception:
+            logger.exception("job %s: the what-if curve of %s for row %s failed", job.pk, feature, row)
+
+
+def job_finish(*, step: Step) -> None:
+    """Every step is done: the job has succeeded (its ZIP is packed when downloaded)."""
+    from django.utils import timezone
+
+    job = step.job
     Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(status=JobStatus.SUCCEEDED, stage="Done",
                                                                    finished_at=timezone.now())
 
 
 STEP_WORK: dict[str, Callable[..., None]] = {
     "train": model_train, "explain": batch_explain, "trust": batch_trust, "run_finish": model_run_finish,
-    "job_finish": job_finish,
+    "whatif": whatif_curves, "job_finish": job_finish,
 }
 
 

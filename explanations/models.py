@@ -90,6 +90,7 @@ class StepKind(models.TextChoices):
     EXPLAIN = "explain", "Explain"
     TRUST = "trust", "Trust"
     RUN_FINISH = "run_finish", "Global views"
+    WHATIF = "whatif", "What-if curves"
     JOB_FINISH = "job_finish", "Finish"
 
 
@@ -103,7 +104,7 @@ class StepStatus(models.TextChoices):
 
 class Step(models.Model):
     """One Celery task of a job's pipeline: train a classifier, explain a batch of rows with one explainer, measure
-    that batch's trust, draw a classifier's global views, or finish the job.
+    that batch's trust, draw a classifier's global views, draw one row's what-if curves, or finish the job.
 
     A step is made once (``key`` is unique in its job, so a join reached twice makes nothing twice), sent to the
     queue by ``pipeline.steps_feed`` (``queued_at`` empty: not in the queue yet), held by one task at a time (the

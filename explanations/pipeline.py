@@ -1,7 +1,8 @@
 """A job as a pipeline of small steps: which steps exist, when they go to the queue, who holds one, and recovery.
 
 Train one classifier (``train``), explain one batch of rows with one explainer (``explain``), measure that
-batch's trust (``trust``), draw a classifier's global views (``run_finish``), finish the job (``job_finish``).
+batch's trust (``trust``), draw a classifier's global views (``run_finish``), draw one row's what-if curves
+over every classifier (``whatif``, tables), finish the job (``job_finish``).
 Every step is a ``Step`` row made once (its ``key`` is unique in the job) and a Celery task that takes its id.
 
 - The joins are ours, not a chord's (there is no result backend): ``job_advance`` looks at what is done and makes
@@ -40,9 +41,11 @@ TASK_NAMES = {
     StepKind.EXPLAIN: "batch_explain",
     StepKind.TRUST: "batch_trust",
     StepKind.RUN_FINISH: "model_run_finish",
+    StepKind.WHATIF: "whatif_curves",
     StepKind.JOB_FINISH: "job_finish",
 }
 MODALITIES_WITH_TRUST = ("tabular",)
+MODALITIES_WITH_WHATIF = ("tabular",)  # sweeping a feature means a table's column
 
 
 # ---------------------------------------------------------------- making steps
@@ -107,8 +110,12 @@ def job_advance(*, job_id: int) -> int:
             new.append(Step(job=job, run=run, kind=StepKind.RUN_FINISH, key=finish_key))
         if by_key.get(finish_key) is not None and by_key[finish_key].status == StepStatus.DONE:
             finished_runs += 1
-    if runs and finished_runs == len(runs) and "job_finish" not in by_key:
-        new.append(Step(job=job, kind=StepKind.JOB_FINISH, key="job_finish"))
+    if runs and finished_runs == len(runs):
+        whatifs = [s for s in steps if s.kind == StepKind.WHATIF]
+        if schema_modality(job.schema) in MODALITIES_WITH_WHATIF and not whatifs:
+            new += whatif_steps_build(job=job, runs=runs)  # one per explained row (and one for the test rows)
+        elif all(s.status == StepStatus.DONE for s in whatifs) and "job_finish" not in by_key:
+            new.append(Step(job=job, kind=StepKind.JOB_FINISH, key="job_finish"))
     if new:
         Step.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
@@ -123,6 +130,16 @@ def explain_steps_build(*, job: Job, run: ModelRun) -> list[Step]:
             planned.append((start, order, key, run.rows[start:start + size]))
     return [Step(job=job, run=run, kind=StepKind.EXPLAIN, key=f"explain:{run.classifier}:{key}:{rows[0]}",
                  explainer=key, rows=rows) for _, _, key, rows in sorted(planned)]
+
+
+def whatif_steps_build(*, job: Job, runs: list[ModelRun]) -> list[Step]:
+    """Partial dependence over the test rows, then each explained row's what-if curves (every classifier overlaid),
+    each its own step so the curves are drawn side by side."""
+    from explanations.insights import WHATIF_ROWS_MAX
+
+    rows = sorted({int(r) for run in runs for r in run.rows})[:WHATIF_ROWS_MAX]
+    return [Step(job=job, kind=StepKind.WHATIF, key="whatif:test_rows", rows=[])] + [
+        Step(job=job, kind=StepKind.WHATIF, key=f"whatif:{row}", rows=[row]) for row in rows]
 
 
 # ---------------------------------------------------------------- sending steps to the queue
@@ -157,7 +174,7 @@ def job_run_inline(*, job_id: int) -> None:
 
 
 def step_queue(step: Step) -> str:
-    if step.kind == StepKind.JOB_FINISH or step.run is None:
+    if step.run is None:  # job-wide steps
         return settings.CELERY_TASK_DEFAULT_QUEUE
     spec = CLASSIFIERS.get(step.run.classifier)
     return spec.queue if spec else settings.CELERY_TASK_DEFAULT_QUEUE
@@ -190,7 +207,7 @@ def step_publish(step: Step, *, strict: bool = False) -> bool:
 
 def steps_feed(*, owner_id: int, strict: bool = False) -> int:
     """Send this account's pending steps, oldest job first, until it has its allowance in the queue or running."""
-    if settings.CELERY_TASK_ALWAYS_EAGER and _inline.get() is None:
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False) and _inline.get() is None:
         with steps_run_inline():
             return steps_feed(owner_id=owner_id, strict=strict)
     active = Step.objects.filter(job__owner_id=owner_id, job__status__in=ACTIVE_JOB)
@@ -300,6 +317,8 @@ def step_label(step: Step) -> str:
     label = CLASSIFIERS[classifier].label if classifier in CLASSIFIERS else classifier
     if step.kind == StepKind.EXPLAIN:
         return f"{label} ({step.explainer}, rows {step.rows[0]}–{step.rows[-1]})" if step.rows else label
+    if step.kind == StepKind.WHATIF:
+        return f"the what-if curves of row {step.rows[0]}" if step.rows else "the partial dependence curves"
     return label or "the job's last step"
 
 

@@ -87,6 +87,11 @@ def model_run_finish(self, step_id: int) -> None:
 
 
 @shared_task(**STEP_TASK_OPTIONS)
+def whatif_curves(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
 def job_finish(self, step_id: int) -> None:
     step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
 

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 
 from explainer_site.exceptions import ApplicationError
 from explanations.exports import job_zip_fresh
-from explanations.models import Explanation, Job, ModelRun, Plot, Step
+from explanations.models import Explanation, Job, ModelRun, Plot, Step, WhatIf
 from explanations.pipeline import steps_run_inline
 from explanations.services import job_cancel, job_create
 from explanations.tasks import step_task_run
@@ -69,8 +69,10 @@ def test_rerunning_every_step_of_a_finished_job_redoes_nothing(zoo, user, run_on
     assert list(Explanation.objects.filter(job=job).values_list("pk", flat=True)) == before
     assert list(Plot.objects.filter(job=job, explanation__isnull=False).values_list("pk", flat=True)) == plots
     assert ModelRun.objects.get(job=job).model_file.name == fitted  # the model was saved once
-    assert sorted(Step.objects.filter(job=job).values_list("kind", flat=True)) == [  # each made once
-        "explain", "job_finish", "run_finish", "train", "trust"]
+    assert sorted(Step.objects.filter(job=job).values_list("key", flat=True)) == [  # each made once
+        "explain:decision_tree:lime:0", "job_finish", "run_finish:decision_tree", "train:decision_tree",
+        "trust:decision_tree:lime:0", "whatif:0", "whatif:1", "whatif:test_rows"]
+    assert WhatIf.objects.filter(job=job).count() == 3 * 3  # partial dependence and two rows, 3 features each
     assert Job.objects.get(pk=job.pk).status == "succeeded"
 
 

@@ -38,7 +38,8 @@ def pipeline_api(two_workers, tmp_path_factory) -> tuple[ApiClient, int]:
 
 def job_submit(api: ApiClient, dataset_id: int, *, samples: int = 1500) -> dict:
     return api.json("POST", "/api/jobs/", {"dataset": dataset_id, "classifiers": ["random_forest"], "explainers": ["lime"],
-                                           "rows": {"ids": ROWS}, "params": {"lime": {"num_samples": samples}}},
+                                           "rows": {"ids": ROWS},
+                                           "params": {"lime": {"num_samples": samples}, "whatif": {"features": ["age"]}}},
                     expect=201)
 
 
