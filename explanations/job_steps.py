@@ -166,7 +166,6 @@ def model_train(*, step: Step) -> None:
     job, run = step.job, step.run
     modality = modality_of(job)
     spec = classifier_for(run.classifier, modality.name)
-    base = train_units(job=job, run=run)
     job_stage_set(job.pk, f"Preparing the {modality.noun}s for {spec.label}", run_id=run.pk)
     data = job_data(job)
     if run.status == ModelRunStatus.PENDING or not run.model_file:
@@ -197,9 +196,11 @@ def model_train(*, step: Step) -> None:
     for other in runs:
         predictor = run_predictor(job=job, run=other, data=data)
         predicts[other.classifier] = lambda X, p=predictor: p.predict_proba(X).argmax(axis=1)
+    by_classifier = {r.classifier: r for r in runs}
     for classifier, rows in job_rows_resolve(job=job, data=data, predicts=predicts).items():
+        trained = train_units(job=job, run=by_classifier[classifier])  # progress: training, each row, global views
         ModelRun.objects.filter(job=job, classifier=classifier, rows_resolved=False).update(
-            rows=rows, rows_resolved=True, units_total=base + 1 + len(rows) * len(job.explainers), units_done=base)
+            rows=rows, rows_resolved=True, units_total=trained + 1 + len(rows) * len(job.explainers), units_done=trained)
 
 
 def batch_explain(*, step: Step) -> None:

@@ -392,3 +392,18 @@ def test_full_disk_while_packing_the_zip_is_a_sentence_and_leaves_no_partial_arc
     page = client.get(f"/jobs/{job.pk}/download.zip", follow=True)
     assert page.status_code == 200 and b"The ZIP could not be packed" in page.content
     assert Job.objects.get(pk=job.pk).status == "succeeded"
+
+
+def test_rows_that_need_every_classifiers_predictions_wait_for_the_last_training(user, table, enqueued):
+    """Misclassified rows are a join: no classifier's batches exist until every classifier has trained."""
+    job = new_job(user, table, classifiers=["decision_tree", "naive_bayes"], rows={"misclassified": 5})
+    first, second = Step.objects.filter(job=job, kind="train").order_by("pk")
+    step_task_run(first.pk, worker="w1", task_id="t-1")
+    assert not Step.objects.filter(job=job, kind="explain").exists()
+    assert not ModelRun.objects.filter(job=job, rows_resolved=True).exists()
+    step_task_run(second.pk, worker="w2", task_id="t-2")
+    runs = list(ModelRun.objects.filter(job=job))
+    assert all(run.rows_resolved for run in runs)
+    for run in runs:  # each classifier's batches cover exactly its resolved rows
+        batched = [r for s in Step.objects.filter(run=run, kind="explain") for r in s.rows]
+        assert batched == run.rows
