@@ -21,7 +21,7 @@ ROWS = list(range(12))
 def job_submit(api, dataset_id: int, *, rows=ROWS, classifiers=("decision_tree",), samples: int = 200,
                expect: int = 201, key: str = "") -> dict:
     payload = {"dataset": dataset_id, "classifiers": list(classifiers), "explainers": ["lime"], "rows": {"ids": rows},
-               "params": {"lime": {"num_samples": samples}}}
+               "params": {"lime": {"num_samples": samples}, "whatif": {"features": ["age"]}}}  # one curve per row
     if key:
         payload["request_key"] = key
     return api.json("POST", "/api/jobs/", payload, expect=expect)
@@ -61,7 +61,7 @@ def test_pool_process_killed_mid_job_the_task_is_redelivered_and_finishes(fault_
     assert children
     for pid in children:  # the kernel's OOM killer would do this to the busy one
         fault_stack_kill_pid(pid)
-    done = api.job_wait(job["id"], timeout=120)
+    done = api.job_wait(job["id"], timeout=180)
     assert done["status"] == "succeeded", done
     assert_each_row_once(fault_stack, job["id"], len(ROWS))
     # The batches under way were delivered again after their pool process was lost; the others ran once.
