@@ -300,8 +300,8 @@ def job_deadline_check() -> None:
 def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool:
     """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then).
 
-    Also the heartbeat the stale-job sweeper reads: of the job, and of the classifier run when given. Raises
-    ``SoftTimeLimitExceeded`` once the task's deadline (``job_deadline``) has passed.
+    The job's and the run's stage are what pages show (the steps' own heartbeats are ``pipeline.step_heartbeat``).
+    Raises ``SoftTimeLimitExceeded`` once the step's deadline (``job_deadline``) has passed.
     """
     job_deadline_check()
     now = timezone.now()
