@@ -72,13 +72,16 @@ def test_a_burst_is_held_to_the_quota_and_another_users_small_job_still_runs(fai
     refusal = next(json.loads(body)["error"] for status, _, body in answers if status == 429)
     assert "one account may have at most 3 at a time" in refusal
 
-    # Both worker processes busy with Alice's big jobs.
+    # Both worker processes busy with Alice's big jobs (her oldest first: she has a few steps in the queue at a time).
     def explaining() -> list[dict]:
         jobs = [alice.json("GET", f"/api/jobs/{job_id}/") for job_id in accepted]
         return [job for job in jobs if job["status"] == "running"
-                and any(run["stage"].startswith("Explaining") for run in job["runs"])]
+                and any(batch["status"] == "running" for batch in job["batches"])]
 
-    wait_for(lambda: len(explaining()) >= 2, timeout=240, what="two of Alice's jobs explaining rows")
+    def alice_batches_running() -> int:
+        return sum(batch["status"] == "running" for job in explaining() for batch in job["batches"])
+
+    wait_for(lambda: alice_batches_running() >= 2, timeout=240, what="two of Alice's batches explaining rows")
 
     # Bob: one row.
     submitted = time.monotonic()
