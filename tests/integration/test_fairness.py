@@ -32,7 +32,9 @@ MAXIMAL = {"classifiers": ["random_forest", "logistic_regression", "svm", "gradi
 @pytest.fixture(scope="module")
 def fair_stack() -> Iterator[AppStack]:
     stack = AppStack(name="fairness", workers=[WorkerSpec("worker", queues="celery,gpu", concurrency=2)],
-                     extra_env={"EXPLAINER_BATCH_SIZE": "32", "EXPLAINER_ENGINE_THREADS": "1"})
+                     extra_env={"EXPLAINER_BATCH_SIZE": "32", "EXPLAINER_ENGINE_THREADS": "1",
+                                # one step per worker process: none of Alice's wait in the queue ahead of Bob's
+                                "EXPLAINER_STEPS_IN_FLIGHT_PER_USER": "2"})
     with stack:
         yield stack
 
