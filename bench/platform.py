@@ -160,7 +160,7 @@ IN_PROCESS = """
 import json, time
 from django.contrib.auth import get_user_model
 from datasets.models import Dataset
-from explanations import services
+from explanations import pipeline, services
 from explanations.models import Job
 services.job_enqueue = lambda *, job: None  # no broker: the job is run right here instead
 owner = get_user_model().objects.get(username={username!r})
@@ -170,8 +170,7 @@ for rows in ({warm_rows!r}, {rows!r}):  # the first warms imports and caches, as
     started = time.perf_counter()
     job = services.job_create(owner=owner, dataset=dataset, classifiers={classifiers!r}, explainers={explainers!r},
                               rows=rows, params={params!r})
-    for classifier in job.classifiers:
-        services.job_classifier_run(job_id=job.pk, classifier=classifier)
+    pipeline.job_run_inline(job_id=job.pk)
     times.append(time.perf_counter() - started)
     status = Job.objects.get(pk=job.pk).status
 print("BENCH=" + json.dumps({{"seconds": times[-1], "status": status}}))
@@ -204,8 +203,8 @@ def e2e_section(stack: BenchStack, api: ApiClient, username: str, heart_id: int)
             "API side: POST /api/jobs/ until GET says succeeded "
             f"(polled every {POLL_SECONDS}s): HTTP, auth, Redis, Celery delivery to a --concurrency 1 worker and "
             "everything the task does. In-process side (manage.py shell on the same database and media): "
-            "services.job_create (no broker) + services.job_classifier_run = data build, training, metrics, "
-            "confusion matrix, lime, per-row plots (PNG+SVG), summary plots, what-if, ZIP, all database writes"
+            "services.job_create (no broker) + pipeline.job_run_inline (every step in order) = data build, training, metrics, "
+            "confusion matrix, lime, per-row plots (PNG+SVG), summary plots, what-if, all database writes"
             + ("" if ok else f"; NOT MEASURED: api job {job['status']} ({job.get('error')}), in-process {local_status}")
         ),
     }

@@ -22,6 +22,8 @@ from explanations.report import report_response
 from explanations.scenarios import scenario_create, scenario_get, scenario_list, scenario_record
 from explanations.selectors import (
     explanation_list,
+    job_batches,
+    job_eta_seconds,
     job_get,
     job_global_plots,
     job_list,
@@ -40,9 +42,10 @@ def plot_link(request: HttpRequest):
     return link
 
 
-def job_payload(job: Job) -> dict:
+def job_payload(job: Job, *, detail: bool = False) -> dict:
+    """A job as the API shows it; ``detail`` adds the pipeline's batches and the ETA (one job's page, not the list)."""
     live = job_live_status(job=job)
-    return {
+    payload = {
         "id": job.pk,
         "dataset": job.dataset_id,
         "status": job.status,
@@ -61,6 +64,29 @@ def job_payload(job: Job) -> dict:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
     }
+    if detail:
+        payload["batches"] = job_batches(job=job)
+        if payload["eta_seconds"] is None:  # before any rate is known, the batches timed so far
+            payload["eta_seconds"] = job_eta_seconds(job=job, batches=payload["batches"])
+    return payload
+
+
+BATCH_OUTPUT = inline_serializer("JobBatch", {
+    "classifier": serializers.CharField(), "explainer": serializers.CharField(),
+    "rows": serializers.ListField(child=serializers.IntegerField()),
+    "status": serializers.ChoiceField(["pending", "running", "done", "failed", "cancelled"]),
+    "worker": serializers.CharField(), "seconds": serializers.FloatField(), "attempts": serializers.IntegerField(),
+    "trust": serializers.ChoiceField(["pending", "running", "done", "failed", "cancelled", "skipped"]),
+}, many=True)
+JOB_DETAIL_OUTPUT = inline_serializer("JobDetail", {
+    "id": serializers.IntegerField(), "dataset": serializers.IntegerField(), "status": serializers.CharField(),
+    "progress": serializers.FloatField(), "stage": serializers.CharField(), "headline": serializers.CharField(), "runs": serializers.ListField(),
+    "error": serializers.CharField(allow_null=True), "classifiers": serializers.ListField(),
+    "explainers": serializers.ListField(), "rows": serializers.DictField(), "params": serializers.DictField(),
+    "metrics": serializers.DictField(), "created_at": serializers.DateTimeField(),
+    "started_at": serializers.DateTimeField(allow_null=True), "finished_at": serializers.DateTimeField(allow_null=True),
+    "batches": BATCH_OUTPUT, "eta_seconds": serializers.FloatField(allow_null=True),
+})
 
 
 def plugin_variants(key: str, modalities: list[str], lookup) -> dict[str, dict]:
@@ -120,8 +146,9 @@ class JobListApi(APIView):
 
 
 class JobDetailApi(APIView):
+    @extend_schema(responses=JOB_DETAIL_OUTPUT)
     def get(self, request, job_id: int):
-        return Response(job_payload(job_get(user=request.user, job_id=job_id)))
+        return Response(job_payload(job_get(user=request.user, job_id=job_id), detail=True))
 
     def delete(self, request, job_id: int):
         from explanations.services import job_delete
@@ -133,7 +160,7 @@ class JobDetailApi(APIView):
 class JobCancelApi(APIView):
     def post(self, request, job_id: int):
         job = job_cancel(job=job_get(user=request.user, job_id=job_id))
-        return Response(job_payload(job))
+        return Response(job_payload(job, detail=True))
 
 
 class JobExplanationsApi(APIView):

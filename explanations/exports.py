@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from datasets.ingest import formula_safe, value_text
+from explainer_site.exceptions import ApplicationError
 from explanations.insights import job_trust_summary, trust_record
 from explanations.ml import trust as trust_metrics
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
@@ -119,6 +120,10 @@ def job_zip_stamp(job: Job) -> str:
     return digest.hexdigest()[:16]
 
 
+ZIP_UNWRITABLE = ("The ZIP could not be packed: the server's disk is full or its results folder is not writable. "
+                  "Tell the administrator, with job number {job_id}; the results on the page are complete.")
+
+
 def job_zip_fresh(*, job: Job) -> str:
     """The storage name of a ZIP of the job as it is now, packed again when anything in it changed since
     (a what-if drawn after the job finished is in the next download). Only succeeded jobs have a ZIP."""
@@ -128,7 +133,11 @@ def job_zip_fresh(*, job: Job) -> str:
     current = job.result_zip.name if job.result_zip else ""
     if current.endswith(f"-{stamp}.zip") and default_storage.exists(current):
         return current
-    name = job_zip_build(job=job, stamp=stamp)
+    try:
+        name = job_zip_build(job=job, stamp=stamp)
+    except OSError as exc:  # no half-written archive is left (job_zip_build); the person is told, not a 500
+        logger.exception("job %s: the ZIP could not be packed", job.pk)
+        raise ApplicationError(ZIP_UNWRITABLE.format(job_id=job.pk), {"field": "download"}, status=503) from exc
     Job.objects.filter(pk=job.pk).update(result_zip=name)
     job.result_zip.name = name
     if current and current != name:

@@ -76,6 +76,7 @@ class ModelRun(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)  # how many times a task started on this run
     queued_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    rows_resolved = models.BooleanField(default=False)  # ``rows`` is final (it may be empty): its batches can be made
 
     class Meta:
         ordering = ["id"]
@@ -83,6 +84,56 @@ class ModelRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.classifier} in job {self.job_id}"
+
+
+class StepKind(models.TextChoices):
+    TRAIN = "train", "Train"
+    EXPLAIN = "explain", "Explain"
+    TRUST = "trust", "Trust"
+    RUN_FINISH = "run_finish", "Global views"
+    WHATIF = "whatif", "What-if curves"
+    JOB_FINISH = "job_finish", "Finish"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Step(models.Model):
+    """One Celery task of a job's pipeline: train a classifier, explain a batch of rows with one explainer, measure
+    that batch's trust, draw a classifier's global views, draw one row's what-if curves, or finish the job.
+
+    A step is made once (``key`` is unique in its job, so a join reached twice makes nothing twice), sent to the
+    queue by ``pipeline.steps_feed`` (``queued_at`` empty: not in the queue yet), held by one task at a time (the
+    holder beats ``heartbeat_at``) and redone from what is saved when its worker dies.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="steps")
+    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, null=True, blank=True, related_name="steps")
+    kind = models.CharField(max_length=16, choices=StepKind.choices)
+    key = models.CharField(max_length=200)  # e.g. "explain:random_forest:lime:12" (kind, classifier, explainer, first row)
+    explainer = models.CharField(max_length=64, blank=True)
+    rows = models.JSONField(default=list, blank=True)  # row ids of an explain or trust step
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING, db_index=True)
+    worker = models.CharField(max_length=200, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="one_step_per_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} of job {self.job_id}"
 
 
 class Explanation(models.Model):

@@ -9,8 +9,6 @@ classifier gets wrong, its most confident mistakes first (``misclassified_rows``
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 from django.conf import settings
@@ -196,30 +194,7 @@ def rows_pick(*, spec: dict, test_idx: np.ndarray, y: np.ndarray, probabilities:
     return list(dict.fromkeys(picked))[:limit]
 
 
-# ---------------------------------------------------------------- today's runner: once per job
-
-
-def job_rows_resolve(*, job, run, data, predictor, sibling_predictor: Callable[[str], object]) -> list[int]:
-    """The rows every classifier of the job explains, resolved once per job.
-
-    Another classifier's task may have resolved them already: those rows are used. Otherwise they are picked
-    here, with the probabilities of every classifier of the job when misclassified rows are asked for
-    (``sibling_predictor(key)`` gives another classifier's predictor: its saved model when its task trained
-    it, else one fitted here with the job's seed, which is the model its own task fits).
-    """
-    from explanations.models import ModelRun
-
-    for rows in ModelRun.objects.filter(job=job).exclude(pk=run.pk).values_list("rows", flat=True):
-        if rows:
-            return [int(r) for r in rows]
-    probabilities = None
-    if rows_need_predictions(job.rows_spec):
-        X_test = data.X[data.test_idx]
-        probabilities = {run.classifier: predictor.predict_proba(X_test)}
-        for key in job.classifiers:
-            if key not in probabilities:
-                probabilities[key] = sibling_predictor(key).predict_proba(X_test)
-    return rows_resolve(job=job, data=data, probabilities=probabilities)
+# ---------------------------------------------------------------- the job's rows, once every classifier is trained
 
 
 def rows_resolve(*, job, data, probabilities: dict[str, np.ndarray] | None = None) -> list[int]:

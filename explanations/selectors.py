@@ -13,7 +13,7 @@ from PIL import Image
 from datasets.selectors import dataset_row_record
 from explanations.job_data import image_shape_of, pixels_to_images
 from explanations.ml.catalogue import CLASSIFIERS
-from explanations.models import Explanation, Job, ModelRun, Plot
+from explanations.models import Explanation, Job, ModelRun, Plot, StepKind, StepStatus
 
 
 def job_list(*, user, dataset_id: int | None = None) -> QuerySet[Job]:
@@ -93,3 +93,28 @@ def row_image_uri(*, job: Job, row: int) -> str:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def job_batches(*, job: Job) -> list[dict]:
+    """The job's explain steps as the pipeline runs them: rows, status, worker, seconds and attempts of each, with
+    the status of its trust step (``skipped`` where trust is not measured, e.g. texts and images)."""
+    steps = list(job.steps.filter(kind__in=[StepKind.EXPLAIN, StepKind.TRUST]).select_related("run").order_by("pk"))
+    trust = {s.key.removeprefix("trust"): s.status for s in steps if s.kind == StepKind.TRUST}
+    measured = not (job.schema.get("text") or job.schema.get("image_shape"))
+    return [{"classifier": s.run.classifier if s.run_id else "", "explainer": s.explainer, "rows": s.rows,
+             "status": s.status, "worker": s.worker, "seconds": s.seconds, "attempts": s.attempts,
+             "trust": trust.get(s.key.removeprefix("explain"), StepStatus.PENDING if measured else "skipped")}
+            for s in steps if s.kind == StepKind.EXPLAIN]
+
+
+def job_eta_seconds(*, job: Job, batches: list[dict]) -> float | None:
+    """Seconds until the last batch is explained, from the batches timed so far and how many run side by side."""
+    if job.status not in ("queued", "running"):
+        return None
+    timed = [b["seconds"] for b in batches if b["status"] == StepStatus.DONE and b["seconds"]]
+    left = sum(b["status"] in (StepStatus.PENDING, StepStatus.RUNNING) for b in batches)
+    if not timed or not left:
+        return None
+    side_by_side = max(len({b["worker"] for b in batches if b["status"] == StepStatus.RUNNING}), 1)
+    running = sum(b["status"] == StepStatus.RUNNING for b in batches)
+    return round(sum(timed) / len(timed) * left / max(running, side_by_side, 1), 1)

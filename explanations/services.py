@@ -1,4 +1,5 @@
-"""Writes of jobs: create (validate, enqueue on commit), run one classifier in batches, finish, fail, cancel, delete."""
+"""Writes of jobs: create (validate, enqueue on commit), cancel, fail, delete; what every step saves (model, plots,
+explanations). The steps themselves are ``explanations.job_steps``; when they run, ``explanations.pipeline``."""
 
 from __future__ import annotations
 
@@ -9,41 +10,39 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import timedelta
 
 import joblib
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations import quotas
-from explanations.insights import insight_params_clean, run_insight_finish, trust_meter_build
-from explanations.job_data import JobData, job_data_build
-from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
-from explanations.ml.engine import JobStopped, stop_check
+from explanations.insights import insight_params_clean
+from explanations.job_data import JobData
+from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.engine import JobStopped
 from explanations.ml.explainers import EXPLAINERS
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
-from explanations.ml.model_files import model_file_load
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
+from explanations.pipeline import (
+    job_steps_start,
+    job_steps_stop,
+    jobs_stale_sweep,  # noqa: F401  (its home is the pipeline; older imports find it here)
+    steps_feed,
+)
 from explanations.rows import (  # noqa: F401 (ROW_SPEC_KEYS, rows_resolve: re-exported)
     ROW_SPEC_KEYS,
-    job_rows_resolve,
     rows_resolve,
     rows_spec_clean,
     rows_spec_resubmit,
 )
-from explanations.summaries import run_summary_plots
-from explanations.whatifs import job_whatif_build
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -150,29 +149,21 @@ def job_create(*, owner, dataset: Dataset, classifiers: list[str], explainers: l
             return Job.objects.get(owner=owner, request_key=request_key)
         now = timezone.now()
         ModelRun.objects.bulk_create(ModelRun(job=job, classifier=key, queued_at=now) for key in job.classifiers)
+        job_steps_start(job=job)
         transaction.on_commit(lambda: job_enqueue(job=job))
     return job
 
 
 def job_enqueue(*, job: Job) -> None:
+    """Send the job's first steps (its training), or as many as the owner's allowance in the queue takes."""
     try:
-        for key in job.classifiers:
-            model_run_enqueue(job_id=job.pk, classifier=key)
+        steps_feed(owner_id=job.owner_id, strict=True)
     except Exception as exc:  # whatever the broker says, the job was not queued
         logger.exception("job %s could not be queued", job.pk)
         with transaction.atomic():
             job_delete(job=job)
         raise ApplicationError("The job queue is unavailable right now, so nothing was started. Try again in a minute.",
                                {"field": "queue"}, status=503) from exc
-
-
-def model_run_enqueue(*, job_id: int, classifier: str) -> None:
-    from explanations.tasks import job_classifier_run
-
-    # No time limits in the message: the worker that runs the task applies its own (CELERY_TASK_*_TIME_LIMIT),
-    # the same ones its failure message and the sweeper quote.
-    job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue,
-                                   time_limit=None, soft_time_limit=None)
 
 
 @transaction.atomic
@@ -198,6 +189,7 @@ def job_cancel(*, job: Job) -> Job:
     """Stop the job within about a second (its tasks' ``JobStopCheck``); finished explanations stay."""
     updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
         status=JobStatus.CANCELLED, stage="Cancelled", finished_at=timezone.now())
+    job_steps_stop(job_id=job.pk)
     job.refresh_from_db()
     if not updated and job.status not in FINAL_STATUSES:
         raise ApplicationError("This job cannot be cancelled now.")
@@ -208,6 +200,7 @@ def job_fail(*, job_id: int, reason: str) -> None:
     """The one place failures are recorded: a sentence the user can act on."""
     Job.objects.filter(pk=job_id).exclude(status__in=FINAL_STATUSES).update(
         status=JobStatus.FAILED, error=reason[:2000], stage="Failed", finished_at=timezone.now())
+    job_steps_stop(job_id=job_id)
 
 
 def job_delete(*, job: Job) -> None:
@@ -242,8 +235,8 @@ def job_deadline_check() -> None:
 def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool:
     """Record what the job is doing; returns False when the job was cancelled or failed meanwhile (stop then).
 
-    Also the heartbeat the stale-job sweeper reads: of the job, and of the classifier run when given. Raises
-    ``SoftTimeLimitExceeded`` once the task's deadline (``job_deadline``) has passed.
+    The job's and the run's stage are what pages show (the steps' own heartbeats are ``pipeline.step_heartbeat``).
+    Raises ``SoftTimeLimitExceeded`` once the step's deadline (``job_deadline``) has passed.
     """
     job_deadline_check()
     now = timezone.now()
@@ -280,145 +273,6 @@ class JobStopCheck:
             raise JobStopped(f"job {self.job_id} is no longer running")
 
 
-def job_stale_after() -> timedelta:
-    """A live task cannot outlast the hard time limit, so a run silent for longer than that has lost its worker."""
-    seconds = settings.EXPLAINER_JOB_STALE_SECONDS or settings.CELERY_TASK_TIME_LIMIT + 60
-    return timedelta(seconds=seconds)
-
-
-def model_run_claim(*, run: ModelRun, task_id: str) -> bool:
-    """Take the run for this task; False when another task holds it and is alive (a duplicate delivery).
-
-    The same task id may always take it back: that is the message redelivered after its worker died.
-    """
-    free = Q(task_id=task_id) | Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=timezone.now() - job_stale_after())
-    runs = ModelRun.objects.filter(pk=run.pk)
-    if task_id:
-        runs = runs.filter(free)
-    taken = runs.update(task_id=task_id[:64], heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
-    run.refresh_from_db(fields=["task_id", "heartbeat_at", "attempts"])
-    return bool(taken)
-
-
-_claimed_at: ContextVar[float | None] = ContextVar("model_run_claimed_at", default=None)
-PAUSED_STAGE = "Paused to let other users' jobs start; it goes on when a worker is free"
-
-
-def model_run_yield_due(*, job: Job, run: ModelRun, at_start: bool = False) -> bool:
-    """Whether this run should hand its worker to another owner's waiting run (fair sharing between users).
-
-    A run waits when its message is queued and no task holds it. Its owner is served first when this owner
-    holds at least two more running runs than that owner (after the swap it still holds no fewer), or one more
-    once this task has held the run, or that owner's run has waited, for ``EXPLAINER_FAIR_SHARE_SECONDS`` (turns
-    on a single worker: the waiting clock also covers this owner's earlier jobs, which ended within their slice,
-    so a burst of short jobs does not keep another user waiting). That last clause waits for one batch of
-    progress (not ``at_start``): a waiting run whose message was lost then costs a batch per hand-over, never
-    a hand-over loop that does nothing. Only runs on this run's queue and queued since it was (so their message
-    is not already behind it) count.
-    """
-    quantum = settings.EXPLAINER_FAIR_SHARE_SECONDS
-    if quantum < 0:
-        return False
-    queue = CLASSIFIERS[run.classifier].queue if run.classifier in CLASSIFIERS else None
-    same_queue = [key for key, spec in CLASSIFIERS.items() if spec.queue == queue]
-    now = timezone.now()
-    active = (ModelRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING], classifier__in=same_queue)
-              .exclude(status=ModelRunStatus.DONE))
-    waiting = active.filter(heartbeat_at__isnull=True).exclude(job__owner_id=job.owner_id)
-    if run.queued_at is not None:
-        waiting = waiting.filter(queued_at__gte=run.queued_at)
-    waiting_owners = set(waiting.order_by().values_list("job__owner_id", flat=True).distinct())
-    if not waiting_owners:
-        return False
-    running = dict(active.filter(heartbeat_at__gte=now - job_stale_after()).order_by().values_list("job__owner_id")
-                   .annotate(n=Count("id")).values_list("job__owner_id", "n"))
-    mine = running.get(job.owner_id, 0)
-    behind = [owner for owner in waiting_owners if running.get(owner, 0) < mine]
-    if not behind:
-        return False
-    if min(running.get(owner, 0) for owner in behind) + 1 < mine:
-        return True
-    if at_start:
-        return False
-    claimed = _claimed_at.get()
-    held = time.monotonic() - claimed if claimed is not None else 0.0
-    oldest = waiting.filter(job__owner_id__in=behind).order_by("queued_at").values_list("queued_at", flat=True).first()
-    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return max(held, waited) >= quantum
-
-
-def model_run_yield(*, job: Job, run: ModelRun) -> bool:
-    """Give the run back to the queue (its message goes to the back) so another owner's work starts first.
-
-    True when this task must stop: the run was handed back (or is no longer this task's). The handover does not
-    count as an attempt for the stale-job sweeper, and the run is never lost: when the queue cannot take the
-    message, the task takes the run back and goes on.
-    """
-    now = timezone.now()
-    released = ModelRun.objects.filter(pk=run.pk, task_id=run.task_id, heartbeat_at__isnull=False).update(
-        task_id="", heartbeat_at=None, queued_at=now, attempts=F("attempts") - 1, stage=PAUSED_STAGE)
-    if not released:  # the sweeper or another delivery holds it now
-        return True
-    try:
-        model_run_enqueue(job_id=job.pk, classifier=run.classifier)
-    except Exception:
-        logger.exception("job %s: could not re-queue %s to share the workers; it goes on", job.pk, run.classifier)
-        return not ModelRun.objects.filter(pk=run.pk, task_id="", heartbeat_at__isnull=True).update(
-            task_id=run.task_id, heartbeat_at=timezone.now(), attempts=F("attempts") + 1)
-    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(stage=PAUSED_STAGE, heartbeat_at=now)
-    logger.info("job %s: %s handed its worker to another user's job", job.pk, run.classifier)
-    return True
-
-
-def model_run_yield_if_due(*, job: Job, run: ModelRun, at_start: bool = False) -> bool:
-    """At a batch boundary (or ``at_start``, before any work): True when the run was handed back to the queue
-    (stop here; it resumes from here)."""
-    return model_run_yield_due(job=job, run=run, at_start=at_start) and model_run_yield(job=job, run=run)
-
-
-def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: timedelta | None = None) -> dict[str, list[int]]:
-    """Re-queue classifier runs whose worker died (heartbeat older than ``stale_after``) or whose message was
-    lost (queued longer than ``queue_timeout`` and never started); fail the job once a run has been started
-    ``EXPLAINER_JOB_MAX_ATTEMPTS`` times. Safe to run from several workers at once.
-    """
-    now = timezone.now()
-    stale_after = stale_after or job_stale_after()
-    queue_timeout = queue_timeout or timedelta(seconds=settings.EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS)
-    active = ModelRun.objects.filter(job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exclude(status=ModelRunStatus.DONE)
-    orphaned = Q(heartbeat_at__lt=now - stale_after)
-    lost = Q(heartbeat_at__isnull=True) & (Q(queued_at__lt=now - queue_timeout)
-                                           | Q(queued_at__isnull=True, job__created_at__lt=now - queue_timeout))
-    result: dict[str, list[int]] = {"requeued": [], "failed": []}
-    for run in active.filter(orphaned | lost).order_by("pk"):
-        label = CLASSIFIERS[run.classifier].label if run.classifier in CLASSIFIERS else run.classifier
-        if run.attempts >= settings.EXPLAINER_JOB_MAX_ATTEMPTS:
-            job_fail(job_id=run.job_id, reason=model_run_lost_reason(label=label, attempts=run.attempts))
-            result["failed"].append(run.job_id)
-            continue
-        # The run's task id stays: a task still alive after all beats the heartbeat again and keeps the run.
-        taken = ModelRun.objects.filter(pk=run.pk, heartbeat_at=run.heartbeat_at, queued_at=run.queued_at).update(
-            heartbeat_at=None, queued_at=now)
-        if not taken:  # another sweeper got there first
-            continue
-        try:
-            model_run_enqueue(job_id=run.job_id, classifier=run.classifier)
-        except Exception:  # the broker is still away: the next sweep after ``queue_timeout`` tries again
-            logger.exception("job %s: could not re-queue %s", run.job_id, run.classifier)
-            continue
-        Job.objects.filter(pk=run.job_id, status=JobStatus.RUNNING).update(
-            stage=f"{label}: its worker stopped responding; queued again", heartbeat_at=now)
-        logger.warning("job %s: re-queued %s (started %s times so far)", run.job_id, run.classifier, run.attempts)
-        result["requeued"].append(run.job_id)
-    return result
-
-
-def model_run_lost_reason(*, label: str, attempts: int) -> str:
-    limit = settings.CELERY_TASK_TIME_LIMIT
-    return (f"The worker running {label} stopped before finishing, {attempts} time{'s' if attempts != 1 else ''} "
-            f"(it may have run out of memory or past the time limit of {duration_text(limit)}). "
-            "Try fewer rows or samples, or a lighter classifier.")
-
-
 def duration_text(seconds: float) -> str:
     minutes = seconds / 60
     if minutes >= 1:
@@ -427,82 +281,6 @@ def duration_text(seconds: float) -> str:
 
 
 # ---------------------------------------------------------------- run
-
-
-def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_id: str = "") -> None:
-    """Train one classifier (or load it if a previous attempt did) and explain its rows batch by batch.
-
-    Safe to run twice: finished explanations are skipped, so a retried task only does what is left; a
-    duplicate delivery while another task holds the run does nothing.
-    """
-    job = Job.objects.select_related("dataset").filter(pk=job_id).first()
-    if job is None:  # deleted meanwhile
-        return
-    Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(status=JobStatus.RUNNING, started_at=timezone.now())
-    job.refresh_from_db()
-    if job.status != JobStatus.RUNNING:
-        return
-    run = ModelRun.objects.get(job=job, classifier=classifier)
-    if run.status == ModelRunStatus.DONE:  # an earlier delivery finished it
-        job_finish_if_done(job_id=job_id)
-        return
-    if not model_run_claim(run=run, task_id=task_id):
-        logger.info("job %s: %s is held by task %s; this delivery stops", job_id, classifier, run.task_id)
-        return
-    _claimed_at.set(time.monotonic())
-    if run.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
-        job_fail(job_id=job_id, reason=model_run_lost_reason(label=CLASSIFIERS[classifier].label, attempts=run.attempts - 1))
-        return
-    if worker:  # on the instance too: later full saves of ``run`` must not blank it
-        run.worker = worker[:200]
-        ModelRun.objects.filter(pk=run.pk).update(worker=run.worker)
-    if model_run_yield_if_due(job=job, run=run, at_start=True):  # another user's work is waiting: it goes first
-        return
-    if schema_modality(job.schema) != "tabular":  # texts and images: same phases, their own data and plug-ins
-        from explanations.text_image_run import modality_classifier_run
-
-        modality_classifier_run(job=job, run=run)
-        return
-    spec = CLASSIFIERS[classifier]
-    seed = job.params["seed"]
-    job_stage_set(job_id, f"Preparing the data for {spec.label}", run_id=run.pk)
-    data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=seed)
-    model = model_run_train(job=job, run=run, data=data)
-    if model is None:
-        return
-    predictor = predictor_build(classifier, model, data.space)
-    if not run.rows:
-        run.rows = job_rows_resolve(job=job, run=run, data=data, predictor=predictor,
-                                    sibling_predictor=lambda key: sibling_predictor_build(job=job, data=data, classifier=key))
-        run.units_total = 2 + len(run.rows) * len(job.explainers)
-        run.units_done = 1
-        run.save(update_fields=["rows", "units_total", "units_done"])
-    for key in job.explainers:
-        if not explainer_rows_run(job=job, run=run, data=data, predictor=predictor, explainer_key=key):
-            return
-    if not job_stage_set(job_id, f"Drawing the global views for {spec.label}", run_id=run.pk):
-        return
-    run_summary_plots(job=job, run=run, data=data, predictor=predictor)
-    run_insight_finish(job=job, run=run, data=data)
-    ModelRun.objects.filter(pk=run.pk).update(status=ModelRunStatus.DONE, units_done=run.units_total)
-    job_finish_if_done(job_id=job_id)
-
-
-def model_run_train(*, job: Job, run: ModelRun, data: JobData):
-    spec = CLASSIFIERS[run.classifier]
-    if run.status != ModelRunStatus.PENDING and run.model_file:
-        with run.model_file.open("rb") as handle:
-            return model_file_load(handle)  # a file our own worker wrote, never an upload
-    if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
-        return None
-    started = time.perf_counter()
-    X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
-    model = classifier_fit(run.classifier, job.params["classifiers"].get(run.classifier, {}), data.space, X_train, y_train,
-                           seed=job.params["seed"])
-    fit_seconds = time.perf_counter() - started
-    predictor = predictor_build(run.classifier, model, data.space)
-    model_run_record(job=job, run=run, data=data, model=model, predictor=predictor, fit_seconds=fit_seconds)
-    return model
 
 
 def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor, fit_seconds: float) -> None:
@@ -534,68 +312,14 @@ def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor
     run.save()
 
 
-def sibling_predictor_build(*, job: Job, data: JobData, classifier: str):
-    """Another classifier of the job, to pick rows that are the same for all: its saved model when trained, else
-    fitted here as its own task fits it (same data, parameters and seed)."""
-    run = ModelRun.objects.filter(job=job, classifier=classifier).first()
-    if run is not None and run.status != ModelRunStatus.PENDING and run.model_file:
-        with run.model_file.open("rb") as handle:
-            model = model_file_load(handle)  # a file our own worker wrote, never an upload
-    else:
-        model = classifier_fit(classifier, job.params["classifiers"].get(classifier, {}), data.space,
-                               data.X[data.train_idx], data.y[data.train_idx], seed=job.params["seed"])
-    return predictor_build(classifier, model, data.space)
-
-
-def batches(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, explainer_key: str) -> bool:
-    """Explain the run's rows not yet done with one explainer; False when the job stopped meanwhile."""
-    done = set(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=explainer_key)
-               .values_list("row", flat=True))
-    pending = [r for r in run.rows if r not in done]
-    if not pending:
-        return True
-    explainer_cls = explainer_for(explainer_key, "tabular")
-    spec = CLASSIFIERS[run.classifier]
-    seed = job.params["seed"]
-    try:
-        explainer = explainer_cls(**job.params.get(explainer_key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
-    except ExplainerError as exc:
-        raise ApplicationError(f"{explainer_cls.label} could not be set up for {spec.label}: {exc}") from exc
-    meter = trust_meter_build(job=job, data=data, predictor=predictor, explainer_key=explainer_key)
-    total = len(run.rows)
-    for batch in batches(pending, settings.EXPLAINER_BATCH_SIZE * getattr(explainer_cls, "batch_scale", 1)):
-        position = total - len(pending) + 1
-        if not job_stage_set(job.pk, f"Explaining rows {position}–{position + len(batch) - 1} of {total} with "
-                                     f"{explainer_cls.label} — {spec.label}", run_id=run.pk):
-            return False
-        if model_run_yield_if_due(job=job, run=run):
-            return False
-        started = time.perf_counter()
-        results = explainer.explain(data.X[batch], batch)
-        seconds = (time.perf_counter() - started) / max(len(batch), 1)
-        trusts = meter.measure(results)
-        for result in results:
-            stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
-            explanation_save(job=job, run=run, data=data, result=result, seconds=seconds, trust=trusts.get(result.row))
-        pending = pending[len(batch):]
-        finished = Explanation.objects.filter(job=job, classifier=run.classifier).count()
-        ModelRun.objects.filter(pk=run.pk).update(units_done=1 + finished)
-    return True
-
-
 def explanation_title(*, data: JobData, row: int, predicted: str, classifier_label: str, explainer_label: str) -> str:
     name = data.row_names[row]
     return f"Why row {row}{f' ({name})' if name else ''} is predicted {predicted} — {classifier_label}, {explainer_label}"
 
 
-def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
-                     trust: dict | None = None) -> None:
-    """Store one row's explanation with the picture and alt text its explainer names (for this kind of data)."""
+def explanation_picture(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult,
+                        trust: dict | None = None) -> tuple[str, bytes, bytes, str]:
+    """Title, PNG, SVG and alt text of one row's explanation, as its explainer draws it (with what trust adds)."""
     space = data.space
     predicted = space.class_names[result.predicted]
     spec, explainer_cls = CLASSIFIERS[run.classifier], explainer_for(result.method, schema_modality(job.schema))
@@ -604,19 +328,31 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
     figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=subtitle, trust=trust)
     png, svg = figure_render(figure)
-    payload = dict(result.data)
+    return title, png, svg, explanation_alt(explainer_cls, result, space)
+
+
+def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
+                     trust: dict | None = None) -> None:
+    """Store one row's explanation with the picture and alt text its explainer names (for this kind of data).
+
+    Once: a redelivered batch finds the row saved and stores nothing (the table's unique row per explainer)."""
+    if Explanation.objects.filter(job=job, classifier=run.classifier, explainer=result.method, row=result.row).exists():
+        return
+    space = data.space
+    title, png, svg, alt = explanation_picture(job=job, run=run, data=data, result=result, trust=trust)
     with transaction.atomic():
         try:
-            explanation = Explanation.objects.create(
-                job=job, classifier=run.classifier, explainer=result.method, row=result.row,
-                row_name=data.row_names[result.row][:300], in_train=bool(np.isin(result.row, data.train_idx)),
-                true_label=data.row_label(result.row), predicted=predicted,
-                probabilities={name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
-                data=payload, meta=result.meta, trust=trust or {}, seconds=round(seconds, 4))
+            with transaction.atomic():
+                explanation = Explanation.objects.create(
+                    job=job, classifier=run.classifier, explainer=result.method, row=result.row,
+                    row_name=data.row_names[result.row][:300], in_train=bool(np.isin(result.row, data.train_idx)),
+                    true_label=data.row_label(result.row), predicted=space.class_names[result.predicted],
+                    probabilities={name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
+                    data=dict(result.data), meta=result.meta, trust=trust or {}, seconds=round(seconds, 4))
         except IntegrityError:
-            return  # a retried batch: this row was finished by the earlier attempt
+            return  # saved meanwhile by another delivery of this batch
         plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
-                        alt=explanation_alt(explainer_cls, result, space), explanation=explanation)
+                        alt=alt, explanation=explanation)
 
 
 def plot_save(*, job: Job, classifier: str, kind: str, figure, title: str, alt: str) -> Plot:
@@ -633,29 +369,3 @@ def plot_files_save(*, job: Job, classifier: str, kind: str, png: bytes, svg: by
     plot.svg.save(f"{stem}.svg", ContentFile(svg), save=False)
     plot.save()
     return plot
-
-
-def job_finish_if_done(*, job_id: int) -> None:
-    """The last classifier to finish packs the ZIP and marks the job succeeded."""
-    from explanations.exports import job_zip_build
-
-    if ModelRun.objects.filter(job_id=job_id).exclude(status=ModelRunStatus.DONE).exists():
-        return
-    if not job_stage_set(job_id, "Drawing what-if curves"):
-        return
-    job_whatif_build(job=Job.objects.select_related("dataset").get(pk=job_id))
-    if not job_stage_set(job_id, "Packing the results"):
-        return
-    job = Job.objects.get(pk=job_id)
-    try:
-        name = job_zip_build(job=job)
-    except OSError:  # e.g. the disk filled up while writing: leave no half-written archive behind
-        partial = f"jobs/{job_id}/explainer-job-{job_id}.zip"
-        try:
-            if default_storage.exists(partial):
-                default_storage.delete(partial)
-        except OSError:
-            logger.warning("could not remove the partial ZIP %s", partial)
-        raise
-    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.SUCCEEDED, result_zip=name, stage="Done", finished_at=timezone.now())

@@ -15,24 +15,92 @@ from explainer_site.exceptions import ApplicationError
 from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.explainers.base import ExplainerError
 from explanations.models import WhatIf
-from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail, jobs_stale_sweep
-from explanations.services import job_classifier_run as job_classifier_run_service
+from explanations.pipeline import (
+    job_advance,
+    job_steps_feed,
+    jobs_stale_sweep,
+    step_claim,
+    step_done,
+    step_failed,
+    step_heartbeat,
+    step_label,
+    step_lost_reason,
+    step_released,
+)
+from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail
 from explanations.whatifs import whatif_draw as whatif_draw_service
 from explanations.whatifs import whatif_fail
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
-def job_classifier_run(self, job_id: int, classifier: str) -> None:
+def step_task_run(step_id: int, *, worker: str, task_id: str) -> None:
+    """Every step's task: hold the step, do its work under its time limit and heartbeat, then make and send what
+    follows. A step already done, held by a live task, or of a job that ended, is a no-op."""
+    from explanations.job_steps import step_work
+
+    step = step_claim(step_id=step_id, task_id=task_id, worker=worker)
+    if step is None:
+        logger.info("step %s: done, held by a live task, or its job ended; this delivery stops", step_id)
+        return
+    if step.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
+        step_failed(step_id=step_id)
+        job_fail(job_id=step.job_id, reason=step_lost_reason(label=step_label(step), attempts=step.attempts - 1))
+        return
+    started = time.perf_counter()
     try:
-        with job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT), stop_check_set(JobStopCheck(job_id)):
-            job_classifier_run_service(job_id=job_id, classifier=classifier, worker=self.request.hostname or "",
-                                       task_id=self.request.id or "")
-    except JobStopped:  # cancelled (or failed elsewhere) while explaining: the job already says so
-        logger.info("job %s: %s stopped, the job is no longer running", job_id, classifier)
+        with (job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT), stop_check_set(JobStopCheck(step.job_id)),
+              step_heartbeat(step_id)):
+            step_work(step=step)
+    except JobStopped:  # cancelled (or failed elsewhere) while working: the job already says so
+        logger.info("job %s: %s stopped, the job is no longer running", step.job_id, step.key)
+        step_released(step=step)
+        return
     except Exception as exc:  # the job must end with a reason, whatever broke
-        job_fail(job_id=job_id, reason=failure_reason(exc, job_id=job_id))
+        step_failed(step_id=step_id)
+        job_fail(job_id=step.job_id, reason=failure_reason(exc, job_id=step.job_id))
+        return
+    step_done(step=step, seconds=time.perf_counter() - started)
+
+
+STEP_TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def model_train(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def batch_explain(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def batch_trust(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def model_run_finish(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def whatif_curves(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
+def job_finish(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def job_classifier_run(job_id: int, classifier: str) -> None:
+    """A message queued before jobs became pipelines: the job goes on as one (finished rows are kept)."""
+    job_advance(job_id=job_id)
+    job_steps_feed(job_id=job_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -397,7 +397,12 @@ def job_download(request: HttpRequest, job_id: int) -> HttpResponse:
     if job.status != JobStatus.SUCCEEDED:
         messages.error(request, "The ZIP is made when the job has finished successfully.")
         return redirect("explanations:job", job.pk)
-    return FileResponse(default_storage.open(job_zip_fresh(job=job), "rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
+    try:
+        name = job_zip_fresh(job=job)
+    except ApplicationError as exc:
+        messages.error(request, str(exc))
+        return redirect("explanations:job", job.pk)
+    return FileResponse(default_storage.open(name, "rb"), as_attachment=True, filename=f"explainer-job-{job.pk}.zip",
                         content_type="application/zip")
 
 

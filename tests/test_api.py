@@ -38,6 +38,10 @@ def test_upload_schema_job_explanations_download(api, run_on_commit):
     assert set(job["metrics"]["random_forest"]) >= {"accuracy", "f1_macro"}
     assert job["runs"] == [{"classifier": "random_forest", "label": "Random forest", "status": "done",
                             "stage": "Drawing the global views for Random forest", "progress": 1.0}]
+    assert [(b["classifier"], b["explainer"], b["rows"], b["status"], b["attempts"], b["trust"]) for b in job["batches"]] == [
+        ("random_forest", key, [0, 5], "done", 1, "done") for key in ("lime", "anchor", "shap")]  # one batch each
+    assert all(b["worker"] and b["seconds"] > 0 for b in job["batches"]) and job["eta_seconds"] is None
+    assert "batches" not in api.get("/api/jobs/").json()[0]  # the list stays light
 
     explanations = api.get(f"/api/jobs/{job_id}/explanations/").json()
     assert len(explanations) == 6
@@ -105,6 +109,7 @@ def test_registries_list_keys_and_parameters(api):
 def test_openapi_schema_and_auth_required(api, client):
     response = api.get("/api/schema/")
     assert response.status_code == 200 and b"/api/jobs/{job_id}/explanations/" in response.content
+    assert b"JobBatch" in response.content and b"eta_seconds" in response.content  # the pipeline's batches
     assert client.get("/api/datasets/").status_code in (401, 403)
 
 

@@ -12,7 +12,7 @@ from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.services import dataset_create, dataset_schema_set
-from explanations import tasks
+from explanations import job_steps, tasks
 from explanations.models import Job, Plot
 from explanations.services import job_create
 from tests.unit_fixtures import *  # noqa: F403
@@ -199,7 +199,7 @@ def test_an_unexpected_error_in_a_job_is_logged_not_shown(user, zoo, run_on_comm
     def broken(**kwargs):
         raise KeyError("secret_internal_column")
 
-    monkeypatch.setattr(tasks, "job_classifier_run_service", broken)
+    monkeypatch.setitem(job_steps.STEP_WORK, "train", broken)
     with caplog.at_level(logging.ERROR, logger="explanations.tasks"), run_on_commit():
         job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"], rows={"ids": [0]},
                          params={"lime": {"num_samples": 100}})

@@ -79,4 +79,7 @@ def finished(zoo, user, run_on_commit):
                          rows={"ids": [0, 1]}, params={"lime": {"num_samples": 300}})
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
+    from explanations.exports import job_zip_fresh
+
+    job_zip_fresh(job=job)  # packed as the first download would (a job's ZIP is made when it is downloaded)
     return job

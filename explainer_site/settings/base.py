@@ -135,12 +135,10 @@ EXPLAINER_TRUST_SANITY_IMAGES = int(os.environ.get("EXPLAINER_TRUST_SANITY_IMAGE
 EXPLAINER_TRUST_ROAR_IMAGES = int(os.environ.get("EXPLAINER_TRUST_ROAR_IMAGES", "200"))
 # Sharing the workers: an account may have EXPLAINER_MAX_ACTIVE_JOBS_PER_USER jobs queued or running at once (429
 # beyond), and one job may cost at most EXPLAINER_MAX_JOB_COST model evaluations (rows x classifiers x samples per
-# explainer x (1 + stability reruns); 0 turns a limit off). A running classifier hands its worker to another user's
-# waiting one at a batch boundary when its owner holds two runs more, or one more once it has held the worker
-# EXPLAINER_FAIR_SHARE_SECONDS (-1: never).
+# explainer x (1 + stability reruns); 0 turns a limit off). Between users the queue itself is fair: see
+# EXPLAINER_STEPS_IN_FLIGHT_PER_USER below.
 EXPLAINER_MAX_ACTIVE_JOBS_PER_USER = int(os.environ.get("EXPLAINER_MAX_ACTIVE_JOBS_PER_USER", "3"))
 EXPLAINER_MAX_JOB_COST = int(os.environ.get("EXPLAINER_MAX_JOB_COST", str(100_000_000)))
-EXPLAINER_FAIR_SHARE_SECONDS = float(os.environ.get("EXPLAINER_FAIR_SHARE_SECONDS", "60"))
 # The what-if editor: a job holds at most EXPLAINER_SCENARIOS_PER_JOB edited rows, and an account may ask for
 # EXPLAINER_SCENARIOS_PER_HOUR of them an hour (429 beyond; 0 turns a cap off). Workers of the "interactive" queue
 # compute them, so a long job never keeps a person waiting for one.
@@ -218,7 +216,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Connect and publish time out in seconds, so a dead broker means "queue unavailable" (503), not a hung request.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600, "socket_connect_timeout": 3, "socket_timeout": 15}
+    # A message unacknowledged for visibility_timeout goes back to the queue: longer than any one step may run
+    # (its hard time limit), so a live step is never delivered twice; a dead worker's steps come back sooner,
+    # through the sweeper (EXPLAINER_JOB_STALE_SECONDS).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "900")) + 360,
+                                       "socket_connect_timeout": 3, "socket_timeout": 15}
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
@@ -230,19 +232,25 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", str(50 * 60)))
+# A job is a pipeline of small steps (explanations.pipeline), so the limits are those of one step: training one
+# classifier, or explaining one batch of rows.
+CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "900"))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 120
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # The stale-job sweeper (run by every worker every EXPLAINER_JOB_SWEEP_SECONDS, and by `manage.py jobs_sweep`):
-# a run silent for EXPLAINER_JOB_STALE_SECONDS (0: the hard time limit + 1 minute) lost its worker; a run queued
-# for EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS and never started lost its message. Both are queued again, until a run
-# has been started EXPLAINER_JOB_MAX_ATTEMPTS times; then the job fails with the reason.
-EXPLAINER_JOB_STALE_SECONDS = int(os.environ.get("EXPLAINER_JOB_STALE_SECONDS", "0"))
+# a running step beats its heartbeat every EXPLAINER_HEARTBEAT_SECONDS; one silent for EXPLAINER_JOB_STALE_SECONDS
+# lost its worker; a step queued for EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS and never started lost its message. Both
+# are queued again, until a step has been started EXPLAINER_JOB_MAX_ATTEMPTS times; then the job fails with the reason.
+# An account has at most EXPLAINER_STEPS_IN_FLIGHT_PER_USER steps in the queue or running at once: the rest wait
+# in the database and follow as these finish, behind other users' steps (fair sharing comes from the queue).
+EXPLAINER_HEARTBEAT_SECONDS = float(os.environ.get("EXPLAINER_HEARTBEAT_SECONDS", "10"))
+EXPLAINER_JOB_STALE_SECONDS = int(os.environ.get("EXPLAINER_JOB_STALE_SECONDS", "45"))
+EXPLAINER_STEPS_IN_FLIGHT_PER_USER = int(os.environ.get("EXPLAINER_STEPS_IN_FLIGHT_PER_USER", "4"))
 EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS = int(os.environ.get("EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS", str(6 * 3600)))
 EXPLAINER_JOB_MAX_ATTEMPTS = int(os.environ.get("EXPLAINER_JOB_MAX_ATTEMPTS", "3"))
-EXPLAINER_JOB_SWEEP_SECONDS = float(os.environ.get("EXPLAINER_JOB_SWEEP_SECONDS", "60"))
+EXPLAINER_JOB_SWEEP_SECONDS = float(os.environ.get("EXPLAINER_JOB_SWEEP_SECONDS", "15"))
 
 # Shared by web processes (login rate limits): Redis when the broker is Redis, else per-process memory.
 CACHE_URL = os.environ.get("CACHE_URL") or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")

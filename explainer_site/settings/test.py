@@ -16,3 +16,4 @@ STORAGES = {
 EXPLAINER_TRUST_STABILITY_RUNS = 0  # unit tests that measure stability ask for it (params["trust"]) with few reruns
 EXPLAINER_TRUST_SANITY_IMAGES = 0  # likewise the image sanity check and ROAR (tests/explanations/test_image_trust_job.py)
 EXPLAINER_TRUST_ROAR_IMAGES = 0
+EXPLAINER_HEARTBEAT_SECONDS = 0  # eager steps run in the test's thread and transaction: no heartbeat thread

@@ -24,9 +24,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from django.core.files.storage import default_storage
 from matplotlib.figure import Figure
 
-from explanations.exports import explanation_summary_text, explanations_csv
+from explanations.exports import explanation_summary_text, explanations_csv, job_zip_fresh
 from explanations.ml import trust
 from explanations.ml.catalogue import (
     EXPLAINER_VARIANTS,
@@ -422,7 +423,7 @@ def test_a_new_explainer_needs_one_module_and_one_line(occlusion, heart_table, z
         assert e.trust["agreement"] is not None and e.trust["top_features"]
         plot = Plot.objects.get(explanation=e)
         assert plot.alt.startswith("Predicted ") and "(OCCLUSION)" in plot.alt
-    with job.result_zip.open("rb") as handle:  # the exports
+    with default_storage.open(job_zip_fresh(job=job), "rb") as handle:  # packed at the first download  # the exports
         archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     frame = pd.read_csv(io.BytesIO(archive.read("explanations.csv")), keep_default_na=False)
     rows = frame[frame["explainer"] == "occlusion"]

@@ -1,21 +1,18 @@
 """Sharing the workers in-process: the per-account job quota and the cost limit (API, form, rerun), a cancel that
-stops inside a batch (the engines' stop check), and a run that hands its worker to another user's waiting run,
-then resumes where it stopped."""
+stops inside a batch (the engines' stop check), and the queue's fairness: an account has at most its allowance
+of steps in the queue, so another user's job goes in ahead of the rest of a burst."""
 
 from __future__ import annotations
 
-import time
-from datetime import timedelta
-
 import numpy as np
 import pytest
-from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from explanations import services, tasks
+from explanations import pipeline, services, tasks
 from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.engine.kernel_shap import KernelShapBatch
-from explanations.models import Explanation, Job, JobStatus, ModelRun
-from explanations.services import JobStopCheck, job_cancel, job_classifier_run, job_create
+from explanations.models import Explanation, Job, JobStatus, Step
+from explanations.services import JobStopCheck, job_cancel, job_create
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +26,9 @@ MAXIMAL = {"classifiers": TABULAR_CLASSIFIERS, "explainers": ["lime", "anchor", 
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple]:
-    """What would go to the broker, instead of running it."""
+    """What would go to the broker (kind, step id, queue), instead of running it."""
     sent: list[tuple] = []
-    monkeypatch.setattr(tasks.job_classifier_run, "apply_async", lambda args, queue=None, **options: sent.append(tuple(args)))
+    monkeypatch.setattr(pipeline, "task_send", lambda *, kind, step_id, queue: sent.append((kind, step_id, queue)))
     return sent
 
 
@@ -150,125 +147,69 @@ def test_a_cancel_during_a_batch_stops_before_the_batch_ends_and_the_task_ends_q
         save(**kwargs)
         job_cancel(job=Job.objects.get(pk=job.pk))  # the user presses Cancel while the batch is being drawn
 
+    tasks.step_task_run(Step.objects.get(job=job, kind="train").pk, worker="w", task_id="t-train")
+    explain = Step.objects.get(job=job, kind="explain")
     monkeypatch.setattr(services, "explanation_save", save_then_cancel)
     monkeypatch.setattr(tasks, "JobStopCheck", lambda job_id: JobStopCheck(job_id, interval=0))
-    tasks.job_classifier_run.apply(args=[job.pk, "knn"])
+    tasks.batch_explain.apply(args=[explain.pk])
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and job.error == ""
     assert Explanation.objects.filter(job=job).count() == 1  # not the whole batch of 30
+    explain.refresh_from_db()
+    assert explain.status == "cancelled"
 
 
 # ---------------------------------------------------------------- fair sharing
 
 
-@pytest.fixture
-def sms(user):
-    import pandas as pd
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from datasets.services import dataset_create, dataset_schema_set
-
-    frame = pd.read_csv(SHARED / "sms_spam.csv").sample(200, random_state=0)  # noqa: F405
-    dataset = dataset_create(owner=user, file=SimpleUploadedFile("sms.csv", frame.to_csv(index=False).encode()))
-    return dataset_schema_set(dataset=dataset, label="label", features=["text"], text=["text"])
+def sent_jobs(sent: list[tuple]) -> list[int]:
+    return [Step.objects.get(pk=step_id).job.owner.username for _, step_id, _ in sent]
 
 
-@pytest.mark.parametrize(("table", "classifier", "fit"), [("zoo", "knn", (services, "classifier_fit")),
-                                                           ("sms", "naive_bayes", ("run", "text_fit"))])
-def test_a_run_hands_its_worker_to_another_users_waiting_run_and_resumes_where_it_stopped(
-        request, table, classifier, fit, other_zoo, user, other_user, settings, monkeypatch, enqueued, run_on_commit):
-    from explanations import text_image_run as modality_run
-
-    settings.EXPLAINER_BATCH_SIZE = 2
-    settings.EXPLAINER_FAIR_SHARE_SECONDS = 0  # one worker: take turns at every batch
+def test_an_account_has_its_allowance_in_the_queue_and_the_rest_follows_as_steps_end(zoo, user, settings, enqueued,
+                                                                                    run_on_commit):
+    settings.EXPLAINER_STEPS_IN_FLIGHT_PER_USER = 2
     with run_on_commit():
-        job = job_create(owner=user, dataset=request.getfixturevalue(table), classifiers=[classifier],
-                         explainers=["lime"], rows={"ids": list(range(6))}, params=FAST)
-    assert enqueued == [(job.pk, classifier)]
-    save, other = services.explanation_save, []
-
-    def save_and_other_user_submits(**kwargs) -> None:
-        save(**kwargs)
-        if not other:  # while the first batch is drawn, another user submits a job
-            with run_on_commit():
-                other.append(job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"],
-                                        rows={"ids": [0]}, params=FAST))
-
-    monkeypatch.setattr(services, "explanation_save", save_and_other_user_submits)  # texts save through it too
-    job_classifier_run(job_id=job.pk, classifier=classifier, task_id="first")
-    run = ModelRun.objects.get(job=job)
-    assert Explanation.objects.filter(job=job).count() == 2  # one batch, then it yielded
-    assert enqueued == [(job.pk, classifier), (other[0].pk, "knn"), (job.pk, classifier)]  # to the back of the queue
-    assert run.status == "trained" and run.model_file and run.task_id == "" and run.heartbeat_at is None
-    assert run.attempts == 0  # handing over is not an attempt for the stale-job sweeper
-    assert Job.objects.get(pk=job.pk).status == JobStatus.RUNNING
-    assert "Paused to let other users' jobs start" in run.stage
-
-    monkeypatch.setattr(services, "explanation_save", save)
-    settings.EXPLAINER_FAIR_SHARE_SECONDS = 60  # (with 0 it would hand the worker straight back: turns at every batch)
-    job_classifier_run(job_id=other[0].pk, classifier="knn", task_id="other")  # the other user's job goes first
-    assert Job.objects.get(pk=other[0].pk).status == JobStatus.SUCCEEDED
-
-    def no_training(*args, **kwargs):
-        raise AssertionError("the model was trained again")
-
-    monkeypatch.setattr(modality_run if fit[0] == "run" else fit[0], fit[1], no_training)
-    job_classifier_run(job_id=job.pk, classifier=classifier, task_id="second")  # the re-queued message
-    job.refresh_from_db()
-    assert job.status == JobStatus.SUCCEEDED, job.error
-    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == list(range(6))
-    assert ModelRun.objects.get(job=job).attempts == 1
+        jobs = [job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0]},
+                           params=FAST) for _ in range(3)]
+    assert [step_id for _, step_id, _ in enqueued] == list(
+        Step.objects.filter(job__in=jobs[:2]).order_by("pk").values_list("pk", flat=True))  # oldest jobs first
+    waiting = Step.objects.get(job=jobs[2])
+    assert waiting.queued_at is None  # waits in the database, not in the queue
+    assert pipeline.steps_feed(owner_id=user.pk) == 0  # still two in the queue
+    Step.objects.filter(job=jobs[0]).update(status="done")
+    assert pipeline.steps_feed(owner_id=user.pk) == 1
+    assert enqueued[-1] == ("train", waiting.pk, "celery")
 
 
-def test_no_handover_to_a_user_who_would_then_hold_more(zoo, other_zoo, user, other_user, settings, enqueued):
-    mine = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
-    theirs = [job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
-              for _ in range(2)]
-    Job.objects.update(status=JobStatus.RUNNING)
-    ModelRun.objects.filter(job__in=[mine, theirs[0]]).update(heartbeat_at=timezone.now(), task_id="t")
-    run = ModelRun.objects.get(job=mine)
-    assert not services.model_run_yield_due(job=mine, run=run)  # one each running: within the time slice, keep going
-    settings.EXPLAINER_FAIR_SHARE_SECONDS = 0
-    assert not services.model_run_yield_due(job=mine, run=run)  # not behind: the other user already has one running
-    ModelRun.objects.filter(job=theirs[0]).update(heartbeat_at=None)
-    assert services.model_run_yield_due(job=mine, run=run)
-    job_cancel(job=theirs[1])
-    job_cancel(job=theirs[0])
-    assert not services.model_run_yield_due(job=mine, run=run)  # cancelled jobs wait for nothing
+def test_another_users_job_is_queued_ahead_of_a_burst_it_came_after(zoo, other_zoo, user, other_user, settings,
+                                                                     enqueued, run_on_commit):
+    """Bob submits after Alice's burst; his step is in the queue before Alice's third, whatever her burst holds."""
+    settings.EXPLAINER_STEPS_IN_FLIGHT_PER_USER = 2
+    with run_on_commit():
+        alice = [job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0]},
+                            params=FAST) for _ in range(3)]
+        job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0]},
+                   params=FAST)
+    Step.objects.filter(job=alice[0]).update(status="done")  # one of Alice's steps ends: she sends her next
+    pipeline.steps_feed(owner_id=user.pk)
+    assert sent_jobs(enqueued) == ["alice", "alice", "mallory", "alice"]
 
 
-def test_a_handover_the_queue_refuses_keeps_the_run_going(zoo, user, monkeypatch):
-    job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
-    run = ModelRun.objects.get(job=job)
-    assert services.model_run_claim(run=run, task_id="mine") and run.attempts == 1
+def test_a_step_the_queue_refuses_waits_unqueued_and_the_sweep_sends_it(zoo, user, monkeypatch):
+    job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0]}, params=FAST)
+    Job.objects.filter(pk=job.pk).update(status="running")
+    explain = Step.objects.get(job=job)  # what a batch whose publish failed looks like (here the training)
 
-    def refuse(*args, **kwargs):
-        raise OSError("the broker is away")
+    def refuse(**kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.job_classifier_run, "apply_async", refuse)
-    assert services.model_run_yield(job=job, run=run) is False  # not handed over: this task goes on
-    run.refresh_from_db()
-    assert run.task_id == "mine" and run.heartbeat_at is not None and run.attempts == 1
-
-
-def test_a_user_who_waited_a_slice_gets_the_next_turn_even_when_each_earlier_job_was_short(
-        zoo, other_zoo, user, other_user, settings, enqueued):
-    """One worker slot: the first user's jobs each end inside their slice, so the time a task held its run never
-    reaches it; the other user's waiting time does, and the next batch boundary hands the worker over."""
-    settings.EXPLAINER_FAIR_SHARE_SECONDS = 60
-    mine = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
-    theirs = job_create(owner=other_user, dataset=other_zoo, classifiers=["knn"], explainers=["lime"], params=FAST)
-    Job.objects.filter(pk=mine.pk).update(status=JobStatus.RUNNING)
-    # queued in the first user's burst, before the other user's job
-    ModelRun.objects.filter(job=mine).update(heartbeat_at=timezone.now(), task_id="t",
-                                             queued_at=timezone.now() - timedelta(seconds=120))
-    run = ModelRun.objects.get(job=mine)
-    token = services._claimed_at.set(time.monotonic())  # this task has just taken the run
-    try:
-        assert not services.model_run_yield_due(job=mine, run=run)  # the other run has waited only a moment
-        ModelRun.objects.filter(job=theirs).update(queued_at=timezone.now() - timedelta(seconds=61))
-        assert services.model_run_yield_due(job=mine, run=run)  # it has waited a whole slice: its turn
-        assert not services.model_run_yield_due(job=mine, run=run, at_start=True)  # only after a batch of progress
-    finally:
-        services._claimed_at.reset(token)
+    monkeypatch.setattr(pipeline, "task_send", refuse)
+    assert pipeline.steps_feed(owner_id=user.pk) == 0  # the broker restarts: logged, not a failed job
+    explain.refresh_from_db()
+    assert explain.status == "pending" and explain.queued_at is None
+    assert Job.objects.get(pk=job.pk).status == "running"
+    sent: list[tuple] = []
+    monkeypatch.setattr(pipeline, "task_send", lambda **kwargs: sent.append(kwargs))
+    pipeline.jobs_stale_sweep()
+    assert sent == [{"kind": "train", "step_id": explain.pk, "queue": "celery"}]

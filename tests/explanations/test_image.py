@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from datasets.services import dataset_create, dataset_schema_default, dataset_schema_set
 from explainer_site.exceptions import ApplicationError
+from explanations.exports import job_zip_fresh
 from explanations.ml.explainers.image import IMAGE_EXPLAINERS
 from explanations.ml.plots import figure_render
 from explanations.ml.plots.image import IMAGE_PLOTTERS, image_alt_text
@@ -243,14 +245,13 @@ def test_mnist_job_trains_the_cnn_with_progress_and_packs_maps(mnist, user, run_
     assert Plot.objects.filter(job=job, kind="image_comparison").exists()
     ig = Explanation.objects.get(job=job, row=4, explainer="integrated_gradients")
     assert ig.data["attribution_file"] == "attributions/cnn_integrated_gradients_row4.npy"
-    with job.result_zip.open("rb") as handle:
+    with default_storage.open(job_zip_fresh(job=job), "rb") as handle:  # packed at the first download
         archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     maps = [n for n in archive.namelist() if n.endswith(".npy")]
     assert len(maps) == 10
     saved = np.load(io.BytesIO(archive.read(ig.data["attribution_file"])))
     assert list(saved.shape) == ig.data["attribution_shape"] == [10, 28, 28, 1]
     stored = ig.meta["attribution_file"]
-    from django.core.files.storage import default_storage
 
     from explanations.services import job_delete
 

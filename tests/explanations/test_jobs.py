@@ -5,10 +5,14 @@ import json
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 
 from explainer_site.exceptions import ApplicationError
-from explanations.models import Explanation, Job, ModelRun, Plot
-from explanations.services import job_cancel, job_classifier_run, job_create
+from explanations.exports import job_zip_fresh
+from explanations.models import Explanation, Job, ModelRun, Plot, Step, WhatIf
+from explanations.pipeline import steps_run_inline
+from explanations.services import job_cancel, job_create
+from explanations.tasks import step_task_run
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +38,7 @@ def test_job_runs_trains_explains_and_packs(zoo, user, run_on_commit):
     assert {"confusion_matrix", "shap_summary", "shap_importance", "lime_importance"} <= kinds
     run = ModelRun.objects.get(job=job, classifier="random_forest")
     assert 0 <= run.metrics["accuracy"] <= 1 and run.units_done == run.units_total
-    with job.result_zip.open("rb") as handle:
+    with default_storage.open(job_zip_fresh(job=job), "rb") as handle:  # packed at the first download
         archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     names = archive.namelist()
     assert {"explanations.csv", "explanations.json", "manifest.json"} <= set(names)
@@ -45,15 +49,30 @@ def test_job_runs_trains_explains_and_packs(zoo, user, run_on_commit):
     assert len(json.loads(archive.read("explanations.json"))) == 18
 
 
-def test_rerunning_a_finished_task_redoes_nothing(zoo, user, run_on_commit):
+def steps_run_again(job: Job, steps) -> None:
+    """Every given step delivered once more (as after the sweeper handed it back), run right here in order."""
+    Job.objects.filter(pk=job.pk).update(status="running")
+    with steps_run_inline():
+        for step in steps:
+            Step.objects.filter(pk=step.pk).update(status="pending", heartbeat_at=None)
+            step_task_run(step.pk, worker="again", task_id="")
+
+
+def test_rerunning_every_step_of_a_finished_job_redoes_nothing(zoo, user, run_on_commit):
     with run_on_commit():
         job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],
                          rows={"ids": [0, 1]}, params=FAST)
     before = list(Explanation.objects.filter(job=job).values_list("pk", flat=True))
-    Job.objects.filter(pk=job.pk).update(status="running")
-    ModelRun.objects.filter(job=job).update(status="trained")
-    job_classifier_run(job_id=job.pk, classifier="decision_tree")
+    plots = list(Plot.objects.filter(job=job, explanation__isnull=False).values_list("pk", flat=True))
+    fitted = ModelRun.objects.get(job=job).model_file.name
+    steps_run_again(job, Step.objects.filter(job=job).order_by("pk"))
     assert list(Explanation.objects.filter(job=job).values_list("pk", flat=True)) == before
+    assert list(Plot.objects.filter(job=job, explanation__isnull=False).values_list("pk", flat=True)) == plots
+    assert ModelRun.objects.get(job=job).model_file.name == fitted  # the model was saved once
+    assert sorted(Step.objects.filter(job=job).values_list("key", flat=True)) == [  # each made once
+        "explain:decision_tree:lime:0", "job_finish", "run_finish:decision_tree", "train:decision_tree",
+        "trust:decision_tree:lime:0", "whatif:0", "whatif:1", "whatif:test_rows"]
+    assert WhatIf.objects.filter(job=job).count() == 3 * 3  # partial dependence and two rows, 3 features each
     assert Job.objects.get(pk=job.pk).status == "succeeded"
 
 
@@ -62,9 +81,7 @@ def test_missing_rows_are_filled_in_on_retry(zoo, user, run_on_commit):
         job = job_create(owner=user, dataset=zoo, classifiers=["naive_bayes"], explainers=["lime"],
                          rows={"ids": [3, 4, 5]}, params=FAST)
     Explanation.objects.filter(job=job, row=5).delete()
-    Job.objects.filter(pk=job.pk).update(status="running")
-    ModelRun.objects.filter(job=job).update(status="trained")
-    job_classifier_run(job_id=job.pk, classifier="naive_bayes")
+    steps_run_again(job, Step.objects.filter(job=job, kind="explain"))
     assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [3, 4, 5]
 
 
@@ -102,9 +119,12 @@ def test_same_request_key_makes_one_job(zoo, user):
 def test_cancelled_job_stops_before_the_next_batch(zoo, user):
     job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": [0, 1]}, params=FAST)
     job_cancel(job=job)
-    job_classifier_run(job_id=job.pk, classifier="knn")
+    train = Step.objects.get(job=job, kind="train")
+    assert train.status == "cancelled"  # no step starts after a cancel
+    step_task_run(train.pk, worker="late", task_id="late-delivery")
     job.refresh_from_db()
     assert job.status == "cancelled" and not Explanation.objects.filter(job=job).exists()
+    assert ModelRun.objects.get(job=job).status == "pending" and not Step.objects.filter(job=job, status="running")
 
 
 def test_misclassified_rows_are_wrong_predictions(heart, user, run_on_commit):

@@ -7,10 +7,12 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.services import dataset_create, dataset_schema_default, dataset_schema_set
 from explainer_site.exceptions import ApplicationError
+from explanations.exports import job_zip_fresh
 from explanations.job_data import JobData
 from explanations.ml.explainers.text import TEXT_EXPLAINERS
 from explanations.ml.plots import figure_render
@@ -159,7 +161,7 @@ def test_sms_job_explains_words_and_packs_them(sms, user, run_on_commit):
     kinds = set(Plot.objects.filter(job=job, explanation__isnull=True).values_list("kind", flat=True))
     assert {"confusion_matrix", "lime_importance", "shap_importance"} <= kinds
     assert Plot.objects.filter(job=job, explanation__isnull=False).count() == 6
-    with job.result_zip.open("rb") as handle:
+    with default_storage.open(job_zip_fresh(job=job), "rb") as handle:  # packed at the first download
         archive = zipfile.ZipFile(io.BytesIO(handle.read()))
     records = json.loads(archive.read("explanations.json"))
     assert {r["explainer"] for r in records} == {"lime", "anchor", "shap"}

@@ -78,5 +78,12 @@ def test_heart_job_from_upload_to_zip(app_stack, datasets_dir):
     for library in ("django", "celery", "scikit-learn", "lime", "shap", "torch"):
         assert versions[library][0].isdigit(), (library, versions[library])
 
-    # The worker really did it: the task went through Redis to the worker process.
-    assert app_stack.service("worker").log_text().count("explanations.tasks.job_classifier_run") >= 2
+    # The worker really did it: every step went through Redis to the worker process, the training once per classifier.
+    log = app_stack.service("worker").log_text()
+    for task in ("model_train", "batch_explain", "batch_trust", "model_run_finish", "job_finish"):
+        assert f"Task explanations.tasks.{task}[" in log, task
+    assert log.count("Task explanations.tasks.model_train[") >= 2
+    job_detail = api.json("GET", f"/api/jobs/{job['id']}/")
+    assert {(b["classifier"], b["explainer"]) for b in job_detail["batches"]} == {
+        (c, x) for c in ("random_forest", "logistic_regression") for x in ("lime", "anchor", "shap")}
+    assert all(b["status"] == "done" and b["worker"] and b["attempts"] == 1 for b in job_detail["batches"])

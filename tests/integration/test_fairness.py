@@ -32,7 +32,9 @@ MAXIMAL = {"classifiers": ["random_forest", "logistic_regression", "svm", "gradi
 @pytest.fixture(scope="module")
 def fair_stack() -> Iterator[AppStack]:
     stack = AppStack(name="fairness", workers=[WorkerSpec("worker", queues="celery,gpu", concurrency=2)],
-                     extra_env={"EXPLAINER_BATCH_SIZE": "32", "EXPLAINER_ENGINE_THREADS": "1"})
+                     extra_env={"EXPLAINER_BATCH_SIZE": "32", "EXPLAINER_ENGINE_THREADS": "1",
+                                # one step per worker process: none of Alice's wait in the queue ahead of Bob's
+                                "EXPLAINER_STEPS_IN_FLIGHT_PER_USER": "2"})
     with stack:
         yield stack
 
@@ -72,13 +74,16 @@ def test_a_burst_is_held_to_the_quota_and_another_users_small_job_still_runs(fai
     refusal = next(json.loads(body)["error"] for status, _, body in answers if status == 429)
     assert "one account may have at most 3 at a time" in refusal
 
-    # Both worker processes busy with Alice's big jobs.
+    # Both worker processes busy with Alice's big jobs (her oldest first: she has a few steps in the queue at a time).
     def explaining() -> list[dict]:
         jobs = [alice.json("GET", f"/api/jobs/{job_id}/") for job_id in accepted]
         return [job for job in jobs if job["status"] == "running"
-                and any(run["stage"].startswith("Explaining") for run in job["runs"])]
+                and any(batch["status"] == "running" for batch in job["batches"])]
 
-    wait_for(lambda: len(explaining()) >= 2, timeout=240, what="two of Alice's jobs explaining rows")
+    def alice_batches_running() -> int:
+        return sum(batch["status"] == "running" for job in explaining() for batch in job["batches"])
+
+    wait_for(lambda: alice_batches_running() >= 2, timeout=240, what="two of Alice's batches explaining rows")
 
     # Bob: one row.
     submitted = time.monotonic()
@@ -90,21 +95,24 @@ def test_a_burst_is_held_to_the_quota_and_another_users_small_job_still_runs(fai
     print(f"bob's 1-row job: submit to {done['status']} in {bob_seconds:.1f}s while alice's 3 big jobs ran")
     assert done["status"] == "succeeded", done
     assert bob_seconds < B_DEADLINE_S
+    # Bob got in because Alice has at most her allowance of steps in the queue: his went in behind those, not
+    # behind her three jobs' hundreds of batches.
     worker_log = fair_stack.service("worker").log_text()
-    assert "handed its worker to another user's job" in worker_log  # Bob got in by a handover, not by luck
+    assert worker_log.count("Task explanations.tasks.batch_explain[") > 4
 
     # Alice cancels a job while it explains: its worker process lets go within seconds.
     running = wait_for(explaining, timeout=120, what="an Alice job explaining again")[0]
     time.sleep(2)  # well inside a batch of 32 rows
-    finished_before = len(re.findall(r"Task explanations\.tasks\.job_classifier_run\[[^]]+\] succeeded",
+    finished_before = len(re.findall(r"Task explanations\.tasks\.batch_explain\[[^]]+\] succeeded",
                                      fair_stack.service("worker").log_text()))
     cancelled = time.monotonic()
     alice.json("POST", f"/api/jobs/{running['id']}/cancel/")
 
     def let_go() -> bool:
         log = fair_stack.service("worker").log_text()
-        return (f"job {running['id']}: decision_tree stopped, the job is no longer running" in log
-                or len(re.findall(r"Task explanations\.tasks\.job_classifier_run\[[^]]+\] succeeded", log))
+        return (re.search(rf"job {running['id']}: explain:decision_tree:lime:\d+ stopped, the job is no longer running",
+                          log) is not None
+                or len(re.findall(r"Task explanations\.tasks\.batch_explain\[[^]]+\] succeeded", log))
                 > finished_before)
 
     wait_for(let_go, timeout=60, what="the cancelled job's task ending", every=0.1)

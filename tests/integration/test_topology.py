@@ -17,7 +17,7 @@ from tests.stack import BIN_DIR, COMPOSE_FILE, REPO_ROOT, AppStack, WorkerSpec, 
 
 pytestmark = pytest.mark.integration
 
-TASK = "explanations.tasks.job_classifier_run"
+TASK = "explanations.tasks.model_train"
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def test_torch_job_runs_on_the_gpu_queue_worker(topology, datasets_dir):
     _, body = api.get_bytes(f"/api/jobs/{job['id']}/download/")
     assert body[:2] == b"PK"
 
-    # One task per classifier: the gpu-queue worker got exactly one (the torch MLP; it consumes no other
-    # queue), the CPU worker the other.
+    # One train task per classifier: the gpu-queue worker got exactly one (the torch MLP; it consumes no other
+    # queue), the CPU worker the other; each classifier's batches followed it to its queue.
     assert received(topology, "worker-gpu") - before["worker-gpu"] == 1
     assert received(topology, "worker") - before["worker"] == 1
     # The workers agree, asked over the broker: each ran the task once.
@@ -79,6 +79,9 @@ def test_torch_job_runs_on_the_gpu_queue_worker(topology, datasets_dir):
     assert gpu_node.startswith("gpu@") and cpu_node.startswith("cpu@")
     assert stats[gpu_node]["total"].get(TASK) == 1, stats
     assert stats[cpu_node]["total"].get(TASK) == 1, stats
+    batches = api.json("GET", f"/api/jobs/{job['id']}/")["batches"]
+    assert {b["worker"] for b in batches if b["classifier"] == "mlp"} == {gpu_node}
+    assert {b["worker"] for b in batches if b["classifier"] == "logistic_regression"} == {cpu_node}
     queues = control.inspect(timeout=5).active_queues() or {}
     assert [q["name"] for q in queues[gpu_node]] == ["gpu"]
     assert sorted(q["name"] for q in queues[cpu_node]) == ["celery", "interactive"]

@@ -23,6 +23,7 @@ from tests.stack import ApiClient, AppStack, Service, WorkerSpec, command_adapt,
 # Short sweeper clocks so a dead worker's job is picked up in seconds, small batches so jobs have many.
 FAULT_ENV = {
     "EXPLAINER_JOB_STALE_SECONDS": "20",
+    "EXPLAINER_HEARTBEAT_SECONDS": "3",
     "EXPLAINER_JOB_SWEEP_SECONDS": "2",
     "EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS": "20",
     "EXPLAINER_BATCH_SIZE": "2",

@@ -21,7 +21,7 @@ ROWS = list(range(12))
 def job_submit(api, dataset_id: int, *, rows=ROWS, classifiers=("decision_tree",), samples: int = 200,
                expect: int = 201, key: str = "") -> dict:
     payload = {"dataset": dataset_id, "classifiers": list(classifiers), "explainers": ["lime"], "rows": {"ids": rows},
-               "params": {"lime": {"num_samples": samples}}}
+               "params": {"lime": {"num_samples": samples}, "whatif": {"features": ["age"]}}}  # one curve per row
     if key:
         payload["request_key"] = key
     return api.json("POST", "/api/jobs/", payload, expect=expect)
@@ -37,7 +37,9 @@ def wait_explained(stack: FaultStack, job_id: int, at_least: int, timeout: float
 
 
 def attempts(stack: FaultStack, job_id: int) -> list[int]:
-    return [a for (a,) in stack.query("SELECT attempts FROM explanations_modelrun WHERE job_id = ?", job_id)]
+    """How often each explain step of the job was started."""
+    return [a for (a,) in stack.query("SELECT attempts FROM explanations_step WHERE job_id = ? AND kind = 'explain'",
+                                      job_id)]
 
 
 def workers(stack: FaultStack) -> list[str]:
@@ -59,10 +61,12 @@ def test_pool_process_killed_mid_job_the_task_is_redelivered_and_finishes(fault_
     assert children
     for pid in children:  # the kernel's OOM killer would do this to the busy one
         fault_stack_kill_pid(pid)
-    done = api.job_wait(job["id"], timeout=120)
+    done = api.job_wait(job["id"], timeout=180)
     assert done["status"] == "succeeded", done
     assert_each_row_once(fault_stack, job["id"], len(ROWS))
-    assert attempts(fault_stack, job["id"]) == [2]  # the same message, delivered again after the worker was lost
+    # The batches under way were delivered again after their pool process was lost; the others ran once.
+    assert 2 in attempts(fault_stack, job["id"]) and max(attempts(fault_stack, job["id"])) == 2
+    assert attempts(fault_stack, job["id"]).count(1) >= 2
     assert "SIGKILL" in fault_stack.service("worker").log_text()
 
 
@@ -86,9 +90,9 @@ def test_whole_worker_killed_mid_job_the_sweeper_requeues_it_on_a_new_worker(fau
     done = api.job_wait(job["id"], timeout=150)
     assert done["status"] == "succeeded", done
     assert_each_row_once(fault_stack, job["id"], len(ROWS))
-    assert attempts(fault_stack, job["id"]) == [2]
+    assert 2 in attempts(fault_stack, job["id"]) and attempts(fault_stack, job["id"]).count(1) >= 2
     assert before >= 4
-    assert "re-queued decision_tree" in fault_stack.service("worker-b").log_text()
+    assert "re-queued explain:decision_tree:lime:" in fault_stack.service("worker-b").log_text()
 
 
 def test_redis_down_at_submit_is_a_quick_503_then_work_resumes_when_it_is_back(fault_stack, fault_api):
@@ -136,7 +140,7 @@ def test_cancel_mid_job_stops_within_a_batch_and_keeps_what_was_done(fault_stack
     assert cancelled["status"] == "cancelled"
     time.sleep(4)
     after = len(explained(fault_stack, job["id"]))
-    assert at_cancel <= after <= at_cancel + 2 < len(rows)  # at most the batch (of 2) that was under way
+    assert at_cancel <= after <= at_cancel + 4 < len(rows)  # at most the batches (of 2) under way on the 2 processes
     time.sleep(3)
     assert len(explained(fault_stack, job["id"])) == after  # and then nothing more
     assert len(api.json("GET", f"/api/jobs/{job['id']}/explanations/")) == after  # finished rows are kept

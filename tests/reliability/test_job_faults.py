@@ -16,10 +16,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from explanations import services, tasks
+from explanations import job_steps, pipeline, services, tasks
 from explanations.ml.explainers.base import ExplainerError
-from explanations.models import Explanation, Job, ModelRun, Plot
-from explanations.services import job_classifier_run, job_create, jobs_stale_sweep
+from explanations.models import Explanation, Job, ModelRun, Plot, Step
+from explanations.pipeline import jobs_stale_sweep, steps_run_inline
+from explanations.services import job_create
+from explanations.tasks import step_task_run
 from tests.reliability import corpus
 from tests.unit_fixtures import *  # noqa: F403
 
@@ -45,14 +47,23 @@ def table(user):
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple]:
-    """Capture what would go to the broker instead of running it."""
+    """Capture what would go to the broker (task, step id, queue) instead of running it."""
     sent: list[tuple] = []
+
     def capture(args, queue=None, **options):
         assert options == {"time_limit": None, "soft_time_limit": None}  # the worker's own limits apply
         sent.append((*args, queue))
 
-    monkeypatch.setattr(tasks.job_classifier_run, "apply_async", capture)
+    for name in pipeline.TASK_NAMES.values():
+        monkeypatch.setattr(getattr(tasks, name), "apply_async", capture)
+    monkeypatch.setattr(settings_module(), "CELERY_TASK_ALWAYS_EAGER", False)  # through the real send
     return sent
+
+
+def settings_module():
+    from django.conf import settings
+
+    return settings
 
 
 def new_job(user, table, **kwargs) -> Job:
@@ -68,7 +79,9 @@ def dead_broker(monkeypatch):
     def refuse(*args, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.job_classifier_run, "apply_async", refuse)
+    for name in pipeline.TASK_NAMES.values():
+        monkeypatch.setattr(getattr(tasks, name), "apply_async", refuse)
+    monkeypatch.setattr(settings_module(), "CELERY_TASK_ALWAYS_EAGER", False)
 
 
 @pytest.mark.django_db(transaction=True)  # on_commit runs for real: the enqueue happens after the commit
@@ -103,30 +116,32 @@ def test_one_job_per_request_key_even_past_the_check(user, table, enqueued):
 # ---------------------------------------------------------------- the stale-job sweeper
 
 
-def make_running(job: Job, *, heartbeat_age: timedelta, attempts: int = 1, task_id: str = "t-1") -> ModelRun:
+def make_running(job: Job, *, heartbeat_age: timedelta, attempts: int = 1, task_id: str = "t-1") -> Step:
     Job.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now() - heartbeat_age)
-    ModelRun.objects.filter(job=job).update(task_id=task_id, attempts=attempts,
-                                            heartbeat_at=timezone.now() - heartbeat_age)
-    return ModelRun.objects.get(job=job)
+    Step.objects.filter(job=job).update(status="running", task_id=task_id, attempts=attempts, queued_at=timezone.now(),
+                                        heartbeat_at=timezone.now() - heartbeat_age)
+    return Step.objects.get(job=job)
 
 
-def test_sweeper_requeues_a_run_whose_worker_went_silent(user, table, enqueued):
+def test_sweeper_requeues_a_step_whose_worker_went_silent(user, table, enqueued):
     job = new_job(user, table)
     enqueued.clear()
-    run = make_running(job, heartbeat_age=LONG_AGO)
+    step = make_running(job, heartbeat_age=LONG_AGO)
     assert jobs_stale_sweep() == {"requeued": [job.pk], "failed": []}
-    assert enqueued == [(job.pk, "decision_tree", "celery")]
-    run.refresh_from_db()
-    assert run.heartbeat_at is None and run.attempts == 1
+    assert enqueued == [(step.pk, "celery")]
+    step.refresh_from_db()
+    assert step.status == "pending" and step.heartbeat_at is None and step.attempts == 1 and step.queued_at
     job.refresh_from_db()
     assert job.status == "running" and "queued again" in job.stage
     assert jobs_stale_sweep() == {"requeued": [], "failed": []}  # the next sweep leaves it to the new task
+    assert len(enqueued) == 1
 
 
 def test_sweeper_leaves_live_and_finished_work_alone(user, table, enqueued):
     live = new_job(user, table)
     make_running(live, heartbeat_age=timedelta(seconds=5))
     waiting = new_job(user, table)  # queued a moment ago, not started: in the queue
+    Step.objects.filter(job=waiting).update(queued_at=timezone.now())
     done = new_job(user, table)
     make_running(done, heartbeat_age=LONG_AGO)
     Job.objects.filter(pk=done.pk).update(status="succeeded")
@@ -137,7 +152,7 @@ def test_sweeper_leaves_live_and_finished_work_alone(user, table, enqueued):
 
 def test_sweeper_requeues_a_message_lost_before_it_started(user, table, enqueued):
     job = new_job(user, table)
-    ModelRun.objects.filter(job=job).update(queued_at=timezone.now() - LONG_AGO)
+    Step.objects.filter(job=job).update(queued_at=timezone.now() - LONG_AGO)
     enqueued.clear()
     assert jobs_stale_sweep()["requeued"] == [job.pk] and len(enqueued) == 1
     assert jobs_stale_sweep(queue_timeout=timedelta(seconds=1))["requeued"] == []  # just queued again
@@ -158,28 +173,35 @@ def test_sweep_command_reports_what_it_did(user, table, enqueued, capsys):
     job = new_job(user, table)
     make_running(job, heartbeat_age=timedelta(minutes=5))
     call_command("jobs_sweep", "--stale-seconds", "60")
-    assert f"Re-queued 1 run(s) of jobs [{job.pk}]" in capsys.readouterr().out
+    assert f"Re-queued steps of jobs [{job.pk}]" in capsys.readouterr().out
 
 
-def test_orphaned_job_finishes_after_the_sweep_without_redoing_rows(user, table, run_on_commit):
-    """A worker died after two of four rows: the sweep re-queues the run and only the rest is computed."""
+def test_a_dead_workers_batch_is_redone_and_nothing_else(user, table, run_on_commit, settings):
+    """A worker died while explaining the second batch: the sweep hands that batch to another worker; the first
+    batch's explanations, plots and finish time stay as they were, and each row is explained once."""
+    settings.EXPLAINER_BATCH_SIZE = 2
     with run_on_commit():
         job = new_job(user, table)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
-    kept = dict(Explanation.objects.filter(job=job, row__in=[0, 1]).values_list("row", "pk"))
-    Explanation.objects.filter(job=job, row__in=[2, 3]).delete()  # as if the worker died after the first batch
-    Job.objects.filter(pk=job.pk).update(status="running", result_zip="", finished_at=None)
+    first, second = Step.objects.filter(job=job, kind="explain").order_by("pk")
+    kept = dict(Explanation.objects.filter(job=job, row__in=first.rows).values_list("row", "pk"))
+    Explanation.objects.filter(job=job, row__in=second.rows).delete()  # as if its worker died mid-batch
+    Step.objects.filter(job=job, kind__in=["trust", "run_finish", "job_finish"], rows=second.rows).delete()
+    Step.objects.filter(job=job, kind__in=["run_finish", "job_finish"]).delete()
+    Job.objects.filter(pk=job.pk).update(status="running", finished_at=None)
     ModelRun.objects.filter(job=job).update(status="trained")
-    make_running(job, heartbeat_age=LONG_AGO)
-    assert jobs_stale_sweep()["requeued"] == [job.pk]  # eager: the re-queued task runs right here
+    Step.objects.filter(pk=second.pk).update(status="running", heartbeat_at=timezone.now() - LONG_AGO)
+    with steps_run_inline():
+        assert jobs_stale_sweep()["requeued"] == [job.pk]
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     rows = list(Explanation.objects.filter(job=job).values_list("row", flat=True))
     assert sorted(rows) == [0, 1, 2, 3]  # each row once
-    assert dict(Explanation.objects.filter(job=job, row__in=[0, 1]).values_list("row", "pk")) == kept
+    assert dict(Explanation.objects.filter(job=job, row__in=first.rows).values_list("row", "pk")) == kept
+    assert Step.objects.get(pk=first.pk).finished_at == first.finished_at  # the finished batch was not redone
+    assert Step.objects.get(pk=second.pk).attempts == 2
     assert Plot.objects.filter(job=job, explanation__isnull=False).count() == 4
-    assert ModelRun.objects.get(job=job).attempts == 2
 
 
 def test_values_past_float32_fail_the_job_with_a_sentence(user, table, run_on_commit):
@@ -203,34 +225,69 @@ def test_values_past_float32_fail_the_job_with_a_sentence(user, table, run_on_co
 
 def test_a_second_delivery_while_the_first_is_alive_does_nothing(user, table, enqueued):
     job = new_job(user, table)
-    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="first")
-    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="second")
-    assert not Explanation.objects.filter(job=job).exists()
-    assert ModelRun.objects.get(job=job).task_id == "first"
+    step = make_running(job, heartbeat_age=timedelta(seconds=1), task_id="first")
+    step_task_run(step.pk, worker="w2", task_id="second")
+    assert not Explanation.objects.filter(job=job).exists() and ModelRun.objects.get(job=job).status == "pending"
+    assert Step.objects.get(pk=step.pk).task_id == "first"
 
 
 def test_the_same_message_redelivered_after_its_worker_died_takes_over(user, table, enqueued):
     job = new_job(user, table)
-    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same")
-    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="same")
-    job.refresh_from_db()
-    assert job.status == "succeeded" and Explanation.objects.filter(job=job).count() == 4
+    step = make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same")
+    step_task_run(step.pk, worker="w1", task_id="same")
+    step.refresh_from_db()
+    assert step.status == "done" and step.attempts == 2 and ModelRun.objects.get(job=job).status == "trained"
 
 
-def test_a_run_started_too_often_fails_instead_of_looping(user, table, enqueued, settings):
+def test_a_step_started_too_often_fails_instead_of_looping(user, table, enqueued, settings):
     settings.EXPLAINER_JOB_MAX_ATTEMPTS = 2
     job = new_job(user, table)
-    make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same", attempts=2)
-    job_classifier_run(job_id=job.pk, classifier="decision_tree", task_id="same")
+    step = make_running(job, heartbeat_age=timedelta(seconds=1), task_id="same", attempts=2)
+    step_task_run(step.pk, worker="w1", task_id="same")
     job.refresh_from_db()
     assert job.status == "failed" and "stopped before finishing, 2 times" in job.error
 
 
 def test_a_task_for_a_deleted_job_ends_quietly(user, table, enqueued):
     job = new_job(user, table)
-    job_id = job.pk
+    step_id = Step.objects.get(job=job).pk
     job.delete()
-    job_classifier_run(job_id=job_id, classifier="decision_tree", task_id="x")  # no exception
+    step_task_run(step_id, worker="w1", task_id="x")  # no exception
+
+
+def test_the_last_batch_of_two_ending_at_once_makes_the_next_step_once(user, table, enqueued, settings):
+    """Both last batches see every batch done: each calls the join, one global-views step is made and sent."""
+    settings.EXPLAINER_BATCH_SIZE = 2
+    job = new_job(user, table)
+    train = Step.objects.get(job=job)
+    step_task_run(train.pk, worker="w1", task_id="t-train")
+    explains = list(Step.objects.filter(job=job, kind="explain"))
+    assert len(explains) == 2
+    Step.objects.filter(job=job, kind="explain").update(status="done")
+    Step.objects.bulk_create([Step(job=job, run=e.run, kind="trust", key="trust" + e.key.removeprefix("explain"),
+                                   explainer=e.explainer, rows=e.rows, status="done") for e in explains])
+    for _ in explains:  # each batch's ending runs the join
+        pipeline.job_advance(job_id=job.pk)
+    finishes = Step.objects.filter(job=job, kind="run_finish")
+    assert finishes.count() == 1
+    pipeline.steps_feed(owner_id=user.pk)
+    pipeline.steps_feed(owner_id=user.pk)
+    assert [step_id for step_id, _ in enqueued].count(finishes.get().pk) == 1
+
+
+def test_a_batch_explained_twice_saves_nothing_twice(user, table, enqueued, settings):
+    settings.EXPLAINER_BATCH_SIZE = 4
+    job = new_job(user, table)
+    step_task_run(Step.objects.get(job=job).pk, worker="w1", task_id="t-train")
+    batch = Step.objects.get(job=job, kind="explain")
+    step_task_run(batch.pk, worker="w1", task_id="t-1")
+    saved = sorted(Explanation.objects.filter(job=job).values_list("pk", flat=True))
+    plots = Plot.objects.filter(job=job, explanation__isnull=False).count()
+    Step.objects.filter(pk=batch.pk).update(status="pending")  # redelivered, e.g. by a sweep that thought it lost
+    step_task_run(batch.pk, worker="w2", task_id="t-2")
+    assert sorted(Explanation.objects.filter(job=job).values_list("pk", flat=True)) == saved and len(saved) == 4
+    assert Plot.objects.filter(job=job, explanation__isnull=False).count() == plots == 4
+    assert Step.objects.filter(job=job, kind="trust").count() == 1
 
 
 # ---------------------------------------------------------------- time limits and full disks
@@ -248,7 +305,8 @@ def test_time_limit_ends_failed_with_the_limit_and_advice(user, table, run_on_co
                 raise ExplainerError("LIME failed: SoftTimeLimitExceeded()") from exc
             raise
 
-    monkeypatch.setattr(services, "job_data_build", slow)
+    monkeypatch.setattr(job_steps, "dataset_frame_load", slow)
+    job_steps.DATA_CACHE.clear()
     with run_on_commit():
         job = new_job(user, table)
     job.refresh_from_db()
@@ -258,7 +316,7 @@ def test_time_limit_ends_failed_with_the_limit_and_advice(user, table, run_on_co
 
 def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, table, run_on_commit, monkeypatch, settings):
     """Celery's soft limit is an asynchronous exception, and one landing in a logging handler or a library's
-    ``except Exception`` is lost; the task's own deadline still ends the job at the next batch."""
+    ``except Exception`` is lost; the step's own deadline still ends the job at the next row."""
     import time
 
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 120
@@ -277,7 +335,7 @@ def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, ta
     job.refresh_from_db()
     assert job.status == "failed"
     assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
-    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0, 1]  # the first batch is kept
+    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0]  # what was saved is kept
 
 
 def test_time_limit_under_a_minute_is_said_in_seconds(settings):
@@ -305,10 +363,9 @@ def disk_full_for(monkeypatch):
     return install
 
 
-@pytest.mark.parametrize("suffix", [".png", ".zip"], ids=["while-saving-plots", "while-packing-the-zip"])
-def test_full_disk_fails_the_job_with_a_reason_and_offers_no_zip(user, api, table, run_on_commit, disk_full_for,
-                                                                  settings, suffix):
-    disk_full_for(suffix)
+def test_full_disk_while_saving_plots_fails_the_job_with_a_reason_and_offers_no_zip(user, api, table, run_on_commit,
+                                                                                     disk_full_for, settings):
+    disk_full_for(".png")
     with run_on_commit():
         job = new_job(user, table)
     job.refresh_from_db()
@@ -318,3 +375,35 @@ def test_full_disk_fails_the_job_with_a_reason_and_offers_no_zip(user, api, tabl
     assert not list(Path(settings.MEDIA_ROOT, "jobs", str(job.pk)).glob("*.zip"))
     response = api.get(f"/api/jobs/{job.pk}/download/")
     assert response.status_code == 409 and "not ready" in response.json()["error"]
+
+
+def test_full_disk_while_packing_the_zip_is_a_sentence_and_leaves_no_partial_archive(user, api, client, table,
+                                                                                      run_on_commit, disk_full_for,
+                                                                                      settings):
+    """The ZIP is packed when downloaded: the job has succeeded, the download says what is wrong."""
+    with run_on_commit():
+        job = new_job(user, table)
+    disk_full_for(".zip")
+    response = api.get(f"/api/jobs/{job.pk}/download/")
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("The ZIP could not be packed: the server's disk is full")
+    assert not list(Path(settings.MEDIA_ROOT, "jobs", str(job.pk)).glob("*.zip"))
+    client.force_login(user)
+    page = client.get(f"/jobs/{job.pk}/download.zip", follow=True)
+    assert page.status_code == 200 and b"The ZIP could not be packed" in page.content
+    assert Job.objects.get(pk=job.pk).status == "succeeded"
+
+
+def test_rows_that_need_every_classifiers_predictions_wait_for_the_last_training(user, table, enqueued):
+    """Misclassified rows are a join: no classifier's batches exist until every classifier has trained."""
+    job = new_job(user, table, classifiers=["decision_tree", "naive_bayes"], rows={"misclassified": 5})
+    first, second = Step.objects.filter(job=job, kind="train").order_by("pk")
+    step_task_run(first.pk, worker="w1", task_id="t-1")
+    assert not Step.objects.filter(job=job, kind="explain").exists()
+    assert not ModelRun.objects.filter(job=job, rows_resolved=True).exists()
+    step_task_run(second.pk, worker="w2", task_id="t-2")
+    runs = list(ModelRun.objects.filter(job=job))
+    assert all(run.rows_resolved for run in runs)
+    for run in runs:  # each classifier's batches cover exactly its resolved rows
+        batched = [r for s in Step.objects.filter(run=run, kind="explain") for r in s.rows]
+        assert batched == run.rows
