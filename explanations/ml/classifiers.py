@@ -39,6 +39,8 @@ LinearSVC = lazy("sklearn.svm", "LinearSVC")
 SVC = lazy("sklearn.svm", "SVC")
 DecisionTreeClassifier = lazy("sklearn.tree", "DecisionTreeClassifier")
 
+XGBoostTrees = lazy("explanations.ml.boosting", "XGBoostTrees")  # xgboost and lightgbm load on workers only
+LightGBMTrees = lazy("explanations.ml.boosting", "LightGBMTrees")
 TorchCNNClassifier = lazy("explanations.ml.torch_cnn", "TorchCNNClassifier")  # torch only where models run
 TorchMLPClassifier = lazy("explanations.ml.torch_mlp", "TorchMLPClassifier")
 
@@ -114,6 +116,24 @@ def _gradient_boosting(params: dict[str, Any], space: FeatureSpace, seed: int) -
         random_state=seed,
     )
     return _pipeline(space, model, scale=False)
+
+
+def _boosted_trees(library: Any) -> Callable[[dict[str, Any], FeatureSpace, int], Pipeline]:
+    def build(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
+        model = library(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+                        learning_rate=params["learning_rate"], random_state=seed, n_jobs=engine_threads())
+        return _pipeline(space, model, scale=False)
+
+    return build
+
+
+def _boosting_params(max_depth: int) -> tuple[Param, ...]:
+    return (
+        Param("n_estimators", "Number of trees", 200, min=10, max=2000),
+        Param("max_depth", "Maximum tree depth", max_depth, min=1, max=16),
+        Param("learning_rate", "Learning rate", 0.1, kind="float", min=1e-3, max=1.0,
+              help="Smaller values learn more slowly and need more trees."),
+    )
 
 
 def _knn(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
@@ -201,6 +221,24 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
             "celery",
             "tree",
             _gradient_boosting,
+        ),
+        ClassifierSpec(
+            "xgboost",
+            "XGBoost",
+            "XGBoost: gradient-boosted trees from the XGBoost library, strong on tables.",
+            _boosting_params(6),
+            "celery",
+            "tree",
+            _boosted_trees(XGBoostTrees),
+        ),
+        ClassifierSpec(
+            "lightgbm",
+            "LightGBM",
+            "LightGBM: fast gradient-boosted trees that grow leaf by leaf, strong on large tables.",
+            _boosting_params(8),
+            "celery",
+            "tree",
+            _boosted_trees(LightGBMTrees),
         ),
         ClassifierSpec(
             "knn",
