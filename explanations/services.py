@@ -28,15 +28,16 @@ from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
-from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
+from explanations.ml.classifiers import CLASSIFIERS, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers import EXPLAINERS
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
-from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.summaries import run_summary_plots
+from uploaded_models.job_classifiers import classifier_spec_of, classifier_train
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -70,7 +71,7 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
         raise ApplicationError("Pick at least one explainer.", {"field": "explainers"})
     modality = schema_modality(dataset.schema)
     try:  # which keys (and which of their variants) serve this dataset's kind of data
-        classifier_specs = {key: classifier_for(key, modality) for key in classifiers}
+        classifier_specs = {key: classifier_spec_of(key, modality, dataset=dataset) for key in classifiers}
     except KeyError as exc:
         raise ApplicationError(str(exc.args[0]), {"field": "classifiers"}) from None
     try:
@@ -232,7 +233,7 @@ def model_run_enqueue(*, job_id: int, classifier: str) -> None:
 
     # No time limits in the message: the worker that runs the task applies its own (CELERY_TASK_*_TIME_LIMIT),
     # the same ones its failure message and the sweeper quote.
-    job_classifier_run.apply_async(args=[job_id, classifier], queue=CLASSIFIERS[classifier].queue,
+    job_classifier_run.apply_async(args=[job_id, classifier], queue=classifier_spec_of(classifier).queue,
                                    time_limit=None, soft_time_limit=None)
 
 
@@ -512,7 +513,8 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
         return
     _claimed_at.set(time.monotonic())
     if run.attempts > settings.EXPLAINER_JOB_MAX_ATTEMPTS:
-        job_fail(job_id=job_id, reason=model_run_lost_reason(label=CLASSIFIERS[classifier].label, attempts=run.attempts - 1))
+        job_fail(job_id=job_id, reason=model_run_lost_reason(label=classifier_spec_of(classifier).label,
+                                                             attempts=run.attempts - 1))
         return
     if worker:  # on the instance too: later full saves of ``run`` must not blank it
         run.worker = worker[:200]
@@ -524,7 +526,7 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
 
         modality_classifier_run(job=job, run=run)
         return
-    spec = CLASSIFIERS[classifier]
+    spec = classifier_spec_of(classifier)
     seed = job.params["seed"]
     job_stage_set(job_id, f"Preparing the data for {spec.label}", run_id=run.pk)
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=seed)
@@ -549,16 +551,15 @@ def job_classifier_run(*, job_id: int, classifier: str, worker: str = "", task_i
 
 
 def model_run_train(*, job: Job, run: ModelRun, data: JobData):
-    spec = CLASSIFIERS[run.classifier]
+    spec = classifier_spec_of(run.classifier)
     if run.status != ModelRunStatus.PENDING and run.model_file:
         with run.model_file.open("rb") as handle:
             return model_file_load(handle)  # a file our own worker wrote, never an upload
     if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
         return None
     started = time.perf_counter()
-    X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
-    model = classifier_fit(run.classifier, job.params["classifiers"].get(run.classifier, {}), data.space, X_train, y_train,
-                           seed=job.params["seed"])
+    model = classifier_train(key=run.classifier, params=job.params["classifiers"].get(run.classifier, {}), data=data,
+                             seed=job.params["seed"], dataset=job.dataset)
     fit_seconds = time.perf_counter() - started
     predictor = predictor_build(run.classifier, model, data.space)
     model_run_record(job=job, run=run, data=data, model=model, predictor=predictor, fit_seconds=fit_seconds)
@@ -567,7 +568,7 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
 
 def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor, fit_seconds: float) -> None:
     """Test metrics, the model file and the confusion matrix of a freshly trained model; the run becomes TRAINED."""
-    spec = CLASSIFIERS[run.classifier]
+    spec = classifier_spec_of(run.classifier)
     y_test = data.y[data.test_idx]
     y_pred = predictor.predict_proba(data.X[data.test_idx]).argmax(axis=1)
     labels = list(range(len(data.space.class_names)))
@@ -623,7 +624,7 @@ def explainer_rows_run(*, job: Job, run: ModelRun, data: JobData, predictor, exp
     if not pending:
         return True
     explainer_cls = explainer_for(explainer_key, "tabular")
-    spec = CLASSIFIERS[run.classifier]
+    spec = classifier_spec_of(run.classifier)
     seed = job.params["seed"]
     try:
         explainer = explainer_cls(**job.params.get(explainer_key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
@@ -661,7 +662,7 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
     """Store one row's explanation with the picture and alt text its explainer names (for this kind of data)."""
     space = data.space
     predicted = space.class_names[result.predicted]
-    spec, explainer_cls = CLASSIFIERS[run.classifier], explainer_for(result.method, schema_modality(job.schema))
+    spec, explainer_cls = classifier_spec_of(run.classifier), explainer_for(result.method, schema_modality(job.schema))
     title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
