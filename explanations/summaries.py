@@ -7,11 +7,11 @@ from collections import defaultdict
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS
 from explanations.ml.explainers.shap import shap_values_matrix
 from explanations.ml.lazy import lazy
 from explanations.models import Explanation, Job, ModelRun
+from uploaded_models.job_classifiers import classifier_spec_of
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 importance_bar_plot = lazy("explanations.ml.plots.shap", "importance_bar_plot")
@@ -24,7 +24,7 @@ SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
     from explanations.services import plot_save
 
-    label = CLASSIFIERS[run.classifier].label
+    label = classifier_spec_of(run.classifier).label
     features = data.space.feature_names
     importance: dict[str, dict[str, float]] = {}
     shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))

@@ -27,10 +27,12 @@ from explanations.ml.explainers import EXPLAINER_VARIANTS
 from explanations.ml.explainers.base import ExplainerError
 from explanations.ml.image_models import attribution_npy, cnn_fit, image_predictor_build
 from explanations.ml.lazy import lazy
-from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_classifier_fit, text_predictor_build
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus
+from uploaded_models.job_classifiers import classifier_spec_of, uploaded_model_job_load
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 attribution_class_maps = lazy("explanations.ml.plots.image", "attribution_class_maps")
@@ -60,12 +62,17 @@ def image_fit(*, job: Job, run: ModelRun, data: JobData, params: dict, on_epoch=
     return cnn_fit(params, data.X[data.train_idx], data.y[data.train_idx], seed=job.params["seed"], on_epoch=on_epoch)
 
 
+def uploaded_fit(*, job: Job, run: ModelRun, data: JobData, params: dict, on_epoch=None):
+    """An uploaded network is loaded (and checked against the job's images), not trained."""
+    return uploaded_model_job_load(key=run.classifier, data=data, dataset=job.dataset)
+
+
 def modality_classifier_run(*, job: Job, run: ModelRun) -> None:
     """Called by ``job_classifier_run`` once the run is claimed; stops quietly when the job was cancelled."""
     from explanations.services import job_finish_if_done, job_stage_set
 
     modality = MODALITIES[schema_modality(job.schema)]
-    spec = classifier_for(run.classifier, modality.name)
+    spec = classifier_spec_of(run.classifier, modality.name)
     seed, test_size = job.params["seed"], job.params["test_size"]
     job_stage_set(job.pk, f"Preparing the {modality.name}s for {spec.label}", run_id=run.pk)
     frame = dataset_frame_load(dataset=job.dataset)
@@ -104,7 +111,7 @@ def modality_model_train(*, job: Job, run: ModelRun, data: JobData, modality: Mo
     if run.status != ModelRunStatus.PENDING and run.model_file:
         with run.model_file.open("rb") as handle:
             return model_file_load(handle)  # a file our own worker wrote, never an upload
-    spec = classifier_for(run.classifier, modality.name)
+    spec = classifier_spec_of(run.classifier, modality.name)
     rows_guess = rows_estimate(job=job, n_test=len(data.test_idx))
     ModelRun.objects.filter(pk=run.pk).update(units_total=base + 1 + rows_guess * len(job.explainers), units_done=0)
     if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
@@ -115,7 +122,7 @@ def modality_model_train(*, job: Job, run: ModelRun, data: JobData, modality: Mo
         job_stage_set(job.pk, f"Training CNN: epoch {epoch} of {epochs}", run_id=run.pk)
 
     started = time.perf_counter()
-    fit = image_fit if modality.name == "image" else text_fit
+    fit = uploaded_fit if uploaded_model_id(run.classifier) is not None else image_fit if modality.name == "image" else text_fit
     model = fit(job=job, run=run, data=data, params=job.params["classifiers"].get(run.classifier, {}), on_epoch=on_epoch)
     fit_seconds = time.perf_counter() - started
     predictor = modality.predictor_build(run.classifier, model, data.space)
@@ -145,7 +152,7 @@ def modality_rows_explain(*, job: Job, run: ModelRun, data: JobData, predictor, 
     if not pending:
         return True
     explainer_cls = explainer_for(key, modality.name)
-    spec = classifier_for(run.classifier, modality.name)
+    spec = classifier_spec_of(run.classifier, modality.name)
     seed = job.params["seed"]
     try:
         explainer = explainer_cls(**job.params.get(key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
@@ -199,7 +206,7 @@ def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     which words the model leans on."""
     from explanations.services import plot_save
 
-    spec = classifier_for(run.classifier, "text")
+    spec = classifier_spec_of(run.classifier, "text")
     importance: dict[str, dict[str, float]] = {}
     weighers = [(key, explainer.label) for key, explainer in EXPLAINER_VARIANTS["text"].items()
                 if explainer.result_kind == "attributions"]
@@ -242,7 +249,7 @@ def image_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     first = {row: next(by_method[key][row] for key in methods if row in by_method[key]) for row in rows}
     labels = [f"row {row}: {first[row].predicted}" + (f" (true {first[row].true_label})" if first[row].true_label else "")
               for row in rows]
-    spec = classifier_for(run.classifier, "image")
+    spec = classifier_spec_of(run.classifier, "image")
     title = f"Every explainer on the same images — {spec.label}"
     plot_save(job=job, classifier=run.classifier, kind="image_comparison",
               figure=image_comparison_plot([data.X[row] for row in rows], labels, maps, title=title,

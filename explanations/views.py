@@ -22,7 +22,6 @@ from explainer_site.request_values import form_text_check
 from explanations.compare import jobs_compare
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight, whatif_list
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_variant
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
@@ -38,6 +37,7 @@ from explanations.selectors import (
 )
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 from explanations.shares import job_share, job_unshare, shared_job_get
+from uploaded_models.job_classifiers import classifier_spec_or_none, uploaded_classifier_choices
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
@@ -138,7 +138,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,
-        "classifiers": classifier_choices(modality),
+        "classifiers": classifier_choices(modality) + uploaded_classifier_choices(dataset=dataset),
         "explainers": explainer_choices(modality),
         "modality": modality,
         "posted": posted,
@@ -245,7 +245,7 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                   "correct": (predicted == true_label) if true_label else None,
                                   "explainers": []})["explainers"].append(explainer)
         shown, pages = rows_table_page(list(rows.values()), table)
-        runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
+        runs.append({"run": run, "spec": classifier_spec_or_none(run.classifier), "rows": shown, "n_rows": len(rows),
                      "pages": pages, "plots": job_global_plots(job=job, classifier=run.classifier)})
     share = JobShare.objects.filter(job=job).first()
     share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
@@ -265,7 +265,7 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     by_classifier: dict[str, dict] = {}
     modality = schema_modality(job.schema)
     for e in explanations:
-        entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
+        entry = by_classifier.setdefault(e.classifier, {"spec": classifier_spec_or_none(e.classifier), "first": e, "items": []})
         explainer = explainer_variant(e.explainer, modality)
         entry["items"].append({"explanation": e, "label": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
                                "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})

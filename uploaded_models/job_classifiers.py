@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.classifiers import ClassifierSpec, classifier_fit
+from explanations.ml.classifiers import ClassifierSpec, classifier_fit, classifier_spec_get
 from explanations.ml.modalities import classifier_for
 from explanations.ml.uploaded import ModelFileRefused, outputs_match
 
@@ -33,18 +33,19 @@ def uploaded_model_spec(model: UploadedModel) -> ClassifierSpec:
         family="tree" if model.family == "tree" else "other", build=_not_trained, modalities=(modality,))
 
 
-def classifier_spec_of(key: str, modality: str = "tabular", *, dataset=None) -> ClassifierSpec:
-    """The spec behind a job's classifier key; ``KeyError`` with the sentence to show when there is none.
+def classifier_spec_of(key: str, modality: str | None = None, *, dataset=None) -> ClassifierSpec:
+    """The spec behind a job's classifier key (its variant for ``modality`` when given); ``KeyError`` with the
+    sentence to show when there is none.
 
     With ``dataset`` (validating a new job) an uploaded model must belong to it, which makes it the owner's.
     """
     if uploaded_model_id(key) is None:
-        return classifier_for(key, modality)
+        return classifier_for(key, modality) if modality else classifier_spec_get(key)
     model = uploaded_model_for_key(key, dataset_id=dataset.pk if dataset is not None else None)
     if model is None:
         raise KeyError(f"There is no uploaded model “{key}” for this dataset; see the models on the dataset's page.")
     spec = uploaded_model_spec(model)
-    if modality not in spec.modalities:
+    if modality and modality not in spec.modalities:
         raise KeyError(f"{spec.label} explains {spec.modalities[0]} data, not {modality} data.")
     return spec
 
@@ -78,3 +79,18 @@ def uploaded_model_job_load(*, key: str, data: JobData, dataset) -> Any:
     except ModelFileRefused as error:
         raise ApplicationError(f"“{model.name}” no longer fits this dataset: {error}") from None
     return loaded
+
+
+def uploaded_classifier_choices(*, dataset) -> list[ClassifierSpec]:
+    """The dataset's ready uploaded models as classifier cards for the new-job form (its owner's, as the dataset is)."""
+    if dataset is None:
+        return []
+    return [uploaded_model_spec(m) for m in UploadedModel.objects.filter(dataset=dataset).order_by("created_at", "id")]
+
+
+def classifier_spec_or_none(key: str) -> ClassifierSpec | None:
+    """For pages that show a job's classifiers: the spec, or None for a key no longer known (the key is shown)."""
+    try:
+        return classifier_spec_of(key)
+    except KeyError:
+        return None
