@@ -275,3 +275,12 @@ def test_deleting_a_model_removes_its_file(api, adult, onnx_logistic, media_file
     with django_capture_on_commit_callbacks(execute=True):
         assert api.delete(f"/api/models/{body['id']}/").status_code == 204
     assert media_files() == [] and api.get(f"/api/models/{body['id']}/").status_code == 404
+
+
+def test_the_openapi_schema_documents_the_model_endpoints(api):
+    schema = api.get("/api/schema/?format=json").json()
+    assert {"get", "post"} <= set(schema["paths"]["/api/datasets/{dataset_id}/models/"])
+    assert {"get", "delete"} <= set(schema["paths"]["/api/models/{model_id}/"])
+    content = schema["paths"]["/api/datasets/{dataset_id}/models/"]["post"]["requestBody"]["content"]
+    reference = content["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"file", "format", "name", "architecture", "n_classes"} <= set(schema["components"]["schemas"][reference]["properties"])
