@@ -324,8 +324,48 @@ class UploadedTableModel:
         return self.format == "skops" and type(final).__name__ in TREE_ENSEMBLES
 
     def predictor(self, key: str, space: FeatureSpace) -> Predictor:
-        """The hook ``classifiers.predictor_build`` calls: model-agnostic explainers take it as any classifier."""
-        return Predictor(predict_proba=self.predict_proba, key=key)
+        """The hook ``classifiers.predictor_build`` calls: model-agnostic explainers take it as any classifier, and
+        a skops pipeline ending in a tree ensemble also offers its trees to TreeSHAP (``tree_hooks``)."""
+        return Predictor(predict_proba=self.predict_proba, key=key, **(self.tree_hooks() if self.tree_ensemble else {}))
+
+    def tree_hooks(self) -> dict[str, Any]:
+        """TreeSHAP's hooks for ``ColumnTransformer`` → tree ensemble: the trees, encoded rows → the trees' input,
+        and each feature's columns of that input (one-hot columns summed back); none when the layout is unclear."""
+        import copy
+
+        pipeline = self._runtime()
+        if not hasattr(pipeline, "steps") or len(pipeline.steps) != 2 or not hasattr(pipeline.steps[0][1], "output_indices_"):
+            return {}
+        prep, trees = pipeline.steps[0][1], copy.copy(pipeline.steps[-1][1])
+        trees.classes_ = np.asarray(self.outputs)  # its outputs as the dataset's class codes, as the app's own models
+        names = [str(n) for n in getattr(prep, "feature_names_in_", self.columns.names)]
+        groups: list[list[int]] = [[] for _ in self.space.feature_names]
+        for name, transformer, columns in prep.transformers_:
+            part = prep.output_indices_.get(name, slice(0, 0))
+            width = part.stop - part.start
+            if width == 0:
+                continue
+            columns = [names[c] if isinstance(c, (int, np.integer)) else str(c) for c in columns]
+            last = transformer.steps[-1][1] if hasattr(transformer, "steps") else transformer
+            if width == len(columns):
+                widths = [1] * len(columns)
+            elif type(last).__name__ == "OneHotEncoder" and getattr(last, "drop", None) is None:
+                widths = [len(c) for c in last.categories_]
+            else:
+                return {}
+            if sum(widths) != width or any(c not in self.columns.names for c in columns):
+                return {}
+            start = part.start
+            for column, size in zip(columns, widths):
+                groups[self.columns.names.index(column)].extend(range(start, start + size))
+                start += size
+
+        def transform(X: np.ndarray) -> np.ndarray:
+            frame = self.columns.frame(self.space, X)[names]
+            out = prep.transform(frame)
+            return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)
+
+        return {"tree_model": trees, "transform": transform, "groups": groups}
 
 
 @dataclass

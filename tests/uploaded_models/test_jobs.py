@@ -43,6 +43,33 @@ def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, a
     shap = Explanation.objects.filter(job=job, classifier=onnx.key, explainer="shap").first()
     assert shap.data["algorithm"] == "kernel"  # model-agnostic: the graph has no hook for exact SHAP
     assert "scorecard (uploaded), SHAP" in shap.plots.first().title
+    tree = Explanation.objects.filter(job=job, classifier=skops.key, explainer="shap").first()
+    assert tree.data["algorithm"] == "tree" and tree.data["output"] == "log-odds"  # its trees, exactly
+    assert tree.trust["additivity_error"] < 1e-6
+
+
+def test_treeshap_on_a_skops_forest_adds_up_to_its_probabilities(user, adult, adult_frame, adult_columns):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from explanations.job_data import job_data_build
+    from explanations.ml.classifiers import predictor_build
+    from explanations.ml.explainers.shap import ShapExplainer
+    from tests.uploaded_models.conftest import skops_pipeline
+    from uploaded_models.job_classifiers import classifier_train
+
+    content, pipeline = skops_pipeline(adult_frame, adult_columns, RandomForestClassifier(n_estimators=20, random_state=0))
+    forest = uploaded(user, adult, content, "skops", "Forest")
+    data = job_data_build(dataset=adult, schema=adult.schema, test_size=0.25, seed=0)
+    predictor = predictor_build(forest.key, classifier_train(key=forest.key, params={}, data=data, seed=0, dataset=adult),
+                                data.space)
+    assert predictor.tree_model is not None and sum(len(g) for g in predictor.groups) == len(predictor.transform(data.X[:1])[0])
+    rows = [3, 8, 21]
+    results = ShapExplainer(background_size=20).fit(data.X[data.train_idx], predictor, data.space).explain(data.X[rows], rows)
+    own = pipeline.predict_proba(adult_frame[adult_columns[0]].iloc[rows])
+    for i, result in enumerate(results):
+        assert result.data["algorithm"] == "tree" and result.data["output"] == "probability"
+        total = sum(result.data["values"].values()) + result.data["base_value"]
+        assert total == pytest.approx(own[i, result.predicted], abs=1e-6)
 
 
 def test_a_job_refuses_a_model_of_another_dataset_or_owner(user, other_user, adult, heart, onnx_logistic):
