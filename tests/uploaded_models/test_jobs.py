@@ -80,3 +80,14 @@ def test_a_job_refuses_a_model_of_another_dataset_or_owner(user, other_user, adu
         job_create(owner=user, dataset=heart, classifiers=[onnx.key], explainers=["lime"], rows={"ids": [0]})
     with pytest.raises(ApplicationError, match="There is no uploaded model “model:999999”"):
         job_create(owner=user, dataset=adult, classifiers=["model:999999"], explainers=["lime"], rows={"ids": [0]})
+
+
+def test_the_jobs_api_takes_a_model_key_beside_registry_keys(api, user, adult, onnx_logistic):
+    onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
+    response = api.post("/api/jobs/", {"dataset": adult.pk, "classifiers": ["random_forest", onnx.key],
+                                       "explainers": ["lime"], "rows": {"ids": [0]}}, format="json")
+    assert response.status_code == 201, response.json()
+    job = api.get(f"/api/jobs/{response.json()['id']}/").json()
+    assert job["classifiers"] == ["random_forest", onnx.key] and job["status"] == "queued"
+    bad = api.post("/api/jobs/", {"dataset": adult.pk, "classifiers": ["model:abc"], "explainers": ["lime"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "classifiers"
