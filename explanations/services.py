@@ -28,7 +28,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean, job_whatif_build, run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, job_data_build
-from explanations.ml.classifiers import CLASSIFIERS, predictor_build
+from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers import EXPLAINERS
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
@@ -37,7 +37,8 @@ from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.summaries import run_summary_plots
-from uploaded_models.job_classifiers import classifier_spec_of, classifier_train
+from uploaded_models.job_classifiers import classifier_spec_of, uploaded_model_job_load
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -558,8 +559,12 @@ def model_run_train(*, job: Job, run: ModelRun, data: JobData):
     if not job_stage_set(job.pk, f"Training {spec.label}", run_id=run.pk):
         return None
     started = time.perf_counter()
-    model = classifier_train(key=run.classifier, params=job.params["classifiers"].get(run.classifier, {}), data=data,
-                             seed=job.params["seed"], dataset=job.dataset)
+    if uploaded_model_id(run.classifier) is not None:  # a user's own model: loaded and checked, not trained
+        model = uploaded_model_job_load(key=run.classifier, data=data, dataset=job.dataset)
+    else:
+        X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
+        model = classifier_fit(run.classifier, job.params["classifiers"].get(run.classifier, {}), data.space, X_train,
+                               y_train, seed=job.params["seed"])
     fit_seconds = time.perf_counter() - started
     predictor = predictor_build(run.classifier, model, data.space)
     model_run_record(job=job, run=run, data=data, model=model, predictor=predictor, fit_seconds=fit_seconds)

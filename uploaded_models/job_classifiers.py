@@ -1,8 +1,9 @@
 """How a job finds and builds each of its classifiers: the registry's keys, and ``model:<id>`` for an uploaded model.
 
-The job pipeline asks this module, never ``CLASSIFIERS`` directly, so an uploaded model runs through the same
-phases as a trained one: its spec (label, queue, family) comes from the upload, and "training" loads the file
-and checks it against the job's data again (the dataset's columns may have changed since).
+The job pipeline asks this module for a key's spec, never ``CLASSIFIERS`` directly, so an uploaded model runs
+through the same phases as a trained one: its spec (label, queue, family) comes from the upload, and where the
+pipeline would train, ``uploaded_model_job_load`` loads the file and checks it against the job's data again (the
+dataset's columns may have changed since).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.classifiers import ClassifierSpec, classifier_fit, classifier_spec_get
+from explanations.ml.classifiers import ClassifierSpec, classifier_spec_get
 from explanations.ml.modalities import classifier_for
 from explanations.ml.uploaded import ModelFileRefused, outputs_match
 
@@ -50,15 +51,8 @@ def classifier_spec_of(key: str, modality: str | None = None, *, dataset=None) -
     return spec
 
 
-def classifier_train(*, key: str, params: dict, data: JobData, seed: int, dataset) -> Any:
-    """The registry's classifier fitted on the training rows, or the uploaded model loaded and checked for ``data``."""
-    if uploaded_model_id(key) is None:
-        X_train, y_train = data.X[data.train_idx], data.y[data.train_idx]
-        return classifier_fit(key, params, data.space, X_train, y_train, seed=seed)
-    return uploaded_model_job_load(key=key, data=data, dataset=dataset)
-
-
 def uploaded_model_job_load(*, key: str, data: JobData, dataset) -> Any:
+    """The uploaded model a job names, loaded and checked against the job's data (its columns may have changed)."""
     from explainer_site.exceptions import ApplicationError
     from uploaded_models.services import uploaded_model_load
 

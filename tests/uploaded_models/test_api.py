@@ -24,10 +24,10 @@ def post_model(api, dataset, content: bytes, filename: str, format: str, **extra
 def app_probabilities(model):
     """What a job's explainers get from the uploaded model, on every row of the dataset."""
     from explanations.job_data import job_data_build
-    from uploaded_models.job_classifiers import classifier_train
+    from uploaded_models.job_classifiers import uploaded_model_job_load
 
     data = job_data_build(dataset=model.dataset, schema=model.dataset.schema, test_size=0.25, seed=0)
-    loaded = classifier_train(key=model.key, params={}, data=data, seed=0, dataset=model.dataset)
+    loaded = uploaded_model_job_load(key=model.key, data=data, dataset=model.dataset)
     return loaded.predict_proba(data.X)
 
 

@@ -55,12 +55,12 @@ def test_treeshap_on_a_skops_forest_adds_up_to_its_probabilities(user, adult, ad
     from explanations.ml.classifiers import predictor_build
     from explanations.ml.explainers.shap import ShapExplainer
     from tests.uploaded_models.conftest import skops_pipeline
-    from uploaded_models.job_classifiers import classifier_train
+    from uploaded_models.job_classifiers import uploaded_model_job_load
 
     content, pipeline = skops_pipeline(adult_frame, adult_columns, RandomForestClassifier(n_estimators=20, random_state=0))
     forest = uploaded(user, adult, content, "skops", "Forest")
     data = job_data_build(dataset=adult, schema=adult.schema, test_size=0.25, seed=0)
-    predictor = predictor_build(forest.key, classifier_train(key=forest.key, params={}, data=data, seed=0, dataset=adult),
+    predictor = predictor_build(forest.key, uploaded_model_job_load(key=forest.key, data=data, dataset=adult),
                                 data.space)
     assert predictor.tree_model is not None and sum(len(g) for g in predictor.groups) == len(predictor.transform(data.X[:1])[0])
     rows = [3, 8, 21]
