@@ -5,11 +5,14 @@ from django.views.generic import RedirectView
 from datasets import api as datasets_api
 from explainer_site.views import ApiDocsView, ApiSchemaView
 from explanations import api as explanations_api
+from uploaded_models import api as uploaded_models_api
 
 api_patterns = [
     path("datasets/", datasets_api.DatasetListApi.as_view(), name="datasets"),
     path("datasets/<int:dataset_id>/", datasets_api.DatasetDetailApi.as_view(), name="dataset"),
     path("datasets/<int:dataset_id>/schema/", datasets_api.DatasetSchemaApi.as_view(), name="dataset_schema"),
+    path("datasets/<int:dataset_id>/models/", uploaded_models_api.UploadedModelListApi.as_view(), name="dataset_models"),
+    path("models/<int:model_id>/", uploaded_models_api.UploadedModelDetailApi.as_view(), name="model"),
     path("classifiers/", explanations_api.ClassifierListApi.as_view(), name="classifiers"),
     path("explainers/", explanations_api.ExplainerListApi.as_view(), name="explainers"),
     path("jobs/", explanations_api.JobListApi.as_view(), name="jobs"),
@@ -36,6 +39,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("datasets/", include("datasets.urls")),
     path("", include("explanations.urls")),
+    path("", include("uploaded_models.urls")),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
 ]

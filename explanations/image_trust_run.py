@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -26,14 +26,16 @@ from django.core.files.storage import default_storage
 
 from explanations.job_data import JobData
 from explanations.ml import image_trust, roar
-from explanations.ml.classifiers import CLASSIFIERS
+from explanations.ml.catalogue import CLASSIFIERS
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers import EXPLAINER_VARIANTS
 from explanations.ml.explainers.base import row_seed
-from explanations.ml.explainers.image import ImagePredictor
 from explanations.ml.modalities import explainer_for
 from explanations.ml.trust import trust_params_clean
 from explanations.models import Explanation, Job, ModelRun
+
+if TYPE_CHECKING:  # the web process imports this module for the ROAR summary: no torch there
+    from explanations.ml.explainers.image import ImagePredictor
 
 logger = logging.getLogger(__name__)
 

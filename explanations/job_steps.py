@@ -28,7 +28,7 @@ from explanations.ml.classifiers import classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult
 from explanations.ml.image_models import image_predictor_build
-from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_predictor_build
 from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot, Step, WhatIf
@@ -43,6 +43,8 @@ from explanations.text_image_run import (
     train_units,
 )
 from explanations.whatifs import whatif_features, whatif_save
+from uploaded_models.job_classifiers import classifier_spec_of, uploaded_model_job_load
+from uploaded_models.selectors import uploaded_model_id
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ def run_explainer(*, job: Job, run: ModelRun, data: JobData, predictor, explaine
             return explainer_cls(**job.params.get(explainer_key, {})).fit(data.background(seed), predictor, data.space,
                                                                           seed=seed)
         except ExplainerError as exc:
-            label = classifier_for(run.classifier, modality.name).label
+            label = classifier_spec_of(run.classifier, modality.name).label
             raise ApplicationError(f"{explainer_cls.label} could not be set up for {label}: {exc}") from exc
 
     return EXPLAINER_CACHE.get(("explain", *job_identity(job), run.pk, run.model_file.name, explainer_key), fit)
@@ -157,7 +159,7 @@ def model_train(*, step: Step) -> None:
 
     job, run = step.job, step.run
     modality = modality_of(job)
-    spec = classifier_for(run.classifier, modality.name)
+    spec = classifier_spec_of(run.classifier, modality.name)
     job_stage_set(job.pk, f"Preparing the {modality.noun}s for {spec.label}", run_id=run.pk)
     data = job_data(job)
     if run.status == ModelRunStatus.PENDING or not run.model_file:
@@ -169,8 +171,11 @@ def model_train(*, step: Step) -> None:
             job_stage_set(job.pk, f"Training CNN: epoch {epoch} of {epochs}", run_id=run.pk)
 
         started = time.perf_counter()
-        model = modality.fit(job=job, run=run, data=data, params=job.params["classifiers"].get(run.classifier, {}),
-                             on_epoch=on_epoch)
+        if uploaded_model_id(run.classifier) is not None:  # a user's own model: loaded and checked, not trained
+            model = uploaded_model_job_load(key=run.classifier, data=data, dataset=job.dataset)
+        else:
+            model = modality.fit(job=job, run=run, data=data, params=job.params["classifiers"].get(run.classifier, {}),
+                                 on_epoch=on_epoch)
         fit_seconds = time.perf_counter() - started
         predictor = modality.predictor_build(run.classifier, model, data.space)
         model_run_record(job=job, run=run, data=data, model=model, predictor=predictor, fit_seconds=fit_seconds)
@@ -207,7 +212,7 @@ def batch_explain(*, step: Step) -> None:
     pending = [r for r in step.rows if r not in done]
     if pending:
         explainer_cls = explainer_for(step.explainer, modality.name)
-        spec = classifier_for(run.classifier, modality.name)
+        spec = classifier_spec_of(run.classifier, modality.name)
         position = run.rows.index(step.rows[0]) + 1 if step.rows[0] in run.rows else 1
         last = position + len(step.rows) - 1
         span = f"{modality.noun} {position}" if position == last else f"{modality.noun}s {position}–{last}"
@@ -250,7 +255,7 @@ def batch_trust(*, step: Step) -> None:
     if not explanations:
         return
     explainer_cls = explainer_for(step.explainer, "tabular")
-    spec = classifier_for(run.classifier, "tabular")
+    spec = classifier_spec_of(run.classifier, "tabular")
     if not job_stage_set(job.pk, f"Measuring how far to trust {explainer_cls.label} on rows {step.rows[0]}–{step.rows[-1]}"
                                  f" — {spec.label}", run_id=run.pk):
         return
@@ -297,7 +302,7 @@ def model_run_finish(*, step: Step) -> None:
 
     job, run = step.job, step.run
     modality = modality_of(job)
-    spec = classifier_for(run.classifier, modality.name)
+    spec = classifier_spec_of(run.classifier, modality.name)
     if not job_stage_set(job.pk, f"Drawing the global views for {spec.label}", run_id=run.pk):
         return
     data = job_data(job)

@@ -29,9 +29,9 @@ from django.db import connection
 from django.db.models import F, Q
 from django.utils import timezone
 
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.models import Job, JobStatus, ModelRun, Step, StepKind, StepStatus
+from uploaded_models.job_classifiers import classifier_spec_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def job_run_inline(*, job_id: int) -> None:
 def step_queue(step: Step) -> str:
     if step.run is None:  # job-wide steps
         return settings.CELERY_TASK_DEFAULT_QUEUE
-    spec = CLASSIFIERS.get(step.run.classifier)
+    spec = classifier_spec_or_none(step.run.classifier)  # a user's uploaded network goes to the gpu queue too
     return spec.queue if spec else settings.CELERY_TASK_DEFAULT_QUEUE
 
 
@@ -314,7 +314,8 @@ def step_heartbeat(step_id: int) -> Iterator[None]:
 
 def step_label(step: Step) -> str:
     classifier = step.run.classifier if step.run_id else ""
-    label = CLASSIFIERS[classifier].label if classifier in CLASSIFIERS else classifier
+    spec = classifier_spec_or_none(classifier) if classifier else None
+    label = spec.label if spec else classifier
     if step.kind == StepKind.EXPLAIN:
         return f"{label} ({step.explainer}, rows {step.rows[0]}–{step.rows[-1]})" if step.rows else label
     if step.kind == StepKind.WHATIF:

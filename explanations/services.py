@@ -29,7 +29,7 @@ from explanations.ml.engine import JobStopped
 from explanations.ml.explainers import EXPLAINERS
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
-from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
+from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.models import FINAL_STATUSES, Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot
 from explanations.pipeline import (
     job_steps_start,
@@ -43,6 +43,7 @@ from explanations.rows import (  # noqa: F401 (ROW_SPEC_KEYS, rows_resolve: re-e
     rows_spec_clean,
     rows_spec_resubmit,
 )
+from uploaded_models.job_classifiers import classifier_spec_of
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -75,7 +76,7 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
         raise ApplicationError("Pick at least one explainer.", {"field": "explainers"})
     modality = schema_modality(dataset.schema)
     try:  # which keys (and which of their variants) serve this dataset's kind of data
-        classifier_specs = {key: classifier_for(key, modality) for key in classifiers}
+        classifier_specs = {key: classifier_spec_of(key, modality, dataset=dataset) for key in classifiers}
     except KeyError as exc:
         raise ApplicationError(str(exc.args[0]), {"field": "classifiers"}) from None
     try:
@@ -285,7 +286,7 @@ def duration_text(seconds: float) -> str:
 
 def model_run_record(*, job: Job, run: ModelRun, data: JobData, model, predictor, fit_seconds: float) -> None:
     """Test metrics, the model file and the confusion matrix of a freshly trained model; the run becomes TRAINED."""
-    spec = CLASSIFIERS[run.classifier]
+    spec = classifier_spec_of(run.classifier)
     y_test = data.y[data.test_idx]
     y_pred = predictor.predict_proba(data.X[data.test_idx]).argmax(axis=1)
     labels = list(range(len(data.space.class_names)))
@@ -322,7 +323,7 @@ def explanation_picture(*, job: Job, run: ModelRun, data: JobData, result: Expla
     """Title, PNG, SVG and alt text of one row's explanation, as its explainer draws it (with what trust adds)."""
     space = data.space
     predicted = space.class_names[result.predicted]
-    spec, explainer_cls = CLASSIFIERS[run.classifier], explainer_for(result.method, schema_modality(job.schema))
+    spec, explainer_cls = classifier_spec_of(run.classifier), explainer_for(result.method, schema_modality(job.schema))
     title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.catalogue import classifier_label
 from explanations.ml.explainers import explainer_for
 from explanations.models import Explanation, Job, ModelRun
+from uploaded_models.job_classifiers import classifier_spec_of
 
 SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
 SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows
@@ -25,7 +25,7 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     from explanations.ml.plots.shap import importance_bar_plot, shap_summary_plot
     from explanations.services import plot_save
 
-    label = classifier_label(run.classifier)
+    label = classifier_spec_of(run.classifier).label
     features = data.space.feature_names
     importance: dict[str, dict[str, float]] = {}
     shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))

@@ -15,10 +15,11 @@ from explanations.job_data import JobData
 from explanations.ml.explainers import EXPLAINER_VARIANTS
 from explanations.ml.image_models import attribution_npy, cnn_fit
 from explanations.ml.lazy import lazy
-from explanations.ml.modalities import classifier_for, explainer_for
+from explanations.ml.modalities import explainer_for
 from explanations.ml.text_models import text_classifier_fit
 from explanations.models import Explanation, Job, ModelRun
 from explanations.summaries import rows_scope
+from uploaded_models.job_classifiers import classifier_spec_of
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 attribution_class_maps = lazy("explanations.ml.plots.image", "attribution_class_maps")
@@ -66,7 +67,7 @@ def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     which words the model leans on."""
     from explanations.services import plot_save
 
-    spec = classifier_for(run.classifier, "text")
+    spec = classifier_spec_of(run.classifier, "text")
     importance: dict[str, dict[str, float]] = {}
     weighers = [(key, explainer.label) for key, explainer in EXPLAINER_VARIANTS["text"].items()
                 if explainer.result_kind == "attributions"]
@@ -112,7 +113,7 @@ def image_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     first = {row: next(by_method[key][row] for key in methods if row in by_method[key]) for row in rows}
     labels = [f"row {row}: {first[row].predicted}" + (f" (true {first[row].true_label})" if first[row].true_label else "")
               for row in rows]
-    spec = classifier_for(run.classifier, "image")
+    spec = classifier_spec_of(run.classifier, "image")
     title = f"Every explainer on the same images — {spec.label}"
     plot_save(job=job, classifier=run.classifier, kind="image_comparison",
               figure=image_comparison_plot([data.X[row] for row in rows], labels, maps, title=title,

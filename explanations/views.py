@@ -41,6 +41,7 @@ from explanations.selectors import (
 from explanations.services import job_cancel, job_create, job_delete, job_rerun
 from explanations.shares import job_share, job_unshare, shared_job_get
 from explanations.whatifs import whatif_list
+from uploaded_models.job_classifiers import classifier_spec_or_none, uploaded_classifier_choices
 
 ROW_MODES = ("random", "misclassified", "ids", "names", "all_test")
 DEFAULT_CLASSIFIERS = {"tabular": ["random_forest", "logistic_regression"], "text": ["logistic_regression", "naive_bayes"],
@@ -153,7 +154,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(request, "explanations/job_new.html", {
         "datasets": datasets,
         "dataset": dataset,
-        "classifiers": classifier_choices(modality),
+        "classifiers": classifier_choices(modality) + uploaded_classifier_choices(dataset=dataset),
         "explainers": explainer_choices(modality),
         "modality": modality,
         "posted": posted,
@@ -306,6 +307,8 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                "partial_dependence": whatif_list(job=job, partial_dependence=True)}
     if request.GET.get("fragment") == "live":  # the live page asks for its changing parts only
         return render(request, "explanations/_results_live.html", context)
+        runs.append({"run": run, "spec": classifier_spec_or_none(run.classifier), "rows": shown, "n_rows": len(rows),
+                     "pages": pages, "plots": job_global_plots(job=job, classifier=run.classifier)})
     share = JobShare.objects.filter(job=job).first()
     share_url = request.build_absolute_uri(reverse("explanations:shared", args=[share.token])) if share else ""
     return render(request, "explanations/job_results.html", {
@@ -322,7 +325,7 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
     by_classifier: dict[str, dict] = {}
     modality = schema_modality(job.schema)
     for e in explanations:
-        entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
+        entry = by_classifier.setdefault(e.classifier, {"spec": classifier_spec_or_none(e.classifier), "first": e, "items": []})
         explainer = explainer_variant(e.explainer, modality)
         entry["items"].append({"explanation": e, "label": explainer_label(e.explainer),
                                "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})

@@ -96,7 +96,7 @@ def test_bad_requests_answer_400_with_a_message(api, zoo):
 
 def test_registries_list_keys_and_parameters(api):
     classifiers = {c["key"]: c for c in api.get("/api/classifiers/").json()}
-    assert set(classifiers) == {"random_forest", "logistic_regression", "svm", "gradient_boosting", "knn",
+    assert set(classifiers) == {"random_forest", "logistic_regression", "svm", "gradient_boosting", "xgboost", "lightgbm", "knn",
                                 "decision_tree", "naive_bayes", "mlp", "cnn"}
     assert classifiers["mlp"]["queue"] == "gpu" and classifiers["random_forest"]["queue"] == "celery"
     explainers = {e["key"]: e for e in api.get("/api/explainers/").json()}

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "accounts",
     "datasets",
     "explanations",
+    "uploaded_models",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +114,8 @@ STORAGES = {
 
 # Uploads: streamed to disk, bounded.
 EXPLAINER_MAX_UPLOAD_MB = int(os.environ.get("EXPLAINER_MAX_UPLOAD_MB", "200"))
+# Models users bring (uploaded_models): the file limit is EXPLAINER_MAX_UPLOAD_MB, as for datasets.
+EXPLAINER_MAX_UPLOADED_MODELS_PER_USER = int(os.environ.get("EXPLAINER_MAX_UPLOADED_MODELS_PER_USER", "20"))
 EXPLAINER_MAX_ROWS = int(os.environ.get("EXPLAINER_MAX_ROWS", "2000000"))
 EXPLAINER_MAX_COLUMNS = int(os.environ.get("EXPLAINER_MAX_COLUMNS", "2000"))
 EXPLAINER_SYNC_INGEST_MB = float(os.environ.get("EXPLAINER_SYNC_INGEST_MB", "20"))  # bigger uploads are read by a worker

@@ -202,6 +202,16 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
 
 _BUILD = "explanations.ml.pipelines"
 _MAX_DEPTH_HELP = "0 means no limit."
+
+
+def boosting_params(max_depth: int) -> tuple[Param, ...]:
+    """XGBoost's and LightGBM's settings (they differ only in the depth they grow by default)."""
+    return (
+        Param("n_estimators", "Number of trees", 200, min=10, max=2000),
+        Param("max_depth", "Maximum tree depth", max_depth, min=1, max=16),
+        Param("learning_rate", "Learning rate", 0.1, kind="float", min=1e-3, max=1.0,
+              help="Smaller values learn more slowly and need more trees."),
+    )
 _C_HELP = "Smaller values give a simpler model that relies on fewer words."
 
 # One line per classifier and kind of data (a key such as "svm" learns from tables and texts alike).
@@ -232,6 +242,13 @@ CLASSIFIER_ENTRIES: tuple[ClassifierSpec, ...] = (
          Param("learning_rate", "Learning rate", 0.1, kind="float", min=1e-3, max=1.0),
          Param("max_depth", "Maximum tree depth", 3, min=1, max=10)),
         "celery", "tree", f"{_BUILD}:gradient_boosting"),
+    ClassifierSpec(
+        "xgboost", "tabular", "XGBoost", "XGBoost: gradient-boosted trees from the XGBoost library, strong on tables.",
+        boosting_params(6), "celery", "tree", f"{_BUILD}:xgboost"),
+    ClassifierSpec(
+        "lightgbm", "tabular", "LightGBM",
+        "LightGBM: fast gradient-boosted trees that grow leaf by leaf, strong on large tables.",
+        boosting_params(8), "celery", "tree", f"{_BUILD}:lightgbm"),
     ClassifierSpec(
         "knn", "tabular", "Nearest neighbours", "Nearest neighbours: looks at the most similar rows and copies their answer.",
         (Param("n_neighbors", "Number of neighbours", 5, min=1, max=100),

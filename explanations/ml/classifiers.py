@@ -83,6 +83,8 @@ def transformed_groups(model: Any) -> list[list[int]]:
 
 def predictor_build(key: str, model: Any, space: FeatureSpace) -> Predictor:
     """What explainers may call for this fitted model, including hooks for TreeSHAP / linear SHAP."""
+    if hasattr(model, "predictor"):  # a model a user uploaded says how it is called (``explanations.ml.uploaded``)
+        return model.predictor(key, space)
     family = classifier_spec_get(key).family
     estimator = model.named_steps["model"]
     n_classes = len(space.class_names)

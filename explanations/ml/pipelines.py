@@ -83,6 +83,24 @@ def gradient_boosting(params: dict[str, Any], space: FeatureSpace, seed: int) ->
     return table_pipeline(space, model, scale=False)
 
 
+def boosted_trees(model: Any, space: FeatureSpace) -> Pipeline:
+    return table_pipeline(space, model, scale=False)
+
+
+def xgboost(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
+    from explanations.ml.boosting import XGBoostTrees  # xgboost loads where models are fitted
+
+    return boosted_trees(XGBoostTrees(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+                                      learning_rate=params["learning_rate"], random_state=seed, n_jobs=engine_threads()), space)
+
+
+def lightgbm(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
+    from explanations.ml.boosting import LightGBMTrees
+
+    return boosted_trees(LightGBMTrees(n_estimators=params["n_estimators"], max_depth=params["max_depth"],
+                                       learning_rate=params["learning_rate"], random_state=seed, n_jobs=engine_threads()), space)
+
+
 def knn(params: dict[str, Any], space: FeatureSpace, seed: int) -> Pipeline:
     model = KNeighborsClassifier(n_neighbors=params["n_neighbors"], weights=params["weights"])
     return table_pipeline(space, model, scale=True)

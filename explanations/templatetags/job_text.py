@@ -33,7 +33,9 @@ def labels_of(keys, registry) -> str:
 
 @register.filter
 def classifier_labels(keys) -> str:
-    return labels_of(keys, CLASSIFIERS)
+    from uploaded_models.job_classifiers import classifier_spec_or_none  # "model:<id>" keys name uploaded models
+
+    return ", ".join(getattr(classifier_spec_or_none(key), "label", key) for key in keys or [])
 
 
 @register.filter

@@ -22,7 +22,8 @@ def test_each_modality_offers_its_classifiers_in_registry_order():
     from explanations.ml.modalities import classifier_choices
 
     assert [s.key for s in classifier_choices("tabular")] == [
-        "random_forest", "logistic_regression", "svm", "gradient_boosting", "knn", "decision_tree", "naive_bayes", "mlp"]
+        "random_forest", "logistic_regression", "svm", "gradient_boosting", "xgboost", "lightgbm", "knn", "decision_tree",
+        "naive_bayes", "mlp"]
     assert [s.key for s in classifier_choices("text")] == ["logistic_regression", "svm", "naive_bayes"]
     assert [s.key for s in classifier_choices("image")] == ["cnn"]
     assert all(s.modality == "text" for s in classifier_choices("text"))

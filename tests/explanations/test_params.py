@@ -70,4 +70,4 @@ def test_classifier_fit_rejects_bad_params_and_single_class(heart_table) -> None
     with pytest.raises(ValueError, match="only one class"):
         classifier_fit("decision_tree", {}, heart_table.space, heart_table.X_train, heart_table.y_train * 0, seed=0)
     with pytest.raises(KeyError, match="Unknown classifier"):
-        classifier_fit("xgboost", {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0)
+        classifier_fit("catboost", {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0)  # xgboost is one now

@@ -57,8 +57,18 @@ def routes(resolver: URLResolver | None = None, prefix: str = "") -> list[str]:
 
 # (method, route as declared, the path to try with Alice's ids). Each route with an id must be here.
 def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, str, str]]:
+    from uploaded_models.models import UploadedModel
+
     d, j, p = dataset.pk, job.pk, plot.pk
+    m = UploadedModel.objects.get_or_create(owner=dataset.owner, dataset=dataset, name="Alice secret model",
+                                            format="onnx", file="models/alice.onnx")[0].pk
     return [
+        ("POST", "datasets/<int:dataset_id>/models/", f"/datasets/{d}/models/"),
+        ("POST", "models/<int:model_id>/delete/", f"/models/{m}/delete/"),
+        ("GET", "api/datasets/<int:dataset_id>/models/", f"/api/datasets/{d}/models/"),
+        ("POST", "api/datasets/<int:dataset_id>/models/", f"/api/datasets/{d}/models/"),
+        ("GET", "api/models/<int:model_id>/", f"/api/models/{m}/"),
+        ("DELETE", "api/models/<int:model_id>/", f"/api/models/{m}/"),
         ("GET", "datasets/<int:dataset_id>/", f"/datasets/{d}/"),
         ("GET", "datasets/<int:dataset_id>/schema/", f"/datasets/{d}/schema/"),
         ("POST", "datasets/<int:dataset_id>/schema/", f"/datasets/{d}/schema/"),

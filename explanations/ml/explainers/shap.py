@@ -6,7 +6,8 @@ Algorithms:
   one-hot columns are summed back to their original feature. Output is a probability for forests and
   single trees, log-odds for gradient boosting. shap's ``TreeExplainer`` reads the trees; its values come
   from ``explanations.ml.engine.tree_shap`` (the same values, O(nodes) per row instead of O(leaves x depth²),
-  rows over the engine's threads), or from shap's C++ for trees that kernel does not cover.
+  rows over the engine's threads), or from shap's C++ for trees that kernel does not cover. XGBoost and LightGBM
+  compute it themselves (``tree_contributions``, see ``explanations.ml.boosting``), in log-odds.
 - ``linear``: exact linear SHAP on the logistic regression's transformed input, in log-odds (for more than
   two classes, the class's logit).
 - ``kernel``: model-agnostic Kernel SHAP on the encoded features, against a random background sample of
@@ -46,6 +47,13 @@ from explanations.ml.explainers.base import (
 
 logger = logging.getLogger(__name__)
 
+class NativeTreeShap:
+    """A model that computes its own exact TreeSHAP (``tree_contributions``), standing where shap's would."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+
 class ShapExplainer(BaseExplainer):
     plot_function = "explanations.ml.plots.shap:shap_waterfall_plot"
     alt_text_function = "explanations.ml.plots.shap:shap_alt_text"
@@ -77,7 +85,9 @@ class ShapExplainer(BaseExplainer):
             model = predictor.tree_model if requested == "tree" else predictor.linear_model
             if model is not None and predictor.transform is not None and predictor.groups is not None:
                 try:
-                    if requested == "tree":
+                    if requested == "tree" and hasattr(model, "tree_contributions"):
+                        self.shap_ = NativeTreeShap(model)  # the library's own TreeSHAP (XGBoost, LightGBM)
+                    elif requested == "tree":
                         from explanations.ml.engine.tree_shap import PathDependentTreeShap  # numba: workers only
 
                         self.shap_ = shap.TreeExplainer(model)
@@ -114,11 +124,15 @@ class ShapExplainer(BaseExplainer):
         the first class's log-odds are the negation, so both are returned as two outputs.
         """
         transformed = np.asarray(self.predictor_.transform(X), dtype=np.float64)
-        tree = isinstance(self.shap_, shap.TreeExplainer)
-        kernel = getattr(self, "tree_kernel_", None) if tree else None
-        raw = kernel.values(transformed) if kernel is not None else self.shap_.shap_values(transformed)
-        raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw)
-        base = np.atleast_1d(np.asarray(self.shap_.expected_value, dtype=np.float64)).ravel()
+        if isinstance(self.shap_, NativeTreeShap):
+            raw, base = self.shap_.model.tree_contributions(transformed)
+            raw = raw[:, :, 0] if raw.shape[2] == 1 else raw
+        else:
+            tree = isinstance(self.shap_, shap.TreeExplainer)
+            kernel = getattr(self, "tree_kernel_", None) if tree else None
+            raw = kernel.values(transformed) if kernel is not None else self.shap_.shap_values(transformed)
+            raw = np.stack(raw, axis=-1) if isinstance(raw, list) else np.asarray(raw)
+            base = np.atleast_1d(np.asarray(self.shap_.expected_value, dtype=np.float64)).ravel()
         if raw.ndim == 2:
             raw, base = np.stack([-raw, raw], axis=-1), np.array([-base[0], base[0]])
         values = np.stack([raw[:, group, :].sum(axis=1) for group in self.predictor_.groups], axis=1)

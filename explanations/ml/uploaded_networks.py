@@ -1,0 +1,128 @@
+"""Weights in safetensors for a network the app knows: its CNN (images) and its MLP (tables).
+
+A safetensors file is a JSON header and raw numbers, so reading one runs nothing. The header is checked by hand
+first (its size, each tensor's dtype, shape and byte range against the file), so a file that declares a huge
+tensor is refused before anything is allocated; then every tensor's name and shape must be the architecture's.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import numpy as np
+
+from explanations.ml.lazy import lazy
+
+safetensors_torch = lazy("safetensors.torch")
+
+ARCHITECTURES = {
+    "cnn": "The app's CNN (images): two 3×3 convolution blocks, then dense layers of 64 units and one per class",
+    "mlp": "The app's MLP (tables): two hidden ReLU layers of the same width, then one output per class",
+}
+HEADER_MAX_BYTES = 1024 * 1024
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+class WeightsRefused(ValueError):
+    """The weights do not fit the named architecture or are not a sound safetensors file; the message says why."""
+
+
+def safetensors_header(content: bytes) -> dict[str, dict[str, Any]]:
+    """The tensors a safetensors file declares (name -> dtype, shape), every byte range checked against the file."""
+    if len(content) < 10:
+        raise WeightsRefused("This safetensors file is too short to hold any weights; it may be cut off.")
+    (length,) = struct.unpack("<Q", content[:8])
+    if length > HEADER_MAX_BYTES or 8 + length > len(content):
+        raise WeightsRefused("This safetensors file's header is larger than the file or than 1 MB; the file is damaged.")
+    try:
+        header = json.loads(content[8:8 + length])
+    except (UnicodeDecodeError, ValueError):
+        raise WeightsRefused("This safetensors file's header is not readable JSON; the file is damaged.") from None
+    if not isinstance(header, dict):
+        raise WeightsRefused("This safetensors file's header is not readable JSON; the file is damaged.")
+    data_size = len(content) - 8 - length
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype, shape, (start, end) = entry["dtype"], [int(s) for s in entry["shape"]], entry["data_offsets"]
+            declared = int(np.prod(shape, dtype=object)) * _DTYPE_BYTES[dtype]
+        except (KeyError, TypeError, ValueError):
+            raise WeightsRefused(f"Tensor “{str(name)[:80]}” has an unreadable entry in the header.") from None
+        if not (0 <= int(start) <= int(end) <= data_size) or int(end) - int(start) != declared:
+            raise WeightsRefused(f"Tensor “{str(name)[:80]}” declares {declared:,} bytes that the file does not hold; "
+                                 "the file is damaged or cut off.")
+        tensors[str(name)] = {"dtype": dtype, "shape": shape}
+    if not tensors:
+        raise WeightsRefused("This safetensors file holds no tensors.")
+    return tensors
+
+
+def _expected_shapes(module: Any) -> dict[str, list[int]]:
+    return {name: list(t.shape) for name, t in module.state_dict().items()}
+
+
+def _shapes_check(found: dict[str, dict[str, Any]], expected: dict[str, list[int]], architecture: str) -> None:
+    missing = [n for n in expected if n not in found]
+    extra = [n for n in found if n not in expected]
+    if missing or extra:
+        raise WeightsRefused(
+            f"These weights are not {architecture}'s: "
+            + (f"missing {', '.join(missing[:5])}" if missing else "")
+            + ("; " if missing and extra else "") + (f"unexpected {', '.join(extra[:5])}" if extra else "")
+            + f". {architecture} has the tensors {', '.join(expected)}.")
+    wrong = [f"{n} is {found[n]['shape']} (expected {shape})" for n, shape in expected.items() if found[n]["shape"] != shape]
+    if wrong:
+        raise WeightsRefused(f"These weights do not fit {architecture} here: {'; '.join(wrong[:4])}.")
+
+
+def network_load(content: bytes, *, architecture: str, n_classes: int, n_features: int = 0,
+                 image_shape: tuple[int, int, int] | None = None) -> Any:
+    """A fitted ``TorchCNNClassifier`` / ``TorchMLPClassifier`` with the uploaded weights; its classes are 0..k-1."""
+    import torch
+
+    from explanations.ml.torch_cnn import TorchCNNClassifier, cnn_module_build
+    from explanations.ml.torch_mlp import TorchMLPClassifier, _module_build, device_resolve
+
+    found = safetensors_header(content)
+    if architecture == "cnn":
+        if image_shape is None:
+            raise WeightsRefused("The CNN explains images; this dataset is not a set of images.")
+        first = found.get("0.weight", {}).get("shape", [])
+        channels = int(first[0]) if len(first) == 4 else 0
+        if not 1 <= channels <= 512:
+            raise WeightsRefused("These weights are not the app's CNN: its first tensor, 0.weight, is "
+                                 "(filters, channels, 3, 3).")
+        model = TorchCNNClassifier(channels=channels)
+        model.image_shape_ = tuple(image_shape)
+        try:
+            module = cnn_module_build(model.image_shape_, channels, n_classes)
+        except ValueError as error:
+            raise WeightsRefused(str(error)) from None
+        label = "the app's CNN"
+    elif architecture == "mlp":
+        if image_shape is not None or not n_features:
+            raise WeightsRefused("The MLP explains tables; pick the CNN for images.")
+        first = found.get("0.weight", {}).get("shape", [])
+        hidden = int(first[0]) if len(first) == 2 else 0
+        if not 1 <= hidden <= 8192:
+            raise WeightsRefused("These weights are not the app's MLP: its first tensor, 0.weight, is (units, features).")
+        model = TorchMLPClassifier(hidden_units=hidden)
+        model.n_features_in_ = n_features
+        module = _module_build(n_features, hidden, n_classes)
+        label = "the app's MLP"
+    else:
+        raise WeightsRefused(f"Unknown architecture “{architecture[:40]}”; choose one of {', '.join(ARCHITECTURES)}.")
+    _shapes_check(found, _expected_shapes(module), label)
+    try:
+        weights = safetensors_torch.load(content)
+        module.load_state_dict({name: tensor.to(torch.float32) for name, tensor in weights.items()})
+    except Exception as error:  # a dtype torch cannot cast, a file safetensors itself rejects
+        raise WeightsRefused(f"The weights could not be read: {str(error)[:200]}") from None
+    model.classes_ = np.arange(n_classes)
+    model.device_ = device_resolve("auto")
+    model.module_ = module.to(model.device_).eval()
+    return model

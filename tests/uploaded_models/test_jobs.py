@@ -1,0 +1,93 @@
+"""A job explains uploaded models beside trained ones, through the same phases (service test, eager tasks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from explainer_site.exceptions import ApplicationError
+from tests.unit_fixtures import *  # noqa: F403
+from tests.uploaded_models.conftest import model_file
+
+pytestmark = pytest.mark.django_db
+
+FAST = {"lime": {"num_samples": 300}, "shap": {"background_size": 20, "nsamples": 100},
+        "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2}}
+
+
+def uploaded(user, dataset, content: bytes, format: str, name: str):
+    from uploaded_models.services import uploaded_model_create
+
+    return uploaded_model_create(owner=user, dataset=dataset, file=model_file(content, f"{name}.{format}"), name=name,
+                                 format=format)
+
+
+def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, adult, onnx_logistic, skops_boosting,
+                                                                        run_on_commit):
+    from explanations.models import Explanation
+    from explanations.services import job_create
+
+    onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
+    skops = uploaded(user, adult, skops_boosting[0], "skops", "Boosting")
+    keys = ["random_forest", onnx.key, skops.key]
+    with run_on_commit():
+        job = job_create(owner=user, dataset=adult, classifiers=keys, explainers=["lime", "anchor", "shap"],
+                         rows={"ids": [3, 8]}, params={**FAST, "random_forest": {"n_estimators": 20}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    runs = {run.classifier: run for run in job.runs.all()}
+    assert set(runs) == set(keys)
+    assert runs[onnx.key].metrics["accuracy"] > 0.7
+    for key in keys:
+        explained = Explanation.objects.filter(job=job, classifier=key)
+        assert sorted(explained.values_list("explainer", flat=True)) == ["anchor", "anchor", "lime", "lime", "shap", "shap"]
+    shap = Explanation.objects.filter(job=job, classifier=onnx.key, explainer="shap").first()
+    assert shap.data["algorithm"] == "kernel"  # model-agnostic: the graph has no hook for exact SHAP
+    assert "scorecard (uploaded), SHAP" in shap.plots.first().title
+    tree = Explanation.objects.filter(job=job, classifier=skops.key, explainer="shap").first()
+    assert tree.data["algorithm"] == "tree" and tree.data["output"] == "log-odds"  # its trees, exactly
+    assert tree.trust["additivity_error"] < 1e-6
+
+
+def test_treeshap_on_a_skops_forest_adds_up_to_its_probabilities(user, adult, adult_frame, adult_columns):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from explanations.job_data import job_data_build
+    from explanations.ml.classifiers import predictor_build
+    from explanations.ml.explainers.shap import ShapExplainer
+    from tests.uploaded_models.conftest import skops_pipeline
+    from uploaded_models.job_classifiers import uploaded_model_job_load
+
+    content, pipeline = skops_pipeline(adult_frame, adult_columns, RandomForestClassifier(n_estimators=20, random_state=0))
+    forest = uploaded(user, adult, content, "skops", "Forest")
+    data = job_data_build(dataset=adult, schema=adult.schema, test_size=0.25, seed=0)
+    predictor = predictor_build(forest.key, uploaded_model_job_load(key=forest.key, data=data, dataset=adult),
+                                data.space)
+    assert predictor.tree_model is not None and sum(len(g) for g in predictor.groups) == len(predictor.transform(data.X[:1])[0])
+    rows = [3, 8, 21]
+    results = ShapExplainer(background_size=20).fit(data.X[data.train_idx], predictor, data.space).explain(data.X[rows], rows)
+    own = pipeline.predict_proba(adult_frame[adult_columns[0]].iloc[rows])
+    for i, result in enumerate(results):
+        assert result.data["algorithm"] == "tree" and result.data["output"] == "probability"
+        total = sum(result.data["values"].values()) + result.data["base_value"]
+        assert total == pytest.approx(own[i, result.predicted], abs=1e-6)
+
+
+def test_a_job_refuses_a_model_of_another_dataset_or_owner(user, other_user, adult, heart, onnx_logistic):
+    from explanations.services import job_create
+
+    onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
+    with pytest.raises(ApplicationError, match="There is no uploaded model “model:"):
+        job_create(owner=user, dataset=heart, classifiers=[onnx.key], explainers=["lime"], rows={"ids": [0]})
+    with pytest.raises(ApplicationError, match="There is no uploaded model “model:999999”"):
+        job_create(owner=user, dataset=adult, classifiers=["model:999999"], explainers=["lime"], rows={"ids": [0]})
+
+
+def test_the_jobs_api_takes_a_model_key_beside_registry_keys(api, user, adult, onnx_logistic):
+    onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
+    response = api.post("/api/jobs/", {"dataset": adult.pk, "classifiers": ["random_forest", onnx.key],
+                                       "explainers": ["lime"], "rows": {"ids": [0]}}, format="json")
+    assert response.status_code == 201, response.json()
+    job = api.get(f"/api/jobs/{response.json()['id']}/").json()
+    assert job["classifiers"] == ["random_forest", onnx.key] and job["status"] == "queued"
+    bad = api.post("/api/jobs/", {"dataset": adult.pk, "classifiers": ["model:abc"], "explainers": ["lime"]}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "classifiers"
