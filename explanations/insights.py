@@ -514,7 +514,7 @@ def trust_display(trust: dict | None) -> list[dict[str, str]]:
         value = trust.get(key)
         if value is None:
             continue
-        text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in ("precision_fresh", "coverage_fresh") \
+        text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in trust_metrics.SHARE_KEYS \
             else f"{value:.2f}"
         out.append({"key": key, "label": trust_metrics.METRIC_LABELS[key], "value": text,
                     "better": "lower is better" if key in trust_metrics.LOWER_IS_BETTER else "higher is better",

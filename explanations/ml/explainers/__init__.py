@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from explanations.ml.explainers.anchors import AnchorExplainer
 from explanations.ml.explainers.base import BaseExplainer, ExplainerError
+from explanations.ml.explainers.counterfactual import CounterfactualExplainer
 from explanations.ml.explainers.image import (
     AnchorImageExplainer,
     DeepShapExplainer,
@@ -24,6 +25,7 @@ EXPLAINER_CLASSES: tuple[type[BaseExplainer], ...] = (
     LimeExplainer,
     AnchorExplainer,
     ShapExplainer,
+    CounterfactualExplainer,
     LimeTextExplainer,
     AnchorTextExplainer,
     ShapTextExplainer,
