@@ -34,6 +34,7 @@ MODEL_CHUNK_ROWS = 50_000  # rows per model call
 SPARSE_POOL = 4  # candidates per counterfactual asked for that go through the sparsity passes
 HALVING_PASSES = 3
 PROXIMITY_WEIGHT = 0.5  # against 1.0 for diversity, as DiCE weighs them by default
+SPARSITY_WEIGHT = 2.0  # a feature changed costs as much as two spreads of change
 
 
 @dataclass
@@ -155,7 +156,7 @@ class CounterfactualSearch:
         if len(pool) <= size:
             return pool
         changes = self.box.changes(x, pool)
-        order = np.lexsort(((changes > 0).sum(axis=1), changes.sum(axis=1)))
+        order = np.lexsort((changes.sum(axis=1), (changes > 0).sum(axis=1)))  # fewest changes, then closest
         return pool[order[:size]]
 
     def _sparsify(self, X: np.ndarray, targets: list[int], pools: list[np.ndarray],
@@ -212,7 +213,8 @@ class CounterfactualSearch:
         pool = pool[np.any(pool != x[None, :], axis=1)] if len(pool) else pool
         if len(pool) <= 1:
             return pool
-        own = self.box.distance(x, pool)
+        changes = self.box.changes(x, pool)
+        own = changes.sum(axis=1) + SPARSITY_WEIGHT * (changes > 0).sum(axis=1)
         picked = [int(np.argmin(own))]
         nearest = np.full(len(pool), np.inf)
         while len(picked) < min(k, len(pool)):
