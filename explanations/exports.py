@@ -69,6 +69,26 @@ def explanations_csv(explanations: list[Explanation]) -> str:
     return buffer.getvalue()
 
 
+def explanation_details_csvs(explanations: list[Explanation]) -> dict[str, str]:
+    """The extra CSVs explainers declare (``detail_name``, ``detail_rows``), e.g. ``counterfactuals.csv`` with one row
+    per counterfactual change, each row led by the explanation it belongs to."""
+    import pandas as pd
+
+    tables: dict[str, list[dict]] = {}
+    for e in explanations:
+        explainer = explainer_variant(e.explainer, schema_modality(getattr(e.job, "schema", None)))
+        if explainer is None or not explainer.detail_name:
+            continue
+        lead = {"classifier": e.classifier, "explainer": e.explainer, "row": e.row, "row_name": e.row_name}
+        tables.setdefault(f"{explainer.detail_name}.csv", []).extend({**lead, **row} for row in explainer.detail_rows(e.data))
+    out = {}
+    for name, rows in tables.items():
+        buffer = io.StringIO()
+        formula_safe(pd.DataFrame(rows)).to_csv(buffer, index=False)
+        out[name] = buffer.getvalue()
+    return out
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in LIBRARIES:
@@ -160,6 +180,8 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
                         archive.writestr(archived, handle.read())
             archive.writestr("explanations.json", json.dumps(records, indent=2))
             archive.writestr("explanations.csv", explanations_csv(explanations))
+            for name, text in explanation_details_csvs(explanations).items():
+                archive.writestr(name, text)
             archive.writestr("manifest.json", json.dumps(job_manifest(job), indent=2, default=str))
             for name, text in insight_archive_files(job=job).items():
                 archive.writestr(name, text)

@@ -101,6 +101,9 @@ def job_form_request(post, modality: str = "tabular", known_names: set[str] | fr
             for p in explainer.params:
                 if p.kind == "bool":
                     params[key][p.name] = post.get(f"{key}__{p.name}") == "on"
+        for p in explainer.params:  # a list of ticked features; the marker tells "none ticked" from "not on the form"
+            if p.kind == "features" and f"{key}__{p.name}__shown" in post:
+                params[key][p.name] = post.getlist(f"{key}__{p.name}")
     for classifier in classifier_choices(modality):
         key = classifier.key
         params["classifiers"][key] = {p.name: post.get(f"clf__{key}__{p.name}") for p in classifier.params
@@ -143,7 +146,9 @@ def job_new(request: HttpRequest) -> HttpResponse:
         "modality": modality,
         "posted": posted,
         "checked_classifiers": posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality],
-        "checked_explainers": posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)],
+        "checked_explainers": posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)
+                                                                             if e.offered_by_default],
+        "feature_names": dataset.schema.get("features", []) if dataset is not None and modality == "tabular" else [],
         "rows_mode": posted.get("rows_mode", "random") if posted else "random",
         "row_names": row_names,
         "request_key": uuid.uuid4().hex,
@@ -268,7 +273,8 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
         entry = by_classifier.setdefault(e.classifier, {"spec": CLASSIFIERS.get(e.classifier), "first": e, "items": []})
         explainer = explainer_variant(e.explainer, modality)
         entry["items"].append({"explanation": e, "label": EXPLAINERS[e.explainer].label if e.explainer in EXPLAINERS else e.explainer,
-                               "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})
+                               "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None),
+                               "detail": explainer.detail_table(e.data) if explainer else None})
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
     insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))

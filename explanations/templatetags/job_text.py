@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers.base import features_default
 
 register = template.Library()
 
@@ -119,3 +120,9 @@ def signed_points(value) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{'+' if points > 0 else '−' if points < 0 else ''}{abs(points):.1f} points"
+
+
+@register.simple_tag
+def features_ticked(param, feature_names) -> list[str]:
+    """``{% features_ticked param feature_names as ticked %}``: the features a ``features`` parameter starts with here."""
+    return features_default(param, list(feature_names or []))

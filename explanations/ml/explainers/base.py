@@ -447,7 +447,10 @@ class BaseExplainer:
       and describe it in words (named, not imported: explainers never import matplotlib), and
       ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
     - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
-    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas;
+    - ``detail_table(data)``: a table the row page shows under the plot (``None``: none), and ``detail_rows(data)``
+      with ``detail_name``: rows of an extra CSV in the export (``<detail_name>.csv``), e.g. one per counterfactual change;
+    - ``offered_by_default``: whether the job form ticks it to start with.
     """
 
     key: ClassVar[str]
@@ -459,6 +462,8 @@ class BaseExplainer:
     plot_function: ClassVar[str] = ""
     alt_text_function: ClassVar[str] = ""
     trust_extras: ClassVar[tuple[str, ...]] = ()
+    detail_name: ClassVar[str] = ""
+    offered_by_default: ClassVar[bool] = True
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
@@ -478,6 +483,16 @@ class BaseExplainer:
     def plot_options(cls, trust: dict[str, Any] | None) -> dict[str, Any]:
         """Keyword arguments the plot function takes from this row's trust scores."""
         return {}
+
+    @classmethod
+    def detail_table(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        """``{"caption", "headers", "rows", "empty", "note"}`` for the row page, or ``None``."""
+        return None
+
+    @classmethod
+    def detail_rows(cls, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of the export's ``<detail_name>.csv`` for this explanation (same keys in every row)."""
+        return []
 
     @classmethod
     def samples_per_row(cls, params: dict[str, Any]) -> int:

@@ -55,9 +55,9 @@ def value_text(space: FeatureSpace, feature: int, value: float) -> str:
     return f"{sign}{int(whole):,}{point}{fraction}" if whole.isdigit() and len(whole) == 4 else text
 
 
-def change_sentence(counterfactual: dict[str, Any]) -> str:
+def change_sentence(counterfactual: dict[str, Any], *, quote: str = "`") -> str:
     """"change `duration` from 48 to 24 and `housing` from rent to own → predicted good (81%)"."""
-    parts = [f"`{c['feature']}` from {c['from']} to {c['to']}" for c in counterfactual["changes"]]
+    parts = [f"{quote}{c['feature']}{quote} from {c['from']} to {c['to']}" for c in counterfactual["changes"]]
     listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
     return (f"change {listed} → predicted {counterfactual['predicted_name']} "
             f"({share_text(float(counterfactual['probability']))})")
@@ -83,6 +83,7 @@ class CounterfactualExplainer(BaseExplainer):
     alt_text_function = "explanations.ml.plots.counterfactual:counterfactual_alt_text"
     trust_extras = ("counterfactual_quality",)
     detail_name = "counterfactuals"
+    offered_by_default = False  # a question of its own ("what would have to change?"), asked on purpose
 
     @classmethod
     def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
@@ -104,7 +105,7 @@ class CounterfactualExplainer(BaseExplainer):
         """The row page's table of changes: one line per counterfactual."""
         return {"caption": f"What would have to change for the model to predict {data.get('desired_name', '')}",
                 "headers": ["#", "Change", "Predicted"],
-                "rows": [[str(i), change_sentence(cf).partition(" → ")[0],
+                "rows": [[str(i), change_sentence(cf, quote="").partition(" → ")[0],
                           f"{cf['predicted_name']} ({share_text(float(cf['probability']))})"]
                          for i, cf in enumerate(data.get("counterfactuals", []), 1)],
                 "empty": cls.summary_text(data) if not data.get("counterfactuals") else "",
