@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.counterfactual import dice_counterfactuals, sets_quality
 from explanations.ml import trust
 from explanations.ml.classifiers import classifier_fit, predictor_build
-from explanations.ml.engine.counterfactual import counterfactual_metrics
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import (
     ExplainerError,
@@ -167,46 +167,16 @@ def test_a_rows_counterfactuals_do_not_depend_on_its_batch(adult) -> None:
 
 def test_batched_search_is_at_least_as_valid_close_and_sparse_as_dices_random_method(adult) -> None:
     """DiCE's model-agnostic random method on the same model, rows, fixed features and desired class."""
-    dice_ml = pytest.importorskip("dice_ml")
+    pytest.importorskip("dice_ml")
     space, X_train, X_test, predictor = adult
-    names = space.feature_names
     explainer = CounterfactualExplainer(num_counterfactuals=4).fit(X_train, predictor, space, seed=0)
     X = X_test[:12]
     ours = explainer.explain(X, list(range(12)))
-
-    def decoded(X: np.ndarray) -> pd.DataFrame:
-        frame = pd.DataFrame(X, columns=names)
-        for j in space.categorical:
-            frame[names[j]] = [space.categories[j][int(v)] for v in X[:, j]]
-        return frame
-
-    def encoded(frame: pd.DataFrame) -> np.ndarray:
-        return frame_encode(space, frame[names])
-
-    class Model:
-        def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-            return predictor.predict_proba(encoded(frame))
-
-    frame = decoded(X_train).assign(income=np.argmax(predictor.predict_proba(X_train), axis=1))
-    data = dice_ml.Data(dataframe=frame, continuous_features=[n for j, n in enumerate(names) if j not in space.categories],
-                        outcome_name="income")
-    dice = dice_ml.Dice(data, dice_ml.Model(model=Model(), backend="sklearn", model_type="classifier"), method="random")
-    theirs = dice.generate_counterfactuals(decoded(X), total_CFs=4, desired_class="opposite", random_seed=0,
-                                           features_to_vary=[n for n in names if n not in explainer.fixed_], verbose=False)
-    categorical = np.isin(np.arange(len(names)), space.categorical)
-    metrics = {"ours": [], "dice": []}
-    for x, explanation, example in zip(X, ours, theirs.cf_examples_list):
-        desired = explanation.data["desired"]
-        sets = {"ours": np.array([cf["values"] for cf in explanation.data["counterfactuals"]]),
-                "dice": encoded(example.final_cfs_df) if example.final_cfs_df is not None else np.zeros((0, len(names)))}
-        for who, counterfactuals in sets.items():
-            if len(counterfactuals):
-                reached = np.argmax(predictor.predict_proba(counterfactuals), axis=1) == desired
-                metrics[who].append(counterfactual_metrics(x, counterfactuals, explainer.box_.scales, categorical,
-                                                           reached=reached, plausible_pool=X_test[100:400]))
-            else:
-                metrics[who].append({"validity": 0.0})
-    mean = {who: pd.DataFrame(rows).mean() for who, rows in metrics.items()}
-    assert mean["ours"]["validity"] >= mean["dice"]["validity"]
-    assert mean["ours"]["proximity"] <= mean["dice"]["proximity"]
-    assert mean["ours"]["sparsity"] <= mean["dice"]["sparsity"]
+    theirs = dice_counterfactuals(space, X_train, predictor, X, fixed=explainer.fixed_, k=4)
+    desired = [e.data["desired"] for e in ours]
+    mine = sets_quality(explainer, predictor, X, [np.array([cf["values"] for cf in e.data["counterfactuals"]])
+                                                  for e in ours], desired, X_test[100:400])
+    dice = sets_quality(explainer, predictor, X, theirs, desired, X_test[100:400])
+    assert mine["validity"] == 1.0 and mine["validity"] >= dice["validity"]
+    assert mine["proximity"] <= dice["proximity"]
+    assert mine["sparsity"] <= dice["sparsity"]
