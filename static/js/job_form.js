@@ -3,7 +3,7 @@
   const form = document.getElementById("job-form");
   if (!form) return;
   // Rough seconds per explained row on one worker core, by explainer; training per classifier.
-  const perRow = { lime: 0.3, anchor: 1.5, shap: 0.6 };
+  const perRow = { lime: 0.3, anchor: 1.5, shap: 0.6, counterfactual: 0.3 };
   const perClassifier = 3;
   const estimate = document.getElementById("estimate");
 

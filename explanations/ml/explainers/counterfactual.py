@@ -121,6 +121,8 @@ class CounterfactualExplainer(BaseExplainer):
     def fit(self, X_train: np.ndarray, predictor: Predictor, space: FeatureSpace, *,
             seed: int = 0) -> CounterfactualExplainer:
         super().fit(X_train, predictor, space, seed=seed)
+        if len(space.class_names) < 2:
+            raise ExplainerError("Counterfactuals need at least two classes to move between.")
         names = list(space.feature_names)
         by_name = {p.name: p for p in self.params}
         try:  # names checked against this table (a job's were checked when it was created)

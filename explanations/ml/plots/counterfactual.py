@@ -96,4 +96,4 @@ def counterfactual_alt_text(explanation: ExplanationResult, space: FeatureSpace,
         return f"{opening} No counterfactual found that the model predicts as {data.get('desired_name', 'another class')}."
     listed = "; ".join(change_sentence(cf) for cf in counterfactuals[:shown])
     more = f" ({len(counterfactuals) - shown} more in the table)" if len(counterfactuals) > shown else ""
-    return f"{opening} Counterfactuals (COUNTERFACTUAL), to be predicted {data['desired_name']}: {listed}{more}."
+    return f"{opening} What would have to change to be predicted {data['desired_name']}: {listed}{more}."
