@@ -1,4 +1,4 @@
-"""``python -m bench [--quick] [--json]``: the project's batch engines against lime, anchor-exp and shap.
+"""``python -m bench [--quick] [--json]``: the project's batch engines against lime, anchor-exp, shap and DiCE.
 
 Every ratio is reference time / project time (or the reverse where named so) measured in this process on
 the same table, model, parameters and sample counts. Keys that were not measured are ``null`` with a note.
@@ -38,10 +38,16 @@ GOALS: dict[str, tuple[str, float | str]] = {
     "job_first_explanation_vs_notebook": ("<=", 1.0),
     "job_whole_test_scaling": (">=", 1.8),
     "recovery_s": ("<=", 120),
+    "counterfactual_speedup": (">=", 1),  # the batched search is only kept while it beats DiCE's random method
+    "counterfactual_validity": (">=", "reference"),
+    "counterfactual_proximity": ("<=", "reference"),
+    "counterfactual_sparsity": ("<=", "reference"),
 }
 SIZES = {  # rows explained per section
-    True: {"lime": 8, "lime_bc": 6, "anchor": 4, "anchor_beam4": 0, "anchor_default": 0, "kernel": 3, "svm_train": 1000, "tree": 48},
-    False: {"lime": 48, "lime_bc": 48, "anchor": 24, "anchor_beam4": 8, "anchor_default": 3, "kernel": 12, "svm_train": 3000, "tree": 2000},
+    True: {"lime": 8, "lime_bc": 6, "anchor": 4, "anchor_beam4": 0, "anchor_default": 0, "kernel": 3, "svm_train": 1000, "tree": 48,
+           "counterfactual": 8},
+    False: {"lime": 48, "lime_bc": 48, "anchor": 24, "anchor_beam4": 8, "anchor_default": 3, "kernel": 12, "svm_train": 3000, "tree": 2000,
+            "counterfactual": 48},
 }
 
 
@@ -96,6 +102,11 @@ def run(quick: bool, skip: set[str], platform: bool = False) -> dict[str, Any]:
         lap("kernel_shap")
         out.update(sections.treeshap_section(main, forest, sizes["tree"]))
         lap("treeshap")
+    if "counterfactual" not in skip:
+        from bench.counterfactual import counterfactual_section
+
+        out.update(counterfactual_section(main, forest, sizes["counterfactual"], batch=sections.batch_size()))
+        lap("counterfactual")
     if "gpu" not in skip:
         out.update(sections.gpu_section(main))
         lap("gpu")
@@ -172,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rows per section (a minute for the engines, some minutes more for the job sections)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--skip", default="", help="comma-separated sections to leave out: lime, anchor, shap, gpu, image_trust, platform, jobs")
+    parser.add_argument("--skip", default="", help="comma-separated sections to leave out: lime, anchor, shap, counterfactual, gpu, "
+                                                          "image_trust, platform, jobs")
     parser.add_argument("--platform", action="store_true",
                         help="run the platform sections (a real app stack: e2e_overhead, worker_scaling, 1M-row upload) "
                              "even with --quick; the full bench always runs them")

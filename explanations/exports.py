@@ -22,6 +22,7 @@ from datasets.ingest import formula_safe, value_text
 from explainer_site.exceptions import ApplicationError
 from explanations.insights import job_trust_summary, trust_record
 from explanations.ml import trust as trust_metrics
+from explanations.ml.catalogue import explainer_variant as catalogue_variant
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, Scenario, WhatIf, WhatIfStatus
@@ -69,6 +70,28 @@ def explanations_csv(explanations: list[Explanation]) -> str:
     buffer = io.StringIO()
     formula_safe(frame).to_csv(buffer, index=False)
     return buffer.getvalue()
+
+
+def explanation_details_csvs(explanations: list[Explanation]) -> dict[str, str]:
+    """The extra CSVs explainers declare (``detail_name``, ``detail_rows``), e.g. ``counterfactuals.csv`` with one row
+    per counterfactual change, each row led by the explanation it belongs to."""
+    import pandas as pd
+
+    tables: dict[str, list[dict]] = {}
+    for e in explanations:
+        modality = schema_modality(getattr(e.job, "schema", None))
+        entry = catalogue_variant(e.explainer, modality)
+        if entry is None or not entry.detail_name:  # the catalogue says so: no explainer class loaded for the rest
+            continue
+        explainer = explainer_variant(e.explainer, modality)
+        lead = {"classifier": e.classifier, "explainer": e.explainer, "row": e.row, "row_name": e.row_name}
+        tables.setdefault(f"{explainer.detail_name}.csv", []).extend({**lead, **row} for row in explainer.detail_rows(e.data))
+    out = {}
+    for name, rows in tables.items():
+        buffer = io.StringIO()
+        formula_safe(pd.DataFrame(rows)).to_csv(buffer, index=False)
+        out[name] = buffer.getvalue()
+    return out
 
 
 def library_versions() -> dict[str, str]:
@@ -171,6 +194,8 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
                         archive.writestr(archived, handle.read())
             archive.writestr("explanations.json", json.dumps(records, indent=2))
             archive.writestr("explanations.csv", explanations_csv(explanations))
+            for name, text in explanation_details_csvs(explanations).items():
+                archive.writestr(name, text)
             archive.writestr("manifest.json", json.dumps(job_manifest(job), indent=2, default=str))
             for name, text in insight_archive_files(job=job).items():
                 archive.writestr(name, text)

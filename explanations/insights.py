@@ -302,7 +302,7 @@ def trust_display(trust: dict | None, readings: dict[str, str] | None = None) ->
         value = trust.get(key)
         if value is None:
             continue
-        text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in ("precision_fresh", "coverage_fresh") \
+        text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in trust_metrics.SHARE_KEYS \
             else f"{value:.2f}"
         if key == "sanity" and trust.get("sanity_fails"):
             text += " (fails)"

@@ -107,7 +107,8 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             raise ApplicationError(f"{classifier_specs[key].label}: {exc}", {"field": key}) from None
     for key in explainers:
         try:
-            clean[key] = params_clean(explainer_classes[key].params, params.pop(key, None))
+            clean[key] = params_clean(explainer_classes[key].params, params.pop(key, None),
+                                      features=dataset.schema.get("features", []))
         except ValueError as exc:
             raise ApplicationError(f"{explainer_classes[key].label}: {exc}", {"field": key}) from None
     clean.update(insight_params_clean(params=params, features=dataset.schema.get("features", []),

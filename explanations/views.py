@@ -24,6 +24,7 @@ from explanations.estimates import form_estimate
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_label, explainer_variant
+from explanations.ml.explainers import explainer_for
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
 from explanations.progress import eta_words, job_live_status
@@ -109,6 +110,9 @@ def job_form_request(post, modality: str = "tabular", known_names: set[str] | fr
             for p in explainer.params:
                 if p.kind == "bool":
                     params[key][p.name] = post.get(f"{key}__{p.name}") == "on"
+        for p in explainer.params:  # a list of ticked features; the marker tells "none ticked" from "not on the form"
+            if p.kind == "features" and f"{key}__{p.name}__shown" in post:
+                params[key][p.name] = post.getlist(f"{key}__{p.name}")
     for classifier in classifier_choices(modality):
         key = classifier.key
         params["classifiers"][key] = {p.name: post.get(f"clf__{key}__{p.name}") for p in classifier.params
@@ -145,7 +149,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
             return redirect("explanations:job", job.pk)
     row_names = names[:ROW_NAME_SUGGESTIONS]
     checked_classifiers = posted.getlist("classifiers") if posted else DEFAULT_CLASSIFIERS[modality]
-    checked_explainers = posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)]
+    checked_explainers = posted.getlist("explainers") if posted else [e.key for e in explainer_choices(modality)
+                                                                         if e.offered_by_default]
     estimate = None
     if dataset is not None:
         estimate = (job_form_estimate(request.POST, dataset=dataset, owner=request.user, modality=modality) if posted else
@@ -161,6 +166,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
         "checked_classifiers": checked_classifiers,
         "checked_explainers": checked_explainers,
         "estimate": estimate,
+        "feature_names": dataset.schema.get("features", []) if dataset is not None and modality == "tabular" else [],
         "rows_mode": posted.get("rows_mode", "random") if posted else "random",
         "row_names": row_names,
         "request_key": uuid.uuid4().hex,
@@ -328,7 +334,10 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
         entry = by_classifier.setdefault(e.classifier, {"spec": classifier_spec_or_none(e.classifier), "first": e, "items": []})
         explainer = explainer_variant(e.explainer, modality)
         entry["items"].append({"explanation": e, "label": explainer_label(e.explainer),
-                               "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None)})
+                               "kind": explainer.result_kind if explainer else "", "plot": next(iter(e.plots.all()), None),
+                               # a table under the plot (counterfactuals' changes): the class draws it, loaded only then
+                               "detail": explainer_for(e.explainer, modality).detail_table(e.data)
+                               if explainer and explainer.detail_name else None})
     first = explanations[0]
     probabilities = sorted(first.probabilities.items(), key=lambda kv: -kv[1])
     insight = row_insight(job=job, row=row, explanations=explanations, feature=request.GET.get("feature", ""))

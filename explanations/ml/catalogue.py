@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from explanations.ml.errors import UnknownExplainerError
-from explanations.ml.params import Param
+from explanations.ml.params import FEATURES_PROTECTED, Param
 
 MODALITIES = ("tabular", "text", "image")
 
@@ -67,6 +67,10 @@ class ExplainerEntry:
     model_kinds: tuple[str, ...] = ()
     # Model evaluations one row costs with these cleaned parameters (the job quotas add them up).
     samples_per_row: Callable[[dict[str, Any]], int] = sample_count
+    # Ticked on the job form to start with (False: a question of its own, asked on purpose).
+    offered_by_default: bool = True
+    # The name of the extra table the row page shows and the extra CSV in the ZIP ("": none); the class draws them.
+    detail_name: str = ""
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -104,6 +108,9 @@ _PACKAGE = "explanations.ml.explainers"
 _THRESHOLD_HELP = "How often the rule must give the same answer, e.g. 0.95 = 95% of the time."
 _MORE_SAMPLES_HELP = "More samples give steadier weights but take longer."
 _NO_LIMIT_HELP = "0 means no limit."
+_FIXED_HELP = ("These features never change. Columns that look like age, sex or gender, race or ethnicity, marital "
+               "status or nationality start ticked: a person cannot change them, and advice that hinges on them is "
+               "unfair. Untick one to let it change.")
 
 # One line per explainer and kind of data; a key's first entry speaks for the key in lists.
 EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
@@ -137,6 +144,22 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param("nsamples", "Model calls per row", 500, min=50, max=20000,
                help="For the kernel and permutation methods: more calls, steadier values.")),
         f"{_PACKAGE}.shap:ShapExplainer"),
+    ExplainerEntry(
+        "counterfactual", "tabular", "Counterfactuals",
+        "Counterfactuals: the smallest changes to the row that would make the model predict another class.",
+        (Param("num_counterfactuals", "Counterfactuals per row", 4, min=1, max=10,
+               help="How many different ways to reach the other class to show."),
+         Param("desired_class", "Desired class", "", kind="text",
+               help="The class the changes should reach; empty means the most likely other class."),
+         Param("fixed_features", "Features that must not change", FEATURES_PROTECTED, kind="features", help=_FIXED_HELP),
+         Param("bounds", "Bounds for numeric features", None, kind="bounds",
+               help="One line per feature as “name: low, high” (a side may stay empty); "
+                    "otherwise a feature stays within the range seen in the data."),
+         Param("num_samples", "Random candidates per row", 1000, min=100, max=20000,
+               help="More candidates find closer counterfactuals but take longer.")),
+        f"{_PACKAGE}.counterfactual:CounterfactualExplainer",
+        offered_by_default=False,  # a question of its own ("what would have to change?"), asked on purpose
+        detail_name="counterfactuals"),
     ExplainerEntry(
         "lime", "text", "LIME",
         "LIME for text: drops words at random and fits a simple model to see which words drive the prediction.",

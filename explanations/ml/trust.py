@@ -17,6 +17,7 @@ works for any classifier and any explainer:
 - anchors: precision and coverage re-measured on held-out rows the explainer never saw.
 - SHAP: additivity error, |sum of values + base value - model output|.
 - agreement: top-k overlap between two explanations of the same row.
+- counterfactuals: validity (the model asked again), proximity, sparsity, diversity and plausibility of the set.
 
 An explanation's attributions are per feature and signed towards its class, read through its explainer's
 ``attributions`` hook (SHAP's values, LIME's weights, an anchor's rule features scored by rule order); the
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from explanations.ml.engine.counterfactual import counterfactual_metrics
 from explanations.ml.explainers import explainer_variant
 from explanations.ml.explainers.base import BaseExplainer, FeatureSpace, Param, Predictor, feature_index_of
 from explanations.ml.lazy import lazy
@@ -65,9 +67,13 @@ IMAGE_TRUST_PARAMS = (
 )
 
 TRUST_KEYS = ("deletion_auc", "insertion_auc", "faithfulness", "stability_jaccard", "stability_rank_corr", "agreement",
-              "additivity_error", "precision_fresh", "coverage_fresh", "stability", "sanity")  # the last two: images
+              "additivity_error", "precision_fresh", "coverage_fresh", "stability", "sanity",  # these two: images
+              "counterfactual_validity", "counterfactual_proximity", "counterfactual_sparsity",
+              "counterfactual_diversity", "counterfactual_plausibility")
 
-LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error", "sanity"})
+LOWER_IS_BETTER = frozenset({"deletion_auc", "additivity_error", "sanity", "counterfactual_proximity",
+                             "counterfactual_sparsity", "counterfactual_plausibility"})
+SHARE_KEYS = frozenset({"precision_fresh", "coverage_fresh", "counterfactual_validity"})  # shown as percentages
 
 METRIC_LABELS = {
     "deletion_auc": "Deletion AUC",
@@ -81,6 +87,11 @@ METRIC_LABELS = {
     "coverage_fresh": "Anchor coverage on new rows",
     "stability": "Stability over reruns",
     "sanity": "Sanity check (map on a randomised network)",
+    "counterfactual_validity": "Counterfactual validity",
+    "counterfactual_proximity": "Counterfactual distance",
+    "counterfactual_sparsity": "Features changed",
+    "counterfactual_diversity": "Counterfactual diversity",
+    "counterfactual_plausibility": "Distance to a real row",
 }
 
 METRIC_READINGS = {
@@ -101,6 +112,15 @@ METRIC_READINGS = {
     "stability": "We rerun the explainer with other random seeds; 1 means the same order of importance every time.",
     "sanity": "The explanation again on the model with its top layer made random. A trustworthy explanation changes "
               "(a low number); above 0.5 it barely depends on what the model learned.",
+    "counterfactual_validity": "We ask the model again about each suggested change: the share that really gets the "
+                               "class asked for (1 = every one).",
+    "counterfactual_proximity": "How far the suggested rows are from this row: the total change, counted in each "
+                                "feature's typical spread (swapping a category counts 1). Smaller asks less of a person.",
+    "counterfactual_sparsity": "How many features one suggestion changes, on average. Fewer are easier to act on.",
+    "counterfactual_diversity": "How different the suggestions are from one another, in the same units as the "
+                                "distance. Higher offers real alternatives rather than one idea repeated.",
+    "counterfactual_plausibility": "How far each suggestion is from the nearest real row (not used for training) that "
+                                   "the model puts in the class asked for, in the same units. Small means rows like it exist.",
 }
 
 
@@ -394,8 +414,28 @@ def rule_fresh(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, la
     trust["coverage_fresh"] = None if coverage is None else round(coverage, 6)
 
 
+def counterfactual_quality(trust: dict[str, Any], *, data: dict[str, Any], x: np.ndarray, predictor: Predictor,
+                           pool: np.ndarray, **_: Any) -> None:
+    """Validity (the model asked again), proximity, sparsity, diversity and plausibility of a counterfactual set."""
+    found = [cf["values"] for cf in data.get("counterfactuals", [])]
+    if not found:
+        return
+    counterfactuals = np.array(found, dtype=np.float64)
+    desired = int(data["desired"])
+    reached = np.argmax(np.asarray(predictor.predict_proba(counterfactuals)), axis=1) == desired
+    pool = np.atleast_2d(np.asarray(pool, dtype=np.float64))
+    real = pool[np.argmax(np.asarray(predictor.predict_proba(pool)), axis=1) == desired] if pool.size else pool[:0]
+    categorical = np.zeros(len(x), dtype=bool)
+    categorical[data.get("categorical", [])] = True
+    metrics = counterfactual_metrics(x, counterfactuals, np.asarray(data["scales"], dtype=np.float64), categorical,
+                                     reached=reached, plausible_pool=real)
+    for name, value in metrics.items():
+        trust[f"counterfactual_{name}"] = None if value is None else round(value, 6)
+
+
 TRUST_EXTRAS: dict[str, Callable[..., None]] = {
     "weight_spread": weight_spread,
     "additivity": additivity,
     "rule_fresh": rule_fresh,
+    "counterfactual_quality": counterfactual_quality,
 }

@@ -11,6 +11,7 @@ from django import template
 from django.utils import timezone
 
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS
+from explanations.ml.params import features_default
 
 register = template.Library()
 
@@ -128,3 +129,9 @@ def signed_points(value) -> str:
     except (TypeError, ValueError):
         return "—"
     return f"{'+' if points > 0 else '−' if points < 0 else ''}{abs(points):.1f} points"
+
+
+@register.simple_tag
+def features_ticked(param, feature_names) -> list[str]:
+    """``{% features_ticked param feature_names as ticked %}``: the features a ``features`` parameter starts with here."""
+    return features_default(param, list(feature_names or []))

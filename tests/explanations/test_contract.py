@@ -59,6 +59,7 @@ FAST_PARAMS = {
         "lime": {"num_samples": 300},
         "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2},
         "shap": {"background_size": 20, "nsamples": 100},
+        "counterfactual": {"num_counterfactuals": 2, "num_samples": 200},
     },
     "text": {
         "lime": {"num_samples": 200},
@@ -290,7 +291,20 @@ def check_shap(explanation: ExplanationResult, space: FeatureSpace, predictor: P
     assert total == pytest.approx(model_output(predictor, x, explanation), abs=tolerance)
 
 
-TABULAR_CHECKS = {"lime": check_lime, "anchor": check_anchor, "shap": check_shap}
+def check_counterfactual(explanation: ExplanationResult, space: FeatureSpace, predictor: Predictor, x: np.ndarray) -> None:
+    data = explanation.data
+    assert data["desired"] != data["label"] and data["desired_name"] == space.class_names[data["desired"]]
+    assert 1 <= len(data["counterfactuals"]) <= FAST_PARAMS["tabular"]["counterfactual"]["num_counterfactuals"]
+    values = np.array([cf["values"] for cf in data["counterfactuals"]])
+    assert (np.argmax(predictor.predict_proba(values), axis=1) == data["desired"]).all()  # every one reaches the class
+    for cf, row in zip(data["counterfactuals"], values):
+        changed = [space.feature_names[j] for j in np.flatnonzero(row != x)]
+        assert changed == [c["feature"] for c in cf["changes"]] and not set(changed) & set(data["fixed"])
+        for j in space.categories:
+            assert space.value_text(j, row[j]) in space.categories[j]
+
+
+TABULAR_CHECKS = {"lime": check_lime, "anchor": check_anchor, "shap": check_shap, "counterfactual": check_counterfactual}
 
 
 @pytest.mark.parametrize(("modality", "classifier_key", "explainer_key"), contract_cases())

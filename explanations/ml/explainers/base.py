@@ -20,11 +20,12 @@ import numpy as np
 from explanations.ml.catalogue import ExplainerEntry, explainer_entries_of
 from explanations.ml.engine import rows_in_threads
 from explanations.ml.errors import ExplainerError, NotFittedError, PredictorCallError
-from explanations.ml.params import Param, number_parse, params_clean, value_shown
+from explanations.ml.params import FEATURES_PROTECTED, Param, features_default, number_parse, params_clean, value_shown
 
 # Read from here by the explainers and older imports; they live in ``errors`` and ``params`` (no numpy there).
 __all__ = ["BaseExplainer", "Explainer", "ExplainerError", "ExplanationResult", "FeatureSpace", "NotFittedError",
-           "Param", "Predictor", "PredictorCallError", "number_parse", "params_clean", "value_shown"]
+           "FEATURES_PROTECTED", "Param", "Predictor", "PredictorCallError", "features_default", "number_parse",
+           "params_clean", "value_shown"]
 
 
 @dataclass
@@ -276,7 +277,10 @@ class BaseExplainer:
     - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
     - ``stochastic``: whether its answer depends on its seed (random samples, masks or noise), so that reruns with
       other seeds measure its stability (image jobs rerun only these);
-    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas;
+    - ``detail_table(data)``: a table the row page shows under the plot (``None``: none), and ``detail_rows(data)``
+      with ``detail_name``: rows of an extra CSV in the export (``<detail_name>.csv``), e.g. one per counterfactual change;
+    - ``offered_by_default``: whether the job form ticks it to start with.
     """
 
     key = FromCatalogue()
@@ -289,6 +293,8 @@ class BaseExplainer:
     alt_text_function: ClassVar[str] = ""
     trust_extras: ClassVar[tuple[str, ...]] = ()
     stochastic: ClassVar[bool] = False
+    detail_name = FromCatalogue()
+    offered_by_default = FromCatalogue()
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
@@ -317,6 +323,16 @@ class BaseExplainer:
             raise AttributeError(f"{cls.__qualname__} has no entry in explanations.ml.catalogue naming "
                                  f"{implementation_path(cls)!r}.")
         return entries[0]
+
+    @classmethod
+    def detail_table(cls, data: dict[str, Any]) -> dict[str, Any] | None:
+        """``{"caption", "headers", "rows", "empty", "note"}`` for the row page, or ``None``."""
+        return None
+
+    @classmethod
+    def detail_rows(cls, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows of the export's ``<detail_name>.csv`` for this explanation (same keys in every row)."""
+        return []
 
     @classmethod
     def samples_per_row(cls, params: dict[str, Any]) -> int:
