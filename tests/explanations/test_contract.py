@@ -69,6 +69,10 @@ FAST_PARAMS = {
         "shap": {"background_size": 10},
         "gradient_shap": {"background_size": 10, "nsamples": 20},
         "integrated_gradients": {"steps": 16},
+        "deeplift_shap": {"background_size": 4},
+        "smoothgrad": {"nt_samples": 4},
+        "occlusion": {"window": 7, "stride": 7},
+        "rise": {"num_masks": 100},
     },
 }
 EXPLAINED_ROWS = {"tabular": 2, "text": 1, "image": 1}

@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from explanations.ml.explainers.anchors import AnchorExplainer
 from explanations.ml.explainers.base import BaseExplainer, ExplainerError
+from explanations.ml.explainers.cam import GradCamExplainer, GuidedGradCamExplainer
+from explanations.ml.explainers.gradients import (
+    DeepLiftExplainer,
+    DeepLiftShapExplainer,
+    InputXGradientExplainer,
+    SaliencyExplainer,
+    SmoothGradExplainer,
+)
 from explanations.ml.explainers.image import (
     AnchorImageExplainer,
     DeepShapExplainer,
@@ -14,6 +22,7 @@ from explanations.ml.explainers.image import (
     LimeImageExplainer,
 )
 from explanations.ml.explainers.lime import LimeExplainer
+from explanations.ml.explainers.perturbation import OcclusionExplainer, RiseExplainer
 from explanations.ml.explainers.shap import ShapExplainer
 from explanations.ml.explainers.text import AnchorTextExplainer, LimeTextExplainer, ShapTextExplainer
 
@@ -32,6 +41,15 @@ EXPLAINER_CLASSES: tuple[type[BaseExplainer], ...] = (
     DeepShapExplainer,
     GradientShapExplainer,
     IntegratedGradientsExplainer,
+    SaliencyExplainer,
+    InputXGradientExplainer,
+    DeepLiftExplainer,
+    DeepLiftShapExplainer,
+    SmoothGradExplainer,
+    GradCamExplainer,
+    GuidedGradCamExplainer,
+    OcclusionExplainer,
+    RiseExplainer,
 )
 
 # Every key once, with the first class registered under it (its label and description speak for the key).

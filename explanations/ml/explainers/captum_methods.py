@@ -71,7 +71,7 @@ def quietly(attribute: Attribute) -> Attribute:
     """DeepLIFT warns on every call that it hooks the ReLUs (and removes the hooks after); we know."""
     def run(inputs, targets):
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Setting forward, backward hooks", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Setting (forward, )?backward hooks", category=UserWarning)
             return attribute(inputs, targets)
     return run
 
@@ -139,15 +139,17 @@ def baselines_build(kind: str, model_inputs: np.ndarray, *, size: int, seed: int
 
 
 def every_class_attribute(attribute: Attribute, inputs, n_classes: int, *, seed: int | None = None,
-                          on_chunk: Callable[[], None] | None = None) -> np.ndarray:
+                          on_chunk: Callable[[], None] | None = None, per_input: int = 1) -> np.ndarray:
     """``(n, classes, *input shape)``: each input's attributions towards every class, in chunks of inputs.
 
-    ``seed`` fixes torch's generator (on a fork, so nothing else's randomness changes) for the random methods.
+    ``seed`` fixes torch's generator (on a fork, so nothing else's randomness changes) for the random methods;
+    ``per_input``: the model inputs the method makes of each input (DeepLIFT SHAP: one per baseline), so a
+    chunk stays about ``CHUNK_INPUTS`` model inputs.
     """
     n = len(inputs)
     expanded = inputs.repeat_interleave(n_classes, dim=0)
     targets = torch.arange(n_classes, device=inputs.device).repeat(n)
-    per_chunk = max(n_classes, CHUNK_INPUTS // n_classes * n_classes)
+    per_chunk = max(n_classes, CHUNK_INPUTS // max(per_input, 1) // n_classes * n_classes)
     parts = []
     with torch.random.fork_rng(devices=[inputs.device] if inputs.device.type == "cuda" else []):
         if seed is not None:

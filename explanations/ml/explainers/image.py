@@ -66,15 +66,35 @@ class ImageExplanation(ExplanationResult):
     segments: np.ndarray | None = field(default=None, repr=False)
 
 
-def segmentation_build(name: str, shape: tuple[int, ...], seed: int) -> SegmentationAlgorithm:
-    """scikit-image segmentations scaled to the image: about 30-40 superpixels on a 28x28 digit."""
+# scikit-image's segmentation settings, on the form; 0 means "scaled to the image" (about 30-40 superpixels on a 28x28 digit).
+SEGMENTATION_PARAMS = (
+    Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
+          help="How the image is cut into regions (scikit-image)."),
+    Param("kernel_size", "Quickshift kernel size", 0.0, kind="float", min=0.0, max=50.0,
+          help="Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image."),
+    Param("max_dist", "Quickshift maximum distance", 0.0, kind="float", min=0.0, max=500.0,
+          help="Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image."),
+    Param("ratio", "Quickshift colour/space ratio", 0.5, kind="float", min=0.0, max=1.0,
+          help="Quickshift: between 0 and 1; higher weighs colour over position."),
+    Param("n_segments", "SLIC regions", 0, min=0, max=1000, help="SLIC: about how many regions. 0: scaled to the image."),
+    Param("compactness", "SLIC compactness", 0.1, kind="float", min=0.001, max=100.0,
+          help="SLIC: higher gives squarer regions, lower follows edges more."),
+)
+TARGET_PARAM = Param("target", "Class to explain", -1, min=-1, max=10000,
+                     help="The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.")
+
+
+def segmentation_build(name: str, shape: tuple[int, ...], seed: int, settings: dict | None = None) -> SegmentationAlgorithm:
+    """scikit-image segmentations scaled to the image unless ``settings`` (``SEGMENTATION_PARAMS``) say otherwise."""
+    settings = settings or {}
     scale = max(shape[0] * shape[1] / 784.0, 0.25)
     if name == "quickshift":
-        return SegmentationAlgorithm("quickshift", kernel_size=2 * scale ** 0.5, max_dist=4 * scale ** 0.5, ratio=0.5,
-                                     random_seed=seed)
+        return SegmentationAlgorithm("quickshift", kernel_size=settings.get("kernel_size") or 2 * scale ** 0.5,
+                                     max_dist=settings.get("max_dist") or 4 * scale ** 0.5,
+                                     ratio=settings.get("ratio", 0.5), random_seed=seed)
     if name == "slic":
-        return SegmentationAlgorithm("slic", n_segments=int(40 * scale), compactness=0.1, start_label=0,
-                                     channel_axis=-1)
+        return SegmentationAlgorithm("slic", n_segments=settings.get("n_segments") or int(40 * scale),
+                                     compactness=settings.get("compactness", 0.1), start_label=0, channel_axis=-1)
     if name == "felzenszwalb":
         return SegmentationAlgorithm("felzenszwalb", scale=1.0, sigma=0.2, min_size=int(6 * scale))
     raise ExplainerError(f"Unknown segmentation {name!r}; choose one of {', '.join(SEGMENTATIONS)}.")
@@ -169,6 +189,21 @@ class ImageExplainer(BaseExplainer):
             for r, x in zip(results, X)
         ]
 
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> ImageExplainer:
+        super().fit(X_train, predictor, space, seed=seed)
+        target = self.settings.get("target", -1)
+        if target >= len(space.class_names):
+            raise ExplainerError(f"Class to explain must be -1 (the predicted class) or a class code below "
+                                 f"{len(space.class_names)} (got {target}).")
+        return self
+
+    def explained_classes(self, label: int, probs: np.ndarray) -> tuple[int, int]:
+        """The class whose map is drawn (``target``, else the predicted one) and the strongest other class."""
+        target = self.settings.get("target", -1)
+        explained = int(label) if target is None or target < 0 else int(target)
+        others = [int(c) for c in np.argsort(probs)[::-1] if int(c) != explained]
+        return explained, others[0] if others else explained
+
     def _explain_rows(
         self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
     ) -> list[dict[str, Any]]:
@@ -176,9 +211,9 @@ class ImageExplainer(BaseExplainer):
         out = []
         for x, row, label, probs in zip(X, rows, predicted, proba):
             stop_check()  # rows here are slow (a library call each): a cancel stops between them
-            runner_up = int(np.argsort(probs)[-2]) if len(probs) > 1 else int(label)
-            data = self._explain_one(x, row, int(label), runner_up)
-            out.append({"label": int(label), "runner_up": runner_up, **data})
+            explained, runner_up = self.explained_classes(int(label), probs)
+            data = self._explain_one(x, row, explained, runner_up)
+            out.append({"label": int(label), "target": explained, "runner_up": runner_up, **data})
         return out
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
@@ -197,17 +232,20 @@ class LimeImageExplainer(ImageExplainer):
     label = "LIME"
     description = "LIME for images: hides superpixels at random and fits a simple model to see which regions matter."
     params = (
-        Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-              help="How the image is cut into regions (scikit-image)."),
+        *SEGMENTATION_PARAMS,
         Param("num_samples", "Perturbed images per row", 500, min=50, max=10000,
               help="More samples give steadier weights but take longer."),
-        Param("num_features", "Regions to show", 5, min=1, max=30),
+        Param("num_features", "Regions to show", 5, min=1, max=30,
+              help="The strongest regions kept in the 'top regions' view; the rest is greyed out."),
+        TARGET_PARAM,
     )
+    plot_function = "explanations.ml.plots.image_views:lime_image_plot"
+    alt_text_function = "explanations.ml.plots.image_views:lime_image_alt_text"
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row) % (2**31)
         lime = LimeImage(random_state=seed)
-        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed)
+        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed, self.settings)
         classes = list(dict.fromkeys([label, runner_up]))
         with contextlib.redirect_stderr(io.StringIO()):  # lime draws a tqdm progress bar per row
             result = lime.explain_instance(rgb(x), self.predict_images, labels=classes, top_labels=None, hide_color=0,
@@ -230,8 +268,7 @@ class AnchorImageExplainer(ImageExplainer):
     label = "Anchors"
     description = "Anchors for images: the fewest superpixels that keep the prediction when the rest are blurred out."
     params = (
-        Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-              help="How the image is cut into regions (scikit-image)."),
+        *SEGMENTATION_PARAMS,
         Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0),
         Param("max_anchor_size", "Maximum regions", 0, min=0, max=20, help="0 means no limit."),
         Param("batch_size", "Samples per round", 20, min=5, max=100),
@@ -250,7 +287,7 @@ class AnchorImageExplainer(ImageExplainer):
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row)
-        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed % (2**31))
+        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed % (2**31), self.settings)
         anchor = AnchorImage(segmentation_fn=segmentation)
         with numpy_global_seed(seed), contextlib.redirect_stdout(io.StringIO()):  # it prints the prediction
             segments, sample = anchor.get_sample_fn(rgb(x), self.predict_images)
@@ -289,14 +326,20 @@ class TorchImageExplainer(ImageExplainer):
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         values, extra = self._attributions(x, row)  # (k_model, h, w, c): per trained class
+        return self.map_data(values, label, runner_up, extra)
+
+    def map_data(self, values: np.ndarray, label: int, runner_up: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """``data`` for one image from its maps per trained class ``(k_model, h, w, c)``: one map per class of the
+        job (zero for a class the model never saw), the strongest regions of the explained class ``label``."""
+        extra = dict(extra)
         n_classes = len(self.space_.class_names)
         full = np.zeros((n_classes, *values.shape[1:]), dtype=np.float32)
         full[self.classes_] = values
         per_pixel = full[label].sum(axis=-1)
         return {"attribution_shape": list(full.shape), "attribution_classes": list(range(n_classes)),
                 "top_regions": regions_top(per_pixel), "total": float(full[label].sum()),
-                "runner_up_total": float(full[runner_up].sum()), "output": "logit", **extra,
-                "_attribution": full, "_segments": None}
+                "runner_up_total": float(full[runner_up].sum()), "output": "logit",
+                "_segments": extra.pop("_segments", None), **extra, "_attribution": full}
 
     def _attributions(self, x: np.ndarray, row: int) -> tuple[np.ndarray, dict[str, Any]]:
         raise NotImplementedError
@@ -318,12 +361,25 @@ class DeepShapExplainer(TorchImageExplainer):
     description = ("SHAP for images (DeepExplainer): shares each class's score out among the pixels, "
                    "compared with typical training images.")
     params = (Param("background_size", "Background images", 50, min=5, max=500,
-                    help="Training images the attributions are measured against."),)
+                    help="Training images the attributions are measured against (deep)."),
+              Param("algorithm", "Algorithm", "deep", kind="choice", choices=("deep", "kernel"),
+                    help="deep: DeepExplainer on the CNN's layers; kernel: Kernel SHAP over superpixels, hiding "
+                         "regions as LIME does (the model is only called)."),
+              Param("nsamples", "Samples per image (kernel)", 500, min=50, max=10000,
+                    help="Kernel SHAP: masked images per image; more give steadier values."),
+              *SEGMENTATION_PARAMS, TARGET_PARAM)
+
+    @classmethod
+    def samples_per_row(cls, params: dict[str, Any]) -> int:
+        return int(params.get("nsamples", 500)) if params.get("algorithm") == "kernel" else int(params.get("background_size", 50))
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> DeepShapExplainer:
         import shap
 
         super().fit(X_train, predictor, space, seed=seed)
+        self.algorithm_ = self.settings["algorithm"]
+        if self.algorithm_ == "kernel":
+            return self
         self.module_ = copy.deepcopy(predictor.module).eval()  # shap hooks into the module it is given
         try:
             self.shap_ = shap.DeepExplainer(self.module_, self.tensor(self.background_))
@@ -334,6 +390,10 @@ class DeepShapExplainer(TorchImageExplainer):
         return self
 
     def _attributions(self, x: np.ndarray, row: int) -> tuple[np.ndarray, dict[str, Any]]:
+        if self.algorithm_ == "kernel":
+            from explanations.ml.explainers.perturbation import kernel_shap_superpixels
+
+            return kernel_shap_superpixels(self, x, row)
         with numpy_global_seed(row_seed(self.seed_, row)):
             if self.algorithm_ == "deep":
                 raw = self.shap_.shap_values(self.tensor(x[None]), check_additivity=False)
@@ -354,6 +414,7 @@ class GradientShapExplainer(TorchImageExplainer):
         Param("background_size", "Background images", 50, min=5, max=500),
         Param("nsamples", "Samples per image", 200, min=10, max=5000,
               help="Gradient evaluations averaged per image; more give smoother maps."),
+        TARGET_PARAM,
     )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> GradientShapExplainer:
@@ -381,6 +442,7 @@ class IntegratedGradientsExplainer(TorchImageExplainer):
               help="More steps make the attributions add up more exactly to the score."),
         Param("baseline", "Starting image", "black", kind="choice", choices=("black", "mean"),
               help="'mean' starts from the average training image."),
+        TARGET_PARAM,
     )
 
     def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> IntegratedGradientsExplainer:
