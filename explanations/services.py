@@ -30,7 +30,7 @@ from explanations.insights import insight_params_clean, job_whatif_build, run_in
 from explanations.job_data import JobData, job_data_build
 from explanations.ml.classifiers import CLASSIFIERS, classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers import EXPLAINERS, explainer_explains
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
 from explanations.ml.modalities import classifier_for, explainer_for, schema_modality
@@ -77,6 +77,12 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
         explainer_classes = {key: explainer_for(key, modality) for key in explainers}
     except ExplainerError as exc:
         raise ApplicationError(str(exc), {"field": "explainers"}) from None
+    for explainer_cls in explainer_classes.values():  # gradient methods need the network's gradients
+        refused = [classifier_specs[c].label for c in classifiers if not explainer_explains(explainer_cls, c)]
+        if refused:
+            raise ApplicationError(f"{explainer_cls.label} cannot explain {', '.join(refused)}: it needs the network's "
+                                   f"gradients. Leave it out, or pick only {', '.join(CLASSIFIERS[c].label for c in explainer_cls.classifiers)}.",
+                                   {"field": "explainers"})
     params = dict(params or {})
     clean: dict = {}
     try:

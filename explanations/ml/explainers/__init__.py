@@ -25,6 +25,7 @@ from explanations.ml.explainers.lime import LimeExplainer
 from explanations.ml.explainers.perturbation import OcclusionExplainer, RiseExplainer
 from explanations.ml.explainers.shap import ShapExplainer
 from explanations.ml.explainers.text import AnchorTextExplainer, LimeTextExplainer, ShapTextExplainer
+from explanations.ml.explainers.torch_tabular import TABULAR_GRADIENT_EXPLAINERS
 
 MODALITIES = ("tabular", "text", "image")
 
@@ -50,6 +51,7 @@ EXPLAINER_CLASSES: tuple[type[BaseExplainer], ...] = (
     GuidedGradCamExplainer,
     OcclusionExplainer,
     RiseExplainer,
+    *TABULAR_GRADIENT_EXPLAINERS,
 )
 
 # Every key once, with the first class registered under it (its label and description speak for the key).
@@ -81,6 +83,11 @@ def explainer_unregister(explainer: type[BaseExplainer]) -> None:
 
 for _explainer in EXPLAINER_CLASSES:
     explainer_register(_explainer)
+
+
+def explainer_explains(explainer: type[BaseExplainer], classifier_key: str) -> bool:
+    """Whether ``explainer`` can explain the classifier ``classifier_key`` (gradient methods need the network)."""
+    return not explainer.classifiers or classifier_key in explainer.classifiers
 
 
 def explainer_modalities(key: str) -> list[str]:

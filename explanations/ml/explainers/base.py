@@ -354,7 +354,8 @@ class BaseExplainer:
       and describe it in words (named, not imported: explainers never import matplotlib), and
       ``plot_options(trust)`` for what the trust scores add to the plot (error bars);
     - ``trust_extras``: the names of the method-specific metrics in ``explanations.ml.trust.TRUST_EXTRAS``;
-    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas.
+    - ``samples_per_row(params)``: the model evaluations one row costs, for the job quotas;
+    - ``classifiers``: the classifier keys it can explain, when not every one (``()``: any).
     """
 
     key: ClassVar[str]
@@ -366,6 +367,8 @@ class BaseExplainer:
     plot_function: ClassVar[str] = ""
     alt_text_function: ClassVar[str] = ""
     trust_extras: ClassVar[tuple[str, ...]] = ()
+    # The classifier keys it can explain (empty: any); gradient methods need the network itself.
+    classifiers: ClassVar[tuple[str, ...]] = ()
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's
