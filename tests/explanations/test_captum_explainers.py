@@ -220,3 +220,29 @@ def test_mnist_job_runs_every_new_key_and_saves_maps_and_plots(mnist, user, run_
     assert saved["grad_cam"].data["target"] == 3 and "the class chosen" in Plot.objects.get(explanation=saved["grad_cam"]).alt
     assert saved["shap"].data["algorithm"] == "kernel" and saved["lime"].data["n_regions"] <= 40
     assert "greyed out" in Plot.objects.get(explanation=saved["lime"]).alt
+
+
+@pytest.mark.django_db
+def test_a_zip_of_colour_images_keeps_64_pixels_a_side_and_the_cnn_explains_them(user, run_on_commit):
+    from datasets.services import dataset_create
+    from tests.explanations.test_image import png, zip_upload
+
+    rng = np.random.default_rng(0)
+    files = {}
+    for i in range(16):  # reds with a bright square top left, blues with one bottom right: 80 x 80, colour
+        label = "red" if i % 2 else "blue"
+        image = (rng.random((80, 80, 3)) * 60).astype(np.uint8)
+        image[..., 0 if label == "red" else 2] += 120
+        image[(slice(5, 30), slice(5, 30)) if label == "red" else (slice(50, 75), slice(50, 75))] = 255
+        files[f"colours/{label}/{i}.png"] = png(image)
+    dataset = dataset_create(owner=user, file=zip_upload(files), name="colours")
+    assert dataset.schema["image_shape"] == [64, 64, 3] and len(dataset.schema["features"]) == 64 * 64 * 3
+    assert any("Resized 16 images to 64 × 64" in note for note in dataset.cleaning_notes)
+    with run_on_commit():
+        job = job_create(owner=user, dataset=dataset, classifiers=["cnn"], explainers=["grad_cam", "occlusion"],
+                         rows={"random": 1}, params={"classifiers": {"cnn": {"epochs": 3}}, "occlusion": {"window": 16, "stride": 16}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    for explanation in Explanation.objects.filter(job=job):
+        assert explanation.data["attribution_shape"] == [2, 64, 64, 3]
+        assert Plot.objects.filter(explanation=explanation).exists()
