@@ -246,3 +246,27 @@ def test_a_zip_of_colour_images_keeps_64_pixels_a_side_and_the_cnn_explains_them
     for explanation in Explanation.objects.filter(job=job):
         assert explanation.data["attribution_shape"] == [2, 64, 64, 3]
         assert Plot.objects.filter(explanation=explanation).exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.django_db
+def test_the_new_methods_give_the_same_maps_on_cuda(mnist_data):  # noqa: F811
+    import copy
+
+    from explanations.ml.image_models import cnn_fit, image_predictor_build
+
+    X_train, y_train = mnist_data.X[mnist_data.train_idx], mnist_data.y[mnist_data.train_idx]
+    model = cnn_fit({"epochs": 1}, X_train, y_train, seed=0)
+    on_cpu = copy.deepcopy(model)
+    on_cpu.module_, on_cpu.device_ = on_cpu.module_.to("cpu"), torch.device("cpu")
+    on_gpu = copy.deepcopy(model)
+    on_gpu.module_, on_gpu.device_ = on_gpu.module_.to("cuda"), torch.device("cuda")
+    X = mnist_data.X[mnist_data.test_idx[:3]]
+    for key, params in {"saliency": {}, "deeplift": {}, "grad_cam": {}, "occlusion": {"window": 7, "stride": 7},
+                        "rise": {"num_masks": 200}}.items():
+        maps = [explainer_for(key, "image")(**params).fit(X_train[:50], image_predictor_build("cnn", m, mnist_data.space),
+                                                            mnist_data.space, seed=0).explain(X, [0, 1, 2])
+                for m in (on_cpu, on_gpu)]
+        for cpu, gpu in zip(*maps):
+            np.testing.assert_allclose(cpu.attribution, gpu.attribution, atol=1e-3, rtol=1e-2)
