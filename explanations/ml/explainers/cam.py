@@ -50,7 +50,7 @@ class GradCamExplainer(CaptumImageExplainer):
         return {"algorithm": self.algorithm, "layer": "last convolutional layer"}
 
 
-class GuidedGradCamExplainer(CaptumImageExplainer):
+class GuidedGradCamExplainer(GradCamExplainer):
     key = "guided_grad_cam"
     label = "Guided Grad-CAM"
     description = "Guided Grad-CAM: Grad-CAM's areas sharpened to pixels by guided backpropagation."
@@ -60,6 +60,3 @@ class GuidedGradCamExplainer(CaptumImageExplainer):
     def attribute_build(self) -> Attribute:
         method = captum_attr.GuidedGradCam(self.module_, last_convolution(self.module_))
         return quietly(lambda inputs, targets: method.attribute(inputs, target=targets, interpolate_mode="bilinear"))
-
-    def extra(self) -> dict[str, Any]:
-        return {"algorithm": self.algorithm, "layer": "last convolutional layer"}

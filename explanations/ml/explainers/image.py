@@ -1,13 +1,15 @@
-"""Explainers for images: LIME and Anchors on superpixels, SHAP's Deep and Gradient explainers, Integrated Gradients.
+"""Explainers for images: LIME and Anchors on superpixels, SHAP's Deep and Gradient explainers (Kernel SHAP over
+superpixels with ``algorithm: kernel``, in ``perturbation.py``), Integrated Gradients; the Captum methods on the CNN
+live in ``gradients.py``, ``cam.py`` and ``perturbation.py`` and share ``TorchImageExplainer``.
 
 Rows are images ``(height, width, channels)`` with values in 0..1. LIME and Anchors only call
 ``predict_proba``; the gradient methods need the torch module, which an ``ImagePredictor`` carries.
 Every explanation keeps its full attribution map (``ImageExplanation.attribution``, saved by the job as
 ``.npy``) and, in ``data``, what a person or a script reads first:
 
-``{"label", "runner_up", "attribution_shape", "attribution_classes", "top_regions": [{"box": [top, left,
-bottom, right], "value", "pixels"}, ...], "algorithm", "output"}`` (+ ``rule``/``precision``/``coverage``
-for anchors). Superpixel methods have one map per explained class (predicted, runner-up: "why 4 and why
+``{"label", "target", "runner_up", "attribution_shape", "attribution_classes", "top_regions": [{"box": [top,
+left, bottom, right], "value", "pixels"}, ...], "algorithm", "output"}`` (+ ``rule``/``precision``/``coverage``
+for anchors); ``target`` is the class mapped (the ``target`` parameter, else the predicted class). Superpixel methods have one map per explained class (predicted, runner-up: "why 4 and why
 not 9"); gradient methods one per class of the model.
 """
 
