@@ -115,6 +115,11 @@ def run(quick: bool, skip: set[str], platform: bool = False) -> dict[str, Any]:
 
         out.update(image_trust_section(quick))
         lap("image_trust")
+    if "images" not in skip:
+        from bench.images import image_section
+
+        out.update(image_section(quick))
+        lap("images")
     if "platform" not in skip and (platform or not quick):
         from bench.platform import platform_section
 
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="fewer rows per section (a minute for the engines, some minutes more for the job sections)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--skip", default="", help="comma-separated sections to leave out: lime, anchor, shap, counterfactual, gpu, "
-                                                          "image_trust, platform, jobs")
+                                                          "images, image_trust, platform, jobs")
     parser.add_argument("--platform", action="store_true",
                         help="run the platform sections (a real app stack: e2e_overhead, worker_scaling, 1M-row upload) "
                              "even with --quick; the full bench always runs them")

@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from explainer_site.exceptions import ApplicationError
 
-from .ingest import IngestedTable
+from .ingest import ColumnValues, IngestedTable
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_IMAGES = 20_000
@@ -195,6 +195,38 @@ def target_shape(sizes: Counter, channels: int, max_pixels: int) -> tuple[int, i
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
+PROFILE_ROWS_PER_CHUNK = 2_000  # rows of pixels counted at once (the index array is rows x columns int64)
+
+
+def pixel_values_count(pixels: np.ndarray) -> list[ColumnValues]:
+    """Each pixel column's distinct values (in the order rows first hold them) and counts, for all columns at once:
+    the profile and the label counting would otherwise hash 12,288 columns of a colour image one by one."""
+    n, width = pixels.shape
+    offsets = (np.arange(width, dtype=np.int64) * 256)[None, :]
+    counts = np.zeros(width * 256, dtype=np.int64)
+    first = np.full(width * 256, n, dtype=np.int64)
+    for start in range(0, n, PROFILE_ROWS_PER_CHUNK):
+        index = pixels[start:start + PROFILE_ROWS_PER_CHUNK].astype(np.int64) + offsets
+        counts += np.bincount(index.ravel(), minlength=width * 256)
+        rows = np.repeat(np.arange(start, start + len(index))[:, None], width, axis=1)
+        # Assigned from the last row up: where a value repeats, the earliest row's assignment is the one that stays.
+        chunk_first = np.full(width * 256, n, dtype=np.int64)
+        chunk_first[index[::-1].ravel()] = rows[::-1].ravel()
+        np.minimum(first, chunk_first, out=first)
+    counts, first = counts.reshape(width, 256), first.reshape(width, 256)
+    out = []
+    for column in range(width):
+        present = np.flatnonzero(counts[column])
+        order = present[np.argsort(first[column, present], kind="stable")]
+        out.append(ColumnValues(values=[float(v) for v in order], counts=counts[column, order], n_missing=0))
+    return out
+
+
+def labels_count(values: list[str]) -> ColumnValues:
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object))  # in the order rows first hold them
+    return ColumnValues(values=[str(v) for v in uniques], counts=np.bincount(codes, minlength=len(uniques)), n_missing=0)
+
+
 def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: int,
                       max_pixels: int) -> tuple[IngestedTable, list[int]]:
     """The archive as a table (label, file, pixel0…) and the image shape ``[height, width(, 3)]``."""
@@ -229,6 +261,9 @@ def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: 
         pd.DataFrame(pixels.astype(np.float64), columns=names),
     ], axis=1)
     kinds = {"label": "categorical", "file": "categorical", **dict.fromkeys(names, "numeric")}
+    distinct = {"label": labels_count([label for _, label in entries]),
+                "file": labels_count([info.filename for info, _ in entries]),
+                **dict(zip(names, pixel_values_count(pixels)))}
     counts = Counter(label for _, label in entries)
     notes = [f"Read {len(entries):,} images in {len(counts)} classes "
              f"({', '.join(f'{label}: {n}' for label, n in sorted(counts.items()))}) as "
@@ -238,5 +273,5 @@ def images_zip_ingest(path: Path, *, filename: str, max_rows: int, max_columns: 
     if skipped:
         notes.append(f"Skipped {skipped:,} file{'s' if skipped != 1 else ''} that {'are' if skipped != 1 else 'is'} not images.")
     shape = [height, width] if channels == 1 else [height, width, 3]
-    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding="binary", delimiter=""), shape
+    return IngestedTable(frame=frame, kinds=kinds, notes=notes, encoding="binary", delimiter="", distinct=distinct), shape
 

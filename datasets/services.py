@@ -85,9 +85,10 @@ def dataset_create(*, owner, file: File, name: str = "", is_demo: bool = False) 
 def upload_read(path: Path, *, filename: str) -> tuple[IngestedTable, tuple | None, str]:
     sha256 = file_sha256(path)
     limits = {"max_rows": settings.EXPLAINER_MAX_ROWS, "max_columns": settings.EXPLAINER_MAX_COLUMNS}
-    if images_zip_is(path):  # a ZIP of images, one folder per class
+    if images_zip_is(path):  # a ZIP of images, one folder per class: its pixels have a column limit of their own
+        columns = max(settings.EXPLAINER_MAX_COLUMNS, settings.EXPLAINER_IMAGE_PIXEL_COLUMNS + 2)  # + label, file
         table, image_shape = images_zip_ingest(path, filename=filename, max_pixels=settings.EXPLAINER_IMAGE_MAX_PIXELS,
-                                               **limits)
+                                               max_rows=limits["max_rows"], max_columns=columns)
     else:
         table, image_shape = csv_ingest(path, filename=filename, **limits), None
     return table, image_shape, sha256

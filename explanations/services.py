@@ -24,9 +24,10 @@ from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean
 from explanations.job_data import JobData
+from explanations.ml.catalogue import explainer_entry
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.engine import JobStopped
-from explanations.ml.explainers import EXPLAINERS
+from explanations.ml.explainers import EXPLAINERS, explainer_explains
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult, number_parse, params_clean
 from explanations.ml.lazy import lazy
 from explanations.ml.modalities import explainer_for, schema_modality
@@ -80,9 +81,16 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
     except KeyError as exc:
         raise ApplicationError(str(exc.args[0]), {"field": "classifiers"}) from None
     try:
-        explainer_classes = {key: explainer_for(key, modality) for key in explainers}
+        # the catalogue's entries: checking a job loads no explainer implementation in the web process
+        explainer_classes = {key: explainer_entry(key, modality) for key in explainers}
     except ExplainerError as exc:
         raise ApplicationError(str(exc), {"field": "explainers"}) from None
+    for explainer_cls in explainer_classes.values():  # gradient methods need the network's gradients
+        refused = [classifier_specs[c].label for c in classifiers if not explainer_explains(explainer_cls, c)]
+        if refused:
+            raise ApplicationError(f"{explainer_cls.label} cannot explain {', '.join(refused)}: it needs the network's "
+                                   f"gradients. Leave it out, or pick only {', '.join(CLASSIFIERS[c].label for c in explainer_cls.classifiers)}.",
+                                   {"field": "explainers"})
     params = dict(params or {})
     clean: dict = {}
     try:

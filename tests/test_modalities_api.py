@@ -35,7 +35,12 @@ def test_registries_say_which_data_each_key_serves(api):
     explainers = {e["key"]: e for e in api.get("/api/explainers/").json()}
     for key in ("lime", "anchor", "shap"):
         assert explainers[key]["modalities"] == ["tabular", "text", "image"]
-    assert explainers["gradient_shap"]["modalities"] == explainers["integrated_gradients"]["modalities"] == ["image"]
+    for key in ("gradient_shap", "integrated_gradients", "saliency", "input_x_gradient", "deeplift", "smoothgrad"):
+        assert explainers[key]["modalities"] == ["tabular", "image"]  # the tabular variant explains the MLP
+    for key in ("deeplift_shap", "grad_cam", "guided_grad_cam", "rise"):
+        assert explainers[key]["modalities"] == ["image"]
+    assert {p["name"] for p in explainers["occlusion"]["variants"]["image"]["params"]} >= {"window", "stride", "target"}
+    assert {p["name"] for p in explainers["shap"]["variants"]["image"]["params"]} >= {"algorithm", "target"}
     assert "segmentation" in {p["name"] for p in explainers["lime"]["variants"]["image"]["params"]}
 
 

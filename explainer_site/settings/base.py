@@ -124,6 +124,9 @@ EXPLAINER_SYNC_INGEST_MB = float(os.environ.get("EXPLAINER_SYNC_INGEST_MB", "20"
 # worker), and the worker's time (soft; hard = soft + 60 s) and extra memory for reading one upload.
 EXPLAINER_IMAGE_MAX_PIXELS = int(os.environ.get("EXPLAINER_IMAGE_MAX_PIXELS", "500000000"))
 EXPLAINER_SYNC_IMAGE_PIXELS = int(os.environ.get("EXPLAINER_SYNC_IMAGE_PIXELS", "20000000"))
+# Pixel columns an image ZIP's images keep (height x width x channels) before they are shrunk: a 64 x 64 colour
+# image; EXPLAINER_MAX_COLUMNS, the limit for CSVs, would shrink colour images to 25 x 25.
+EXPLAINER_IMAGE_PIXEL_COLUMNS = int(os.environ.get("EXPLAINER_IMAGE_PIXEL_COLUMNS", str(64 * 64 * 3)))
 EXPLAINER_INGEST_SOFT_TIME_LIMIT = int(os.environ.get("EXPLAINER_INGEST_SOFT_TIME_LIMIT", "600"))
 EXPLAINER_INGEST_MAX_MEMORY_MB = int(os.environ.get("EXPLAINER_INGEST_MAX_MEMORY_MB", "4096"))
 EXPLAINER_MAX_TRAIN_ROWS = int(os.environ.get("EXPLAINER_MAX_TRAIN_ROWS", "100000"))  # bigger tables train on a sample

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from explanations.ml.errors import UnknownExplainerError
-from explanations.ml.params import FEATURES_PROTECTED, Param
+from explanations.ml.params import Param
 
 MODALITIES = ("tabular", "text", "image")
 
@@ -73,6 +73,11 @@ class ExplainerEntry:
     detail_name: str = ""
 
     @property
+    def classifiers(self) -> tuple[str, ...]:
+        """The classifier keys it can explain (``()``: any); the class reads it as ``classifiers``."""
+        return self.model_kinds
+
+    @property
     def modalities(self) -> tuple[str, ...]:
         """Every kind of data this key explains (the API's ``modalities``)."""
         return tuple(explainer_modalities(self.key))
@@ -105,122 +110,210 @@ class ClassifierSpec:
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 _PACKAGE = "explanations.ml.explainers"
-_THRESHOLD_HELP = "How often the rule must give the same answer, e.g. 0.95 = 95% of the time."
-_MORE_SAMPLES_HELP = "More samples give steadier weights but take longer."
-_NO_LIMIT_HELP = "0 means no limit."
-_FIXED_HELP = ("These features never change. Columns that look like age, sex or gender, race or ethnicity, marital "
-               "status or nationality start ticked: a person cannot change them, and advice that hinges on them is "
-               "unfair. Untick one to let it change.")
 
 # One line per explainer and kind of data; a key's first entry speaks for the key in lists.
 EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
     ExplainerEntry(
-        "lime", "tabular", "LIME", "LIME: fits a simple model around one row to see which features drive its prediction.",
-        (Param("num_features", "Features to show", 5, min=1, max=30),
-         Param("num_samples", "Perturbed samples per row", 1000, min=100, max=50000, help=_MORE_SAMPLES_HELP),
-         Param("discretize_continuous", "Bin numeric features", True, kind="bool",
-               help="Explain numbers as ranges such as 28 < age <= 37."),
-         Param("shared_samples", "One set of samples for all rows", True, kind="bool",
-               help="The model scores one set of perturbed samples for the whole job instead of a new set per row, "
-                    "which is many times faster. LIME draws these samples without looking at the row, so each "
-                    "row's explanation is still a LIME explanation, but rows share the same random draw. Turn off "
-                    "to draw new samples for every row, as the lime library does.")),
+        'lime', 'tabular', 'LIME',
+        'LIME: fits a simple model around one row to see which features drive its prediction.',
+        (Param('num_features', 'Features to show', 5, min=1, max=30),
+         Param('num_samples', 'Perturbed samples per row', 1000, min=100, max=50000, help='More samples give steadier weights but take longer.'),
+         Param('top_labels', 'Classes explained', 1, min=1, max=10, help='Also explain the next most probable classes (on the same samples), to see why not them; the picture shows the predicted class, the exports all of them.'),
+         Param('discretize_continuous', 'Bin numeric features', True, kind='bool', help='Explain numbers as ranges such as 28 < age <= 37.'),
+         Param('shared_samples', 'One set of samples for all rows', True, kind='bool', help="The model scores one set of perturbed samples for the whole job instead of a new set per row, which is many times faster. LIME draws these samples without looking at the row, so each row's explanation is still a LIME explanation, but rows share the same random draw. Turn off to draw new samples for every row, as the lime library does.")),
         f"{_PACKAGE}.lime:LimeExplainer"),
     ExplainerEntry(
-        "anchor", "tabular", "Anchors",
-        "Anchors: finds a short IF-THEN rule under which the model almost always gives the same answer.",
-        (Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0, help=_THRESHOLD_HELP),
-         Param("max_anchor_size", "Maximum conditions", 0, min=0, max=20, help=_NO_LIMIT_HELP),
-         Param("beam_size", "Candidate rules kept", 4, min=1, max=20),
-         Param("batch_size", "Samples per round", 100, min=10, max=1000)),
+        'anchor', 'tabular', 'Anchors',
+        'Anchors: finds a short IF-THEN rule under which the model almost always gives the same answer.',
+        (Param('threshold', 'Required precision', 0.95, kind='float', min=0.5, max=1.0, help='How often the rule must give the same answer, e.g. 0.95 = 95% of the time.'),
+         Param('max_anchor_size', 'Maximum conditions', 0, min=0, max=20, help='0 means no limit.'),
+         Param('beam_size', 'Candidate rules kept', 4, min=1, max=20),
+         Param('batch_size', 'Samples per round', 100, min=10, max=1000)),
         f"{_PACKAGE}.anchors:AnchorExplainer", result_kind="rule", samples_per_row=rule_search_samples),
     ExplainerEntry(
-        "shap", "tabular", "SHAP",
-        "SHAP: splits the prediction fairly among the features, showing how much each one added or took away.",
-        (Param("algorithm", "Algorithm", "auto", kind="choice", choices=("auto", "tree", "kernel", "permutation", "linear"),
-               help="'auto' uses the exact method for tree and linear models, else the kernel method."),
-         Param("background_size", "Background rows", 100, min=10, max=1000,
-               help="Training rows used as the 'average' to compare against."),
-         Param("nsamples", "Model calls per row", 500, min=50, max=20000,
-               help="For the kernel and permutation methods: more calls, steadier values.")),
+        'shap', 'tabular', 'SHAP',
+        'SHAP: splits the prediction fairly among the features, showing how much each one added or took away.',
+        (Param('algorithm', 'Algorithm', 'auto', kind='choice', choices=('auto', 'tree', 'kernel', 'permutation', 'linear'), help="'auto' uses the exact method for tree and linear models, else the kernel method."),
+         Param('background_size', 'Background rows', 100, min=10, max=1000, help="Training rows used as the 'average' to compare against."),
+         Param('nsamples', 'Model calls per row', 500, min=50, max=20000, help='For the kernel and permutation methods: more calls, steadier values.')),
         f"{_PACKAGE}.shap:ShapExplainer"),
     ExplainerEntry(
-        "counterfactual", "tabular", "Counterfactuals",
-        "Counterfactuals: the smallest changes to the row that would make the model predict another class.",
-        (Param("num_counterfactuals", "Counterfactuals per row", 4, min=1, max=10,
-               help="How many different ways to reach the other class to show."),
-         Param("desired_class", "Desired class", "", kind="text",
-               help="The class the changes should reach; empty means the most likely other class."),
-         Param("fixed_features", "Features that must not change", FEATURES_PROTECTED, kind="features", help=_FIXED_HELP),
-         Param("bounds", "Bounds for numeric features", None, kind="bounds",
-               help="One line per feature as “name: low, high” (a side may stay empty); "
-                    "otherwise a feature stays within the range seen in the data."),
-         Param("num_samples", "Random candidates per row", 1000, min=100, max=20000,
-               help="More candidates find closer counterfactuals but take longer.")),
-        f"{_PACKAGE}.counterfactual:CounterfactualExplainer",
-        offered_by_default=False,  # a question of its own ("what would have to change?"), asked on purpose
-        detail_name="counterfactuals"),
+        'counterfactual', 'tabular', 'Counterfactuals',
+        'Counterfactuals: the smallest changes to the row that would make the model predict another class.',
+        (Param('num_counterfactuals', 'Counterfactuals per row', 4, min=1, max=10, help='How many different ways to reach the other class to show.'),
+         Param('desired_class', 'Desired class', '', kind='text', help='The class the changes should reach; empty means the most likely other class.'),
+         Param('fixed_features', 'Features that must not change', 'protected', kind='features', help='These features never change. Columns that look like age, sex or gender, race or ethnicity, marital status or nationality start ticked: a person cannot change them, and advice that hinges on them is unfair. Untick one to let it change.'),
+         Param('bounds', 'Bounds for numeric features', None, kind='bounds', help='One line per feature as “name: low, high” (a side may stay empty); otherwise a feature stays within the range seen in the data.'),
+         Param('num_samples', 'Random candidates per row', 1000, min=100, max=20000, help='More candidates find closer counterfactuals but take longer.')),
+        f"{_PACKAGE}.counterfactual:CounterfactualExplainer", offered_by_default=False, detail_name='counterfactuals'),
     ExplainerEntry(
-        "lime", "text", "LIME",
-        "LIME for text: drops words at random and fits a simple model to see which words drive the prediction.",
-        (Param("num_features", "Words to show", 10, min=1, max=40),
-         Param("num_samples", "Perturbed messages per row", 1000, min=100, max=20000, help=_MORE_SAMPLES_HELP)),
+        'lime', 'text', 'LIME',
+        'LIME for text: drops words at random and fits a simple model to see which words drive the prediction.',
+        (Param('num_features', 'Words to show', 10, min=1, max=40),
+         Param('num_samples', 'Perturbed messages per row', 1000, min=100, max=20000, help='More samples give steadier weights but take longer.')),
         f"{_PACKAGE}.text:LimeTextExplainer"),
     ExplainerEntry(
-        "anchor", "text", "Anchors",
-        "Anchors for text: the fewest words that keep the prediction, whatever happens to the other words.",
-        (Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0,
-               help="How often the prediction must hold when the anchor's words are kept."),
-         Param("max_anchor_size", "Maximum words", 0, min=0, max=20, help=_NO_LIMIT_HELP),
-         Param("beam_size", "Candidate rules kept", 4, min=1, max=20),
-         Param("batch_size", "Samples per round", 10, min=5, max=50, help="Messages drawn each time a candidate is checked.")),
+        'anchor', 'text', 'Anchors',
+        'Anchors for text: the fewest words that keep the prediction, whatever happens to the other words.',
+        (Param('threshold', 'Required precision', 0.95, kind='float', min=0.5, max=1.0, help="How often the prediction must hold when the anchor's words are kept."),
+         Param('max_anchor_size', 'Maximum words', 0, min=0, max=20, help='0 means no limit.'),
+         Param('beam_size', 'Candidate rules kept', 4, min=1, max=20),
+         Param('batch_size', 'Samples per round', 10, min=5, max=50, help='Messages drawn each time a candidate is checked.')),
         f"{_PACKAGE}.text:AnchorTextExplainer", result_kind="rule", samples_per_row=rule_search_samples),
     ExplainerEntry(
-        "shap", "text", "SHAP",
-        "SHAP for text: shares the prediction out among the words, hiding groups of words to measure each one.",
-        (Param("num_features", "Words to show", 10, min=1, max=40),
-         Param("nsamples", "Model calls per row", 500, min=50, max=20000,
-               help="More calls give finer attributions for long messages.")),
+        'shap', 'text', 'SHAP',
+        'SHAP for text: shares the prediction out among the words, hiding groups of words to measure each one.',
+        (Param('num_features', 'Words to show', 10, min=1, max=40),
+         Param('nsamples', 'Model calls per row', 500, min=50, max=20000, help='More calls give finer attributions for long messages.')),
         f"{_PACKAGE}.text:ShapTextExplainer"),
     ExplainerEntry(
-        "lime", "image", "LIME",
-        "LIME for images: hides superpixels at random and fits a simple model to see which regions matter.",
-        (Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-               help="How the image is cut into regions (scikit-image)."),
-         Param("num_samples", "Perturbed images per row", 500, min=50, max=10000, help=_MORE_SAMPLES_HELP),
-         Param("num_features", "Regions to show", 5, min=1, max=30)),
+        'lime', 'image', 'LIME',
+        'LIME for images: hides superpixels at random and fits a simple model to see which regions matter.',
+        (Param('segmentation', 'Superpixels', 'quickshift', kind='choice', choices=('quickshift', 'slic', 'felzenszwalb'), help='How the image is cut into regions (scikit-image).'),
+         Param('kernel_size', 'Quickshift kernel size', 0.0, kind='float', min=0.0, max=50.0, help='Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image.'),
+         Param('max_dist', 'Quickshift maximum distance', 0.0, kind='float', min=0.0, max=500.0, help='Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image.'),
+         Param('ratio', 'Quickshift colour/space ratio', 0.5, kind='float', min=0.0, max=1.0, help='Quickshift: between 0 and 1; higher weighs colour over position.'),
+         Param('n_segments', 'SLIC regions', 0, min=0, max=1000, help='SLIC: about how many regions. 0: scaled to the image.'),
+         Param('compactness', 'SLIC compactness', 0.1, kind='float', min=0.001, max=100.0, help='SLIC: higher gives squarer regions, lower follows edges more.'),
+         Param('num_samples', 'Perturbed images per row', 500, min=50, max=10000, help='More samples give steadier weights but take longer.'),
+         Param('num_features', 'Regions to show', 5, min=1, max=30, help="The strongest regions kept in the 'top regions' view; the rest is greyed out."),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
         f"{_PACKAGE}.image:LimeImageExplainer"),
     ExplainerEntry(
-        "anchor", "image", "Anchors",
-        "Anchors for images: the fewest superpixels that keep the prediction when the rest are blurred out.",
-        (Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-               help="How the image is cut into regions (scikit-image)."),
-         Param("threshold", "Required precision", 0.95, kind="float", min=0.5, max=1.0),
-         Param("max_anchor_size", "Maximum regions", 0, min=0, max=20, help=_NO_LIMIT_HELP),
-         Param("batch_size", "Samples per round", 20, min=5, max=100)),
+        'anchor', 'image', 'Anchors',
+        'Anchors for images: the fewest superpixels that keep the prediction when the rest are blurred out.',
+        (Param('segmentation', 'Superpixels', 'quickshift', kind='choice', choices=('quickshift', 'slic', 'felzenszwalb'), help='How the image is cut into regions (scikit-image).'),
+         Param('kernel_size', 'Quickshift kernel size', 0.0, kind='float', min=0.0, max=50.0, help='Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image.'),
+         Param('max_dist', 'Quickshift maximum distance', 0.0, kind='float', min=0.0, max=500.0, help='Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image.'),
+         Param('ratio', 'Quickshift colour/space ratio', 0.5, kind='float', min=0.0, max=1.0, help='Quickshift: between 0 and 1; higher weighs colour over position.'),
+         Param('n_segments', 'SLIC regions', 0, min=0, max=1000, help='SLIC: about how many regions. 0: scaled to the image.'),
+         Param('compactness', 'SLIC compactness', 0.1, kind='float', min=0.001, max=100.0, help='SLIC: higher gives squarer regions, lower follows edges more.'),
+         Param('threshold', 'Required precision', 0.95, kind='float', min=0.5, max=1.0),
+         Param('max_anchor_size', 'Maximum regions', 0, min=0, max=20, help='0 means no limit.'),
+         Param('batch_size', 'Samples per round', 20, min=5, max=100)),
         f"{_PACKAGE}.image:AnchorImageExplainer", result_kind="rule", samples_per_row=rule_search_samples),
     ExplainerEntry(
-        "shap", "image", "SHAP",
-        "SHAP for images (DeepExplainer): shares each class's score out among the pixels, compared with typical "
-        "training images.",
-        (Param("background_size", "Background images", 50, min=5, max=500,
-               help="Training images the attributions are measured against."),),
-        f"{_PACKAGE}.image:DeepShapExplainer", model_kinds=("cnn",)),
+        'shap', 'image', 'SHAP',
+        "SHAP for images (DeepExplainer): shares each class's score out among the pixels, compared with typical training images.",
+        (Param('background_size', 'Background images', 50, min=5, max=500, help='Training images the attributions are measured against (deep).'),
+         Param('algorithm', 'Algorithm', 'deep', kind='choice', choices=('deep', 'kernel'), help="deep: DeepExplainer on the CNN's layers; kernel: Kernel SHAP over superpixels, hiding regions as LIME does (the model is only called)."),
+         Param('nsamples', 'Samples per image (kernel)', 500, min=50, max=10000, help='Kernel SHAP: masked images per image; more give steadier values.'),
+         Param('segmentation', 'Superpixels', 'quickshift', kind='choice', choices=('quickshift', 'slic', 'felzenszwalb'), help='How the image is cut into regions (scikit-image).'),
+         Param('kernel_size', 'Quickshift kernel size', 0.0, kind='float', min=0.0, max=50.0, help='Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image.'),
+         Param('max_dist', 'Quickshift maximum distance', 0.0, kind='float', min=0.0, max=500.0, help='Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image.'),
+         Param('ratio', 'Quickshift colour/space ratio', 0.5, kind='float', min=0.0, max=1.0, help='Quickshift: between 0 and 1; higher weighs colour over position.'),
+         Param('n_segments', 'SLIC regions', 0, min=0, max=1000, help='SLIC: about how many regions. 0: scaled to the image.'),
+         Param('compactness', 'SLIC compactness', 0.1, kind='float', min=0.001, max=100.0, help='SLIC: higher gives squarer regions, lower follows edges more.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.image:DeepShapExplainer"),
     ExplainerEntry(
-        "gradient_shap", "image", "Gradient SHAP",
+        'gradient_shap', 'image', 'Gradient SHAP',
         "Gradient SHAP (expected gradients): averages the CNN's gradients along paths from training images to this one.",
-        (Param("background_size", "Background images", 50, min=5, max=500),
-         Param("nsamples", "Samples per image", 200, min=10, max=5000,
-               help="Gradient evaluations averaged per image; more give smoother maps.")),
-        f"{_PACKAGE}.image:GradientShapExplainer", model_kinds=("cnn",)),
+        (Param('background_size', 'Background images', 50, min=5, max=500),
+         Param('nsamples', 'Samples per image', 200, min=10, max=5000, help='Gradient evaluations averaged per image; more give smoother maps.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.image:GradientShapExplainer"),
     ExplainerEntry(
-        "integrated_gradients", "image", "Integrated Gradients",
+        'integrated_gradients', 'image', 'Integrated Gradients',
         "Integrated Gradients: adds up the CNN's gradients on the straight path from a blank image to this one.",
-        (Param("steps", "Steps along the path", 50, min=8, max=500,
-               help="More steps make the attributions add up more exactly to the score."),
-         Param("baseline", "Starting image", "black", kind="choice", choices=("black", "mean"),
-               help="'mean' starts from the average training image.")),
-        f"{_PACKAGE}.image:IntegratedGradientsExplainer", model_kinds=("cnn",)),
+        (Param('steps', 'Steps along the path', 50, min=8, max=500, help='More steps make the attributions add up more exactly to the score.'),
+         Param('baseline', 'Starting image', 'black', kind='choice', choices=('black', 'mean'), help="'mean' starts from the average training image."),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.image:IntegratedGradientsExplainer"),
+    ExplainerEntry(
+        'saliency', 'image', 'Saliency',
+        "Saliency: how strongly each pixel's gradient moves the class score (its size, not its direction).",
+        (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
+        f"{_PACKAGE}.gradients:SaliencyExplainer"),
+    ExplainerEntry(
+        'input_x_gradient', 'image', 'Input × gradient',
+        "Input × gradient: each pixel's value times the gradient of the class score.",
+        (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
+        f"{_PACKAGE}.gradients:InputXGradientExplainer"),
+    ExplainerEntry(
+        'deeplift', 'image', 'DeepLIFT',
+        'DeepLIFT: shares the difference between the class score and the score of a starting image out among the pixels, layer by layer.',
+        (Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.gradients:DeepLiftExplainer"),
+    ExplainerEntry(
+        'deeplift_shap', 'image', 'DeepLIFT SHAP',
+        'DeepLIFT SHAP: DeepLIFT averaged over many training images as starting points (SHAP values).',
+        (Param('background_size', 'Background images', 20, min=2, max=200, help='Training images used as starting points; the cost grows with them.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.gradients:DeepLiftShapExplainer"),
+    ExplainerEntry(
+        'smoothgrad', 'image', 'SmoothGrad',
+        'SmoothGrad: a saliency or Integrated Gradients map averaged over noisy copies of the image.',
+        (Param('inner', 'Smoothed method', 'saliency', kind='choice', choices=('saliency', 'integrated_gradients'), help='The map that is averaged over noisy copies of the input.'),
+         Param('nt_samples', 'Noisy copies', 20, min=2, max=500, help='More copies give a smoother map but take longer.'),
+         Param('noise_level', 'Noise level', 0.15, kind='float', min=0.0, max=1.0, help="Standard deviation of the added noise, as a fraction of the input's range."),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.gradients:SmoothGradExplainer"),
+    ExplainerEntry(
+        'grad_cam', 'image', 'Grad-CAM',
+        'Grad-CAM: which areas the last convolutional layer looks at for the class, upsampled onto the image.',
+        (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
+        f"{_PACKAGE}.cam:GradCamExplainer"),
+    ExplainerEntry(
+        'guided_grad_cam', 'image', 'Guided Grad-CAM',
+        "Guided Grad-CAM: Grad-CAM's areas sharpened to pixels by guided backpropagation.",
+        (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
+        f"{_PACKAGE}.cam:GuidedGradCamExplainer"),
+    ExplainerEntry(
+        'occlusion', 'image', 'Occlusion',
+        'Occlusion: slides a blank square over the image and records how much the class score drops.',
+        (Param('window', 'Window (pixels)', 4, min=1, max=64, help='The side of the square that is blanked out.'),
+         Param('stride', 'Stride (pixels)', 2, min=1, max=64, help='How far the square moves each step; smaller is finer and slower.'),
+         Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.perturbation:OcclusionExplainer"),
+    ExplainerEntry(
+        'rise', 'image', 'RISE',
+        'RISE: shows the model the image through many random masks and scores each pixel by the class probability when it is visible.',
+        (Param('num_masks', 'Random masks', 1000, min=50, max=20000, help='More masks give a steadier map but take longer.'),
+         Param('cells', 'Mask grid cells', 7, min=2, max=32, help='Each mask is a grid of this many cells a side, smoothed.'),
+         Param('probability', 'Share shown', 0.5, kind='float', min=0.05, max=0.95, help='The chance that a cell of a mask shows the image.'),
+         Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
+        f"{_PACKAGE}.perturbation:RiseExplainer"),
+    ExplainerEntry(
+        'saliency', 'tabular', 'Saliency',
+        "Saliency: how strongly the network's score reacts to each column (the gradient's size).",
+        (Param('num_features', 'Features to show', 8, min=1, max=30),),
+        f"{_PACKAGE}.torch_tabular:SaliencyTabularExplainer", model_kinds=('mlp',)),
+    ExplainerEntry(
+        'input_x_gradient', 'tabular', 'Input × gradient',
+        "Input × gradient: each (scaled) value times the gradient of the network's score.",
+        (Param('num_features', 'Features to show', 8, min=1, max=30),),
+        f"{_PACKAGE}.torch_tabular:InputXGradientTabularExplainer", model_kinds=('mlp',)),
+    ExplainerEntry(
+        'deeplift', 'tabular', 'DeepLIFT',
+        "DeepLIFT: shares the gap between this row's score and a starting row's out among the columns.",
+        (Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
+         Param('num_features', 'Features to show', 8, min=1, max=30)),
+        f"{_PACKAGE}.torch_tabular:DeepLiftTabularExplainer", model_kinds=('mlp',)),
+    ExplainerEntry(
+        'integrated_gradients', 'tabular', 'Integrated Gradients',
+        "Integrated Gradients: adds up the network's gradients on the way from a starting row to this one.",
+        (Param('steps', 'Steps along the path', 50, min=8, max=500, help='More steps make the attributions add up more exactly to the score.'),
+         Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
+         Param('num_features', 'Features to show', 8, min=1, max=30)),
+        f"{_PACKAGE}.torch_tabular:IntegratedGradientsTabularExplainer", model_kinds=('mlp',)),
+    ExplainerEntry(
+        'gradient_shap', 'tabular', 'Gradient SHAP',
+        'Gradient SHAP (expected gradients): averages the gradients on paths from training rows to this one.',
+        (Param('background_size', 'Background rows', 50, min=5, max=500),
+         Param('nsamples', 'Samples per row', 200, min=10, max=5000, help='Gradient evaluations averaged per row; more give steadier values.'),
+         Param('num_features', 'Features to show', 8, min=1, max=30)),
+        f"{_PACKAGE}.torch_tabular:GradientShapTabularExplainer", model_kinds=('mlp',)),
+    ExplainerEntry(
+        'smoothgrad', 'tabular', 'SmoothGrad',
+        'SmoothGrad: saliency or Integrated Gradients averaged over noisy copies of the row.',
+        (Param('inner', 'Smoothed method', 'saliency', kind='choice', choices=('saliency', 'integrated_gradients'), help='The map that is averaged over noisy copies of the input.'),
+         Param('nt_samples', 'Noisy copies', 20, min=2, max=500, help='More copies give a smoother map but take longer.'),
+         Param('noise_level', 'Noise level', 0.15, kind='float', min=0.0, max=1.0, help="Standard deviation of the added noise, as a fraction of the input's range."),
+         Param('num_features', 'Features to show', 8, min=1, max=30)),
+        f"{_PACKAGE}.torch_tabular:SmoothGradTabularExplainer", model_kinds=('mlp',)),
 )
 
 _BUILD = "explanations.ml.pipelines"

@@ -34,7 +34,7 @@ def test_param_clean_explains_bad_values(param: Param, value: object, message: s
 
 def test_params_clean_rejects_unknown_names_and_fills_defaults() -> None:
     spec = EXPLAINERS["lime"].params
-    assert params_clean(spec, {"num_features": "7"}) == {"num_features": 7, "num_samples": 1000,
+    assert params_clean(spec, {"num_features": "7"}) == {"num_features": 7, "num_samples": 1000, "top_labels": 1,
                                                              "discretize_continuous": True, "shared_samples": True}
     with pytest.raises(ValueError, match="Unknown parameter"):
         params_clean(spec, {"num_feature": 3})

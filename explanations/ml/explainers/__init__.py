@@ -22,12 +22,18 @@ from explanations.ml.errors import ExplainerError, UnknownExplainerError
 from explanations.ml.explainers.base import BaseExplainer
 
 __all__ = ["EXPLAINERS", "EXPLAINER_VARIANTS", "MODALITIES", "BaseExplainer", "ExplainerError", "UnknownExplainerError",
-           "explainer_for", "explainer_modalities", "explainer_register", "explainer_unregister", "explainer_variant"]
+           "explainer_explains", "explainer_for", "explainer_modalities", "explainer_register", "explainer_unregister", "explainer_variant"]
 
 
 def explainer_for(key: str, modality: str) -> type[BaseExplainer]:
     """The class that explains ``key`` on this kind of data; an ``UnknownExplainerError`` names the keys that do."""
     return explainer_entry(key, modality).load()
+
+
+def explainer_explains(explainer, classifier_key: str) -> bool:
+    """Whether ``explainer`` (its class or its catalogue entry) can explain the classifier ``classifier_key``
+    (gradient methods need the network itself)."""
+    return not explainer.classifiers or classifier_key in explainer.classifiers
 
 
 def explainer_variant(key: str, modality: str) -> type[BaseExplainer] | None:

@@ -281,6 +281,7 @@ class BaseExplainer:
     - ``detail_table(data)``: a table the row page shows under the plot (``None``: none), and ``detail_rows(data)``
       with ``detail_name``: rows of an extra CSV in the export (``<detail_name>.csv``), e.g. one per counterfactual change;
     - ``offered_by_default``: whether the job form ticks it to start with.
+    - ``classifiers``: the classifier keys it can explain, when not every one (``()``: any).
     """
 
     key = FromCatalogue()
@@ -295,6 +296,7 @@ class BaseExplainer:
     stochastic: ClassVar[bool] = False
     detail_name = FromCatalogue()
     offered_by_default = FromCatalogue()
+    classifiers = FromCatalogue()  # the classifier keys it can explain (empty: any); gradients need the network
     # ``_explain_rows`` may run on slices of a batch in threads: no global random state, no shared mutable state.
     parallel_rows: ClassVar[bool] = False
     # How many of the app's batches (``EXPLAINER_BATCH_SIZE`` rows) one explain call takes: more where the engine's

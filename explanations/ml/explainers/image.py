@@ -1,13 +1,15 @@
-"""Explainers for images: LIME and Anchors on superpixels, SHAP's Deep and Gradient explainers, Integrated Gradients.
+"""Explainers for images: LIME and Anchors on superpixels, SHAP's Deep and Gradient explainers (Kernel SHAP over
+superpixels with ``algorithm: kernel``, in ``perturbation.py``), Integrated Gradients; the Captum methods on the CNN
+live in ``gradients.py``, ``cam.py`` and ``perturbation.py`` and share ``TorchImageExplainer``.
 
 Rows are images ``(height, width, channels)`` with values in 0..1. LIME and Anchors only call
 ``predict_proba``; the gradient methods need the torch module, which an ``ImagePredictor`` carries.
 Every explanation keeps its full attribution map (``ImageExplanation.attribution``, saved by the job as
 ``.npy``) and, in ``data``, what a person or a script reads first:
 
-``{"label", "runner_up", "attribution_shape", "attribution_classes", "top_regions": [{"box": [top, left,
-bottom, right], "value", "pixels"}, ...], "algorithm", "output"}`` (+ ``rule``/``precision``/``coverage``
-for anchors). Superpixel methods have one map per explained class (predicted, runner-up: "why 4 and why
+``{"label", "target", "runner_up", "attribution_shape", "attribution_classes", "top_regions": [{"box": [top,
+left, bottom, right], "value", "pixels"}, ...], "algorithm", "output"}`` (+ ``rule``/``precision``/``coverage``
+for anchors); ``target`` is the class mapped (the ``target`` parameter, else the predicted class). Superpixel methods have one map per explained class (predicted, runner-up: "why 4 and why
 not 9"); gradient methods one per class of the model.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +42,7 @@ from explanations.ml.explainers.base import (
     rule_summary_text,
 )
 from explanations.ml.explainers.text import sample_lean
+from explanations.ml.params import Param
 
 TOP_REGIONS = 5
 
@@ -62,15 +66,35 @@ class ImageExplanation(ExplanationResult):
     segments: np.ndarray | None = field(default=None, repr=False)
 
 
-def segmentation_build(name: str, shape: tuple[int, ...], seed: int) -> SegmentationAlgorithm:
-    """scikit-image segmentations scaled to the image: about 30-40 superpixels on a 28x28 digit."""
+# scikit-image's segmentation settings, on the form; 0 means "scaled to the image" (about 30-40 superpixels on a 28x28 digit).
+SEGMENTATION_PARAMS = (
+    Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
+          help="How the image is cut into regions (scikit-image)."),
+    Param("kernel_size", "Quickshift kernel size", 0.0, kind="float", min=0.0, max=50.0,
+          help="Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image."),
+    Param("max_dist", "Quickshift maximum distance", 0.0, kind="float", min=0.0, max=500.0,
+          help="Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image."),
+    Param("ratio", "Quickshift colour/space ratio", 0.5, kind="float", min=0.0, max=1.0,
+          help="Quickshift: between 0 and 1; higher weighs colour over position."),
+    Param("n_segments", "SLIC regions", 0, min=0, max=1000, help="SLIC: about how many regions. 0: scaled to the image."),
+    Param("compactness", "SLIC compactness", 0.1, kind="float", min=0.001, max=100.0,
+          help="SLIC: higher gives squarer regions, lower follows edges more."),
+)
+TARGET_PARAM = Param("target", "Class to explain", -1, min=-1, max=10000,
+                     help="The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.")
+
+
+def segmentation_build(name: str, shape: tuple[int, ...], seed: int, settings: dict | None = None) -> SegmentationAlgorithm:
+    """scikit-image segmentations scaled to the image unless ``settings`` (``SEGMENTATION_PARAMS``) say otherwise."""
+    settings = settings or {}
     scale = max(shape[0] * shape[1] / 784.0, 0.25)
     if name == "quickshift":
-        return SegmentationAlgorithm("quickshift", kernel_size=2 * scale ** 0.5, max_dist=4 * scale ** 0.5, ratio=0.5,
-                                     random_seed=seed)
+        return SegmentationAlgorithm("quickshift", kernel_size=settings.get("kernel_size") or 2 * scale ** 0.5,
+                                     max_dist=settings.get("max_dist") or 4 * scale ** 0.5,
+                                     ratio=settings.get("ratio", 0.5), random_seed=seed)
     if name == "slic":
-        return SegmentationAlgorithm("slic", n_segments=int(40 * scale), compactness=0.1, start_label=0,
-                                     channel_axis=-1)
+        return SegmentationAlgorithm("slic", n_segments=settings.get("n_segments") or int(40 * scale),
+                                     compactness=settings.get("compactness", 0.1), start_label=0, channel_axis=-1)
     if name == "felzenszwalb":
         return SegmentationAlgorithm("felzenszwalb", scale=1.0, sigma=0.2, min_size=int(6 * scale))
     raise ExplainerError(f"Unknown segmentation {name!r}; choose one of {', '.join(SEGMENTATIONS)}.")
@@ -123,7 +147,6 @@ def region_phrase(box: list[int], shape: tuple[int, ...]) -> str:
         where = "the central area"
     return f"{where} (rows {top}–{bottom - 1}, columns {left}–{right - 1})"
 
-
 class ImageExplainer(BaseExplainer):
     """The shared plumbing, for images; ``_explain_one`` returns ``data`` plus the map and superpixels."""
 
@@ -164,6 +187,21 @@ class ImageExplainer(BaseExplainer):
             for r, x in zip(results, X)
         ]
 
+    def fit(self, X_train: np.ndarray, predictor: Predictor, space, *, seed: int = 0) -> ImageExplainer:
+        super().fit(X_train, predictor, space, seed=seed)
+        target = self.settings.get("target", -1)
+        if target >= len(space.class_names):
+            raise ExplainerError(f"Class to explain must be -1 (the predicted class) or a class code below "
+                                 f"{len(space.class_names)} (got {target}).")
+        return self
+
+    def explained_classes(self, label: int, probs: np.ndarray) -> tuple[int, int]:
+        """The class whose map is drawn (``target``, else the predicted one) and the strongest other class."""
+        target = self.settings.get("target", -1)
+        explained = int(label) if target is None or target < 0 else int(target)
+        others = [int(c) for c in np.argsort(probs)[::-1] if int(c) != explained]
+        return explained, others[0] if others else explained
+
     def _explain_rows(
         self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
     ) -> list[dict[str, Any]]:
@@ -171,9 +209,9 @@ class ImageExplainer(BaseExplainer):
         out = []
         for x, row, label, probs in zip(X, rows, predicted, proba):
             stop_check()  # rows here are slow (a library call each): a cancel stops between them
-            runner_up = int(np.argsort(probs)[-2]) if len(probs) > 1 else int(label)
-            data = self._explain_one(x, row, int(label), runner_up)
-            out.append({"label": int(label), "runner_up": runner_up, **data})
+            explained, runner_up = self.explained_classes(int(label), probs)
+            data = self._explain_one(x, row, explained, runner_up)
+            out.append({"label": int(label), "target": explained, "runner_up": runner_up, **data})
         return out
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
@@ -189,11 +227,13 @@ class ImageExplainer(BaseExplainer):
 
 class LimeImageExplainer(ImageExplainer):
     stochastic = True
+    plot_function = "explanations.ml.plots.image_views:lime_image_plot"
+    alt_text_function = "explanations.ml.plots.image_views:lime_image_alt_text"
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row) % (2**31)
         lime = LimeImage(random_state=seed)
-        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed)
+        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed, self.settings)
         classes = list(dict.fromkeys([label, runner_up]))
         with contextlib.redirect_stderr(io.StringIO()):  # lime draws a tqdm progress bar per row
             result = lime.explain_instance(rgb(x), self.predict_images, labels=classes, top_labels=None, hide_color=0,
@@ -222,7 +262,7 @@ class AnchorImageExplainer(ImageExplainer):
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         seed = row_seed(self.seed_, row)
-        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed % (2**31))
+        segmentation = segmentation_build(self.settings["segmentation"], x.shape, seed % (2**31), self.settings)
         anchor = AnchorImage(segmentation_fn=segmentation)
         with numpy_global_seed(seed), contextlib.redirect_stdout(io.StringIO()):  # it prints the prediction
             segments, sample = anchor.get_sample_fn(rgb(x), self.predict_images)
@@ -261,14 +301,20 @@ class TorchImageExplainer(ImageExplainer):
 
     def _explain_one(self, x: np.ndarray, row: int, label: int, runner_up: int) -> dict[str, Any]:
         values, extra = self._attributions(x, row)  # (k_model, h, w, c): per trained class
+        return self.map_data(values, label, runner_up, extra)
+
+    def map_data(self, values: np.ndarray, label: int, runner_up: int, extra: dict[str, Any]) -> dict[str, Any]:
+        """``data`` for one image from its maps per trained class ``(k_model, h, w, c)``: one map per class of the
+        job (zero for a class the model never saw), the strongest regions of the explained class ``label``."""
+        extra = dict(extra)
         n_classes = len(self.space_.class_names)
         full = np.zeros((n_classes, *values.shape[1:]), dtype=np.float32)
         full[self.classes_] = values
         per_pixel = full[label].sum(axis=-1)
         return {"attribution_shape": list(full.shape), "attribution_classes": list(range(n_classes)),
                 "top_regions": regions_top(per_pixel), "total": float(full[label].sum()),
-                "runner_up_total": float(full[runner_up].sum()), "output": "logit", **extra,
-                "_attribution": full, "_segments": None}
+                "runner_up_total": float(full[runner_up].sum()), "output": "logit",
+                "_segments": extra.pop("_segments", None), **extra, "_attribution": full}
 
     def _attributions(self, x: np.ndarray, row: int) -> tuple[np.ndarray, dict[str, Any]]:
         raise NotImplementedError
@@ -290,6 +336,9 @@ class DeepShapExplainer(TorchImageExplainer):
         import shap
 
         super().fit(X_train, predictor, space, seed=seed)
+        self.algorithm_ = self.settings["algorithm"]
+        if self.algorithm_ == "kernel":
+            return self
         self.module_ = copy.deepcopy(predictor.module).eval()  # shap hooks into the module it is given
         try:
             self.shap_ = shap.DeepExplainer(self.module_, self.tensor(self.background_))
@@ -300,6 +349,8 @@ class DeepShapExplainer(TorchImageExplainer):
         return self
 
     def _attributions(self, x: np.ndarray, row: int) -> tuple[np.ndarray, dict[str, Any]]:
+        if self.algorithm_ == "kernel":
+            return kernel_shap_superpixels(self, x, row)
         with numpy_global_seed(row_seed(self.seed_, row)):
             if self.algorithm_ == "deep":
                 raw = self.shap_.shap_values(self.tensor(x[None]), check_additivity=False)
@@ -360,3 +411,35 @@ IMAGE_EXPLAINERS: dict[str, type[ImageExplainer]] = {
     for explainer in (LimeImageExplainer, AnchorImageExplainer, DeepShapExplainer, GradientShapExplainer,
                       IntegratedGradientsExplainer)
 }
+
+
+def channels_share(maps: np.ndarray, channels: int) -> np.ndarray:
+    """``(k, h, w)`` pixel maps as ``(k, h, w, c)``, each channel carrying an equal share (they add up to the map)."""
+    return np.repeat(maps[..., None] / channels, channels, axis=-1)
+
+
+def kernel_shap_superpixels(explainer: Any, x: np.ndarray, row: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Kernel SHAP with superpixels as the players, hidden as LIME hides them (black): ``(k_model, h, w, c)`` maps."""
+    from shap import KernelExplainer as shap_kernel  # shap loads when this runs
+
+    settings = explainer.settings
+    seed = row_seed(explainer.seed_, row)
+    segments = np.asarray(segmentation_build(settings["segmentation"], x.shape, seed % (2**31), settings)(rgb(x)))
+    regions = np.unique(segments)
+
+    def predict(z: np.ndarray) -> np.ndarray:
+        shown = np.asarray(z, dtype=np.float64)[:, np.searchsorted(regions, segments)]  # (n, h, w)
+        return explainer.predict_proba(x[None] * shown[..., None])
+
+    logging.getLogger("shap").setLevel(logging.WARNING)  # it logs every solve at INFO (arrays of numbers)
+    kernel = shap_kernel(predict, np.zeros((1, len(regions))))
+    with numpy_global_seed(seed):
+        raw = kernel.shap_values(np.ones((1, len(regions))), nsamples=settings["nsamples"], silent=True)
+    values = np.stack([np.asarray(r)[0] for r in raw]) if isinstance(raw, list) else np.asarray(raw)[0].T  # (classes, regions)
+    maps = values[:, np.searchsorted(regions, segments)]  # (classes, h, w): each pixel carries its region's value
+    label = int(np.argmax(explainer.predict_proba(x[None])[0])) if settings.get("target", -1) < 0 else settings["target"]
+    top = sorted(zip(regions.tolist(), values[label].tolist()), key=lambda pair: -abs(pair[1]))[:5]
+    base = np.atleast_1d(np.asarray(kernel.expected_value, dtype=np.float64))
+    return channels_share(maps[explainer.classes_], x.shape[-1]), {
+        "algorithm": "kernel", "output": "probability", "n_regions": int(len(regions)), "_segments": segments,
+        "top_regions": superpixel_regions(segments, top), "class_base_values": base.round(6).tolist()}

@@ -89,32 +89,38 @@ class LimeExplainer(BaseExplainer):
             return discretizer.names[feature][int(discretizer.lambdas[feature](value))]
         return f"{space.feature_names[feature]} = {space.value_text(feature, value)}"
 
+    def _fits(self, X: np.ndarray, rows: list[int], labels: list[int], proba: np.ndarray | None) -> list:
+        if self.neighbourhood_ is not None:
+            return self.engine_.explain_shared(X, labels, self.neighbourhood_, self.predict_proba if proba is None else proba,
+                                               num_features=self.settings["num_features"])
+        return self.engine_.explain(
+            X,
+            labels,
+            [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],  # the same samples for every label
+            self.predict_proba,
+            num_features=self.settings["num_features"],
+            num_samples=self.settings["num_samples"],
+        )
+
+    def _weights(self, x: np.ndarray, label: int, fit) -> dict[str, Any]:
+        pairs = sorted(zip(fit.features, fit.weights), key=lambda pair: -abs(pair[1]))
+        return {
+            "label": int(label),
+            "weights": [[self._condition(int(j), x[j]), float(w)] for j, w in pairs],
+            "intercept": fit.intercept,
+            "score": fit.score,  # R² of the local model on its samples
+            "feature_of": [self.space_.feature_names[int(j)] for j, _ in pairs],
+        }
+
     def _explain_rows(
         self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None
     ) -> list[dict[str, Any]]:
-        labels = [int(label) for label in predicted]
-        if self.neighbourhood_ is not None:
-            fits = self.engine_.explain_shared(X, labels, self.neighbourhood_, self.predict_proba if proba is None else proba,
-                                               num_features=self.settings["num_features"])
-        else:
-            fits = self.engine_.explain(
-                X,
-                labels,
-                [np.random.default_rng(row_seed(self.seed_, row)) for row in rows],
-                self.predict_proba,
-                num_features=self.settings["num_features"],
-                num_samples=self.settings["num_samples"],
-            )
-        out = []
-        for x, label, fit in zip(X, predicted, fits):
-            pairs = sorted(zip(fit.features, fit.weights), key=lambda pair: -abs(pair[1]))
-            out.append(
-                {
-                    "label": int(label),
-                    "weights": [[self._condition(int(j), x[j]), float(w)] for j, w in pairs],
-                    "intercept": fit.intercept,
-                    "score": fit.score,  # R² of the local model on its samples
-                    "feature_of": [self.space_.feature_names[int(j)] for j, _ in pairs],
-                }
-            )
+        out = [self._weights(x, label, fit) for x, label, fit in
+               zip(X, predicted, self._fits(X, rows, [int(label) for label in predicted], proba))]
+        if self.settings["top_labels"] > 1:  # the next most probable classes, on the same samples: "why not B?"
+            order = np.argsort(-(self.predict_proba(X) if proba is None else proba), axis=1, kind="stable")
+            for rank in range(1, min(self.settings["top_labels"], order.shape[1])):
+                labels = [int(label) for label in order[:, rank]]
+                for data, x, label, fit in zip(out, X, labels, self._fits(X, rows, labels, proba)):
+                    data.setdefault("top_labels", []).append(self._weights(x, label, fit))
         return out

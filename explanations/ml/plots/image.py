@@ -67,13 +67,49 @@ def class_maps(explanation: ExplanationResult) -> list[tuple[int, np.ndarray]]:
 
 
 def attribution_class_maps(attribution: np.ndarray, data: dict) -> list[tuple[int, np.ndarray]]:
-    """(class, (h, w) map) for the predicted class and the runner-up, channels summed."""
+    """(class, (h, w) map) for the explained class (the chosen one, else the predicted) and the runner-up, channels summed."""
     attribution = np.asarray(attribution, dtype=np.float64)
     if attribution.ndim == 4:
         attribution = attribution.sum(axis=-1)
     classes = list(data["attribution_classes"])
-    wanted = list(dict.fromkeys([data["label"], data.get("runner_up", data["label"])]))
+    wanted = list(dict.fromkeys([data.get("target", data["label"]), data.get("runner_up", data["label"])]))
     return [(c, attribution[classes.index(c)]) for c in wanted if c in classes]
+
+
+def class_role(cls: int, data: dict) -> str:
+    """What a map's class is to this image: the predicted class, the class a person chose, or the runner-up."""
+    if cls == data["label"]:
+        return "predicted"
+    return "chosen class" if cls == data.get("target") else "runner-up"
+
+
+# Maps per class in the "why this class, why not the others" grid (the job's classes beyond these are left out).
+CLASS_GRID_MAX = 20
+GRID_COLUMNS = 5
+
+
+def class_grid_draw(body, explanation: ExplanationResult, space: FeatureSpace) -> None:
+    """One small map per class on one colour scale: where the evidence for each class lies on this image."""
+    attribution = np.asarray(explanation.attribution, dtype=np.float64)
+    maps = attribution.sum(axis=-1) if attribution.ndim == 4 else attribution
+    classes = list(explanation.data["attribution_classes"])[:CLASS_GRID_MAX]
+    rows = -(-len(classes) // GRID_COLUMNS)
+    axes = body.subplots(rows, GRID_COLUMNS, squeeze=False)
+    vmax = float(np.abs(maps[: len(classes)]).max()) or 1.0
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, (i, cls) in zip(axes.ravel(), enumerate(classes)):
+        ax.set_axis_on()
+        attribution_show(ax, explanation.image, maps[i], vmax)
+        mark = " ★" if cls == explanation.data.get("target", explanation.data["label"]) else ""
+        ax.set_title(wrap(f"{space.class_names[cls]}{mark} {percent(explanation.probabilities[cls])}", 16),
+                     fontsize=FONT_SIZE - 1, color=INK)
+    body.suptitle("Why this class, why not each other class (★ the class explained above; one colour scale)",
+                  fontsize=FONT_SIZE, color=INK)
+
+
+def has_class_grid(explanation: ExplanationResult) -> bool:
+    return explanation.attribution is not None and len(explanation.data.get("attribution_classes", [])) > 2
 
 
 def panel_title(ax: Axes, text: str) -> None:
@@ -81,11 +117,19 @@ def panel_title(ax: Axes, text: str) -> None:
 
 
 def image_attribution_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "") -> Figure:
-    """Input | towards the predicted class | towards the runner-up ("why 4, and why not 9")."""
+    """Input | towards the explained class | towards the runner-up ("why 4, and why not 9"); below, when the method
+    mapped every class, a small map per class."""
     maps = class_maps(explanation)
-    titles = [wrap(f"For {space.class_names[cls]} ({role}, {percent(explanation.probabilities[cls])})", PANEL_CHARS)
-              for (cls, _), role in zip(maps, ("predicted", "runner-up"))]
-    fig, body = figure_with_header(title, subtitle, PANEL + 0.9 + LINE * (lines_of(titles) - 1))
+    titles = [wrap(f"For {space.class_names[cls]} ({class_role(cls, explanation.data)}, "
+                   f"{percent(explanation.probabilities[cls])})", PANEL_CHARS) for cls, _ in maps]
+    top_height = PANEL + 0.9 + LINE * (lines_of(titles) - 1)
+    grid_rows = -(-min(len(explanation.data.get("attribution_classes", [])), CLASS_GRID_MAX) // GRID_COLUMNS)
+    grid_height = grid_rows * 1.35 + 0.35 if has_class_grid(explanation) else 0.0
+    fig, outer = figure_with_header(title, subtitle, top_height + grid_height)
+    body = outer
+    if grid_height:
+        body, grid_body = outer.subfigures(2, 1, height_ratios=[top_height, grid_height])
+        class_grid_draw(grid_body, explanation, space)
     axes = body.subplots(1, len(maps) + 1, squeeze=False)[0]
     image_show(axes[0], explanation.image)
     panel_title(axes[0], "The image")
@@ -140,13 +184,18 @@ def image_anchor_alt_text(explanation: ExplanationResult, space: FeatureSpace) -
 
 def image_attribution_alt_text(explanation: ExplanationResult, space: FeatureSpace) -> str:
     data = explanation.data
-    class_name, opening = image_alt_opening(explanation, space)
+    _, opening = image_alt_opening(explanation, space)
+    class_name = space.class_names[data.get("target", data["label"])]
     regions = data.get("top_regions", [])[:2]
     where = "; ".join(f"rows {r['box'][0]}–{r['box'][2]}, columns {r['box'][1]}–{r['box'][3]} "
                       f"({'towards' if r['value'] > 0 else 'away from'} {class_name})" for r in regions)
     runner_up = space.class_names[data.get("runner_up", data["label"])]
-    return (f"{opening} {explanation.method.replace('_', ' ')} map; strongest regions: {where or 'none'}. "
-            f"A second map shows the evidence for the runner-up, {runner_up}.")
+    target = data.get("target", data["label"])
+    chosen = f" It maps the evidence for {space.class_names[target]}, the class chosen." if target != data["label"] else ""
+    grid = (f" Below, one map per class ({len(data['attribution_classes'])} classes) shows why this class and not another."
+            if len(data.get("attribution_classes", [])) > 2 else "")
+    return (f"{opening}{chosen} {explanation.method.replace('_', ' ')} map; strongest regions: {where or 'none'}. "
+            f"A second map shows the evidence for the runner-up, {runner_up}.{grid}")
 
 
 def image_comparison_plot(images: Sequence[np.ndarray], rows: Sequence[str], maps: dict[str, Sequence[np.ndarray | None]],

@@ -96,8 +96,10 @@ def weight_bars(ax: Axes, pairs: Sequence[tuple[str, float]], *, class_name: str
 
 
 def lime_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str, subtitle: str = "",
-              errors: Sequence[float] | None = None) -> Figure:
-    """``errors``: optional spread (one standard deviation over reruns with other seeds) per weight, drawn as error bars.
+              errors: Sequence[float] | None = None, xlabel: str = "Weight: change in the probability of {class_name}"
+              ) -> Figure:
+    """``errors``: optional spread (one standard deviation over reruns with other seeds) per weight, drawn as error bars;
+    ``xlabel``: what the weights are (``{class_name}`` is filled in), for the explainers that borrow these bars.
 
     The class probabilities sit above the weights, so long conditions and class names get the full width.
     """
@@ -112,7 +114,7 @@ def lime_plot(explanation: ExplanationResult, space: FeatureSpace, *, title: str
     axes_tidy(probabilities_ax, grid_axis=None)
     probabilities_panel(probabilities_ax, explanation.probabilities, explanation.predicted, space.class_names)
     weight_bars(body.add_subplot(grid[1]), pairs, class_name=predicted_name,
-                xlabel=f"Weight: change in the probability of {predicted_name}", errors=errors)
+                xlabel=xlabel.format(class_name=predicted_name), errors=errors)
     return fig
 
 
