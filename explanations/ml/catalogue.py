@@ -224,24 +224,24 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
         'saliency', 'image', 'Saliency',
         "Saliency: how strongly each pixel's gradient moves the class score (its size, not its direction).",
         (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
-        f"{_PACKAGE}.gradients:SaliencyExplainer"),
+        f"{_PACKAGE}.gradients:SaliencyExplainer", offered_by_default=False),
     ExplainerEntry(
         'input_x_gradient', 'image', 'Input × gradient',
         "Input × gradient: each pixel's value times the gradient of the class score.",
         (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
-        f"{_PACKAGE}.gradients:InputXGradientExplainer"),
+        f"{_PACKAGE}.gradients:InputXGradientExplainer", offered_by_default=False),
     ExplainerEntry(
         'deeplift', 'image', 'DeepLIFT',
         'DeepLIFT: shares the difference between the class score and the score of a starting image out among the pixels, layer by layer.',
         (Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
          Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
-        f"{_PACKAGE}.gradients:DeepLiftExplainer"),
+        f"{_PACKAGE}.gradients:DeepLiftExplainer", offered_by_default=False),
     ExplainerEntry(
         'deeplift_shap', 'image', 'DeepLIFT SHAP',
         'DeepLIFT SHAP: DeepLIFT averaged over many training images as starting points (SHAP values).',
         (Param('background_size', 'Background images', 20, min=2, max=200, help='Training images used as starting points; the cost grows with them.'),
          Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
-        f"{_PACKAGE}.gradients:DeepLiftShapExplainer"),
+        f"{_PACKAGE}.gradients:DeepLiftShapExplainer", offered_by_default=False),
     ExplainerEntry(
         'smoothgrad', 'image', 'SmoothGrad',
         'SmoothGrad: a saliency or Integrated Gradients map averaged over noisy copies of the image.',
@@ -249,17 +249,17 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param('nt_samples', 'Noisy copies', 20, min=2, max=500, help='More copies give a smoother map but take longer.'),
          Param('noise_level', 'Noise level', 0.15, kind='float', min=0.0, max=1.0, help="Standard deviation of the added noise, as a fraction of the input's range."),
          Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
-        f"{_PACKAGE}.gradients:SmoothGradExplainer"),
+        f"{_PACKAGE}.gradients:SmoothGradExplainer", offered_by_default=False),
     ExplainerEntry(
         'grad_cam', 'image', 'Grad-CAM',
         'Grad-CAM: which areas the last convolutional layer looks at for the class, upsampled onto the image.',
         (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
-        f"{_PACKAGE}.cam:GradCamExplainer"),
+        f"{_PACKAGE}.cam:GradCamExplainer", offered_by_default=False),
     ExplainerEntry(
         'guided_grad_cam', 'image', 'Guided Grad-CAM',
         "Guided Grad-CAM: Grad-CAM's areas sharpened to pixels by guided backpropagation.",
         (Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.'),),
-        f"{_PACKAGE}.cam:GuidedGradCamExplainer"),
+        f"{_PACKAGE}.cam:GuidedGradCamExplainer", offered_by_default=False),
     ExplainerEntry(
         'occlusion', 'image', 'Occlusion',
         'Occlusion: slides a blank square over the image and records how much the class score drops.',
@@ -267,7 +267,7 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param('stride', 'Stride (pixels)', 2, min=1, max=64, help='How far the square moves each step; smaller is finer and slower.'),
          Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
          Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
-        f"{_PACKAGE}.perturbation:OcclusionExplainer"),
+        f"{_PACKAGE}.perturbation:OcclusionExplainer", offered_by_default=False),
     ExplainerEntry(
         'rise', 'image', 'RISE',
         'RISE: shows the model the image through many random masks and scores each pixel by the class probability when it is visible.',
@@ -275,37 +275,37 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param('cells', 'Mask grid cells', 7, min=2, max=32, help='Each mask is a grid of this many cells a side, smoothed.'),
          Param('probability', 'Share shown', 0.5, kind='float', min=0.05, max=0.95, help='The chance that a cell of a mask shows the image.'),
          Param('target', 'Class to explain', -1, min=-1, max=10000, help='The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.')),
-        f"{_PACKAGE}.perturbation:RiseExplainer"),
+        f"{_PACKAGE}.perturbation:RiseExplainer", offered_by_default=False),
     ExplainerEntry(
         'saliency', 'tabular', 'Saliency',
         "Saliency: how strongly the network's score reacts to each column (the gradient's size).",
         (Param('num_features', 'Features to show', 8, min=1, max=30),),
-        f"{_PACKAGE}.torch_tabular:SaliencyTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:SaliencyTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
     ExplainerEntry(
         'input_x_gradient', 'tabular', 'Input × gradient',
         "Input × gradient: each (scaled) value times the gradient of the network's score.",
         (Param('num_features', 'Features to show', 8, min=1, max=30),),
-        f"{_PACKAGE}.torch_tabular:InputXGradientTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:InputXGradientTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
     ExplainerEntry(
         'deeplift', 'tabular', 'DeepLIFT',
         "DeepLIFT: shares the gap between this row's score and a starting row's out among the columns.",
         (Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
          Param('num_features', 'Features to show', 8, min=1, max=30)),
-        f"{_PACKAGE}.torch_tabular:DeepLiftTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:DeepLiftTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
     ExplainerEntry(
         'integrated_gradients', 'tabular', 'Integrated Gradients',
         "Integrated Gradients: adds up the network's gradients on the way from a starting row to this one.",
         (Param('steps', 'Steps along the path', 50, min=8, max=500, help='More steps make the attributions add up more exactly to the score.'),
          Param('baseline', 'Starting point', 'zero', kind='choice', choices=('zero', 'mean'), help='What the input is compared with: all zeros (a black image, every column at zero after scaling) or the average training input.'),
          Param('num_features', 'Features to show', 8, min=1, max=30)),
-        f"{_PACKAGE}.torch_tabular:IntegratedGradientsTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:IntegratedGradientsTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
     ExplainerEntry(
         'gradient_shap', 'tabular', 'Gradient SHAP',
         'Gradient SHAP (expected gradients): averages the gradients on paths from training rows to this one.',
         (Param('background_size', 'Background rows', 50, min=5, max=500),
          Param('nsamples', 'Samples per row', 200, min=10, max=5000, help='Gradient evaluations averaged per row; more give steadier values.'),
          Param('num_features', 'Features to show', 8, min=1, max=30)),
-        f"{_PACKAGE}.torch_tabular:GradientShapTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:GradientShapTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
     ExplainerEntry(
         'smoothgrad', 'tabular', 'SmoothGrad',
         'SmoothGrad: saliency or Integrated Gradients averaged over noisy copies of the row.',
@@ -313,7 +313,7 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param('nt_samples', 'Noisy copies', 20, min=2, max=500, help='More copies give a smoother map but take longer.'),
          Param('noise_level', 'Noise level', 0.15, kind='float', min=0.0, max=1.0, help="Standard deviation of the added noise, as a fraction of the input's range."),
          Param('num_features', 'Features to show', 8, min=1, max=30)),
-        f"{_PACKAGE}.torch_tabular:SmoothGradTabularExplainer", model_kinds=('mlp',)),
+        f"{_PACKAGE}.torch_tabular:SmoothGradTabularExplainer", model_kinds=('mlp',), offered_by_default=False),
 )
 
 _BUILD = "explanations.ml.pipelines"
