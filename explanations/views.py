@@ -179,7 +179,8 @@ def job_new(request: HttpRequest) -> HttpResponse:
 def job_form_estimate(query, *, dataset, owner, modality: str) -> dict:
     """The form's estimate from what it holds now (incomplete or wrong values estimate as the defaults would)."""
     try:
-        values = job_form_request(query, modality)
+        # the dataset's row names, so a name with commas ("Smith, Mr. John") counts as one row, as on submit
+        values = job_form_request(query, modality, set(dataset_row_names(dataset)))
     except ApplicationError:  # e.g. text too long: no estimate to give
         values = {"classifiers": [], "explainers": [], "rows": {}, "params": {}}
     return form_estimate(dataset=dataset, owner=owner, classifiers=values["classifiers"], explainers=values["explainers"],
