@@ -62,7 +62,8 @@ TICK_GAP = 3.0  # pixels (at 150 dpi) at least between two tick labels of one ax
 
 def _tabular(method: str) -> ExplanationResult:
     probabilities = [0.62, 0.38]
-    if method == "lime":
+    # The MLP's gradient methods store LIME's shape ([[condition, weight], ...]) and draw with LIME's plot.
+    if method == "lime" or explainer_for(method, "tabular").plot_function.endswith(":lime_plot"):
         data = {"label": 0, "weights": [
             [f"{HOURS} > 45.00", 0.21], [f"129243.50 < {WEIGHT} <= 200000.00", -0.12],
             [f"{OCCUPATION} = {CATEGORIES[6]}", 0.09], *[[f"{name} <= 0.00", -0.01 * k] for k, name in

@@ -81,7 +81,9 @@ def lime_image_plot(explanation: ExplanationResult, space: FeatureSpace, *, titl
     for ax, text in zip(axes, titles):
         panel_title(ax, text)
         ax.title.set_fontsize(FONT_SIZE - 1)
-    body.legend(handles=[Patch(color=TOWARDS, label=f"towards {name}"), Patch(color=AWAY, label=f"away from {name}")],
+    # Wrapped: a long class name must stay inside the figure (tests/explanations/test_plot_layout.py).
+    body.legend(handles=[Patch(color=TOWARDS, label=wrap(f"towards {name}", 34)),
+                         Patch(color=AWAY, label=wrap(f"away from {name}", 34))],
                 loc="lower center", ncols=2, fontsize=FONT_SIZE - 1, frameon=False)
     return fig
 
