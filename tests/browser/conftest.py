@@ -57,12 +57,22 @@ def page_open(context: BrowserContext) -> Page:
     page = context.new_page()
     page.js_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda error: page.js_errors.append(str(error)))
-    page.on("requestfailed", lambda request: page.js_errors.append(f"{request.url} failed")
-            if request.resource_type in ("script", "stylesheet") else None)
+    page.on("requestfailed", lambda request: request_failed_note(page, request))
     # What the Content-Security-Policy blocked (an inline script, handler or style) is a broken page too.
     page.on("console", lambda message: page.js_errors.append(message.text)
             if message.type == "error" and "Content Security Policy" in message.text else None)
     return page
+
+
+def request_failed_note(page: Page, request) -> None:
+    """A script or stylesheet that did not load is a broken page; one whose load the browser dropped because the test
+    had already moved on to the next page (``net::ERR_ABORTED``) is not."""
+    if request.resource_type not in ("script", "stylesheet"):
+        return
+    failure = request.failure or ""
+    if "ERR_ABORTED" in failure:
+        return
+    page.js_errors.append(f"{request.url} failed ({failure})")
 
 
 def signup(page: Page, prefix: str) -> str:

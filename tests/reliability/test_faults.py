@@ -42,6 +42,11 @@ def attempts(stack: FaultStack, job_id: int) -> list[int]:
                                       job_id)]
 
 
+def explain_steps_running(stack: FaultStack, job_id: int) -> int:
+    return stack.query("SELECT count(*) FROM explanations_step WHERE job_id = ? AND kind = 'explain' "
+                       "AND status = 'running'", job_id)[0][0]
+
+
 def workers(stack: FaultStack) -> list[str]:
     return [s.name for s in stack.services if s.name.startswith("worker")]
 
@@ -55,8 +60,9 @@ def assert_each_row_once(stack: FaultStack, job_id: int, expected: int) -> None:
 
 def test_pool_process_killed_mid_job_the_task_is_redelivered_and_finishes(fault_stack, fault_api):
     api, dataset_id = fault_api
-    job = job_submit(api, dataset_id)
-    wait_explained(fault_stack, job["id"], 4)
+    job = job_submit(api, dataset_id, samples=2000)  # batches long enough to be caught under way
+    wait_explained(fault_stack, job["id"], 2)
+    wait_for(lambda: explain_steps_running(fault_stack, job["id"]), timeout=60, what="an explain step under way")
     children = fault_stack.pool_children("worker")
     assert children
     for pid in children:  # the kernel's OOM killer would do this to the busy one
