@@ -13,6 +13,7 @@ from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.models import Explanation, Job, JobStatus, Step
 from explanations.services import JobStopCheck, job_cancel, job_create
+from tests.explanations.test_image import mnist  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +93,32 @@ def test_every_explainer_and_reruns_count_in_the_cost(zoo):
     assert cost(params={"trust": {"stability_runs": 5}}) == 2 * 1000 * 6
     assert cost(explainers=["lime", "shap", "anchor"], params={"trust": {"stability_runs": 0}}) == 2 * (1000 + 500 + 100 * 4 * 5)
     assert cost(classifiers=["knn", "svm"], rows={"all_test": True}, params={"trust": {"stability_runs": 1}}) == 26 * 2 * 1000 * 2
+
+
+def test_an_image_jobs_sanity_check_and_roar_count_in_its_cost(mnist):  # noqa: F811
+    from explanations.quotas import job_cost
+    from explanations.services import job_options_clean
+
+    def cost(trust: dict) -> int:
+        options = job_options_clean(dataset=mnist, classifiers=["cnn"], explainers=["lime"], rows={"ids": [0, 1]},
+                                    params={"lime": {"num_samples": 100}, "trust": {"stability_runs": 0, **trust}})
+        return job_cost(dataset=mnist, options=options)
+
+    assert cost({"sanity_images": 0, "roar_images": 0}) == 2 * 100
+    # the sanity check: both images, once per randomised layer
+    assert cost({"sanity_images": 3, "roar_images": 0}) == (2 + 2 * 4) * 100
+    # ROAR: 60 training images and 20 test images explained again
+    assert cost({"sanity_images": 0, "roar_images": 60}) == (2 + 60 + 20) * 100
+    refused = cost({"sanity_images": 50, "roar_images": 5000})
+    assert refused > cost({"sanity_images": 0, "roar_images": 60})
+
+
+def test_the_quota_counts_the_cnns_weighted_layers():
+    from explanations.ml.image_trust import weighted_layers
+    from explanations.ml.torch_cnn import cnn_module_build
+    from explanations.quotas import CNN_WEIGHTED_LAYERS
+
+    assert len(weighted_layers(cnn_module_build((28, 28, 1), 8, 10))) == CNN_WEIGHTED_LAYERS
 
 
 def test_the_job_form_shows_the_quota_and_cost_sentences(client, user, zoo, settings):
