@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from explanations.ml.catalogue import explainer_entry
 from explanations.ml.classifiers import CLASSIFIERS
-from explanations.ml.explainers import explainer_for
-from explanations.ml.explainers.base import params_clean
 from explanations.ml.modalities import schema_modality
+from explanations.ml.params import params_clean
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def classifier_rates(key: str, modality: str) -> ClassifierRates:
 def explainer_scale(key: str, params: dict, modality: str, stability_runs: int) -> float:
     """How much more (or less) a row costs than at the measured defaults: samples drawn × (1 + reruns)."""
     try:
-        explainer = explainer_for(key, modality)
-        samples = explainer.samples_per_row(params or {}) / max(explainer.samples_per_row(params_clean(explainer.params, {})), 1)
+        entry = explainer_entry(key, modality)  # the catalogue's: no explainer class in the web process
+        samples = entry.samples_per_row(params or {}) / max(entry.samples_per_row(params_clean(entry.params, {})), 1)
     except Exception:  # an explainer this modality lacks: the job's validation says so, the estimate stays 1
         samples = 1.0
     reruns = (1 + stability_runs) / (1 + MEASURED_STABILITY_RUNS)

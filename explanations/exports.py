@@ -55,7 +55,11 @@ def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str]
 
 
 def explanation_summary_text(explanation: Explanation) -> str:
-    """The CSV's ``explanation`` cell: the explainer's own ``summary_text`` of the saved ``data``."""
+    """The CSV's ``explanation`` cell: the explainer's own ``summary_text`` of the saved ``data``, as the worker
+    stored it with the explanation (``services.explanation_texts``); rows saved before that ask the class."""
+    stored = (explanation.meta or {}).get("summary_text")
+    if isinstance(stored, str):
+        return stored
     job = getattr(explanation, "job", None)
     explainer = explainer_variant(explanation.explainer, schema_modality(getattr(job, "schema", None)))
     return json.dumps(explanation.data) if explainer is None else explainer.summary_text(explanation.data)

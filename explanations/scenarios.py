@@ -26,6 +26,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.exports import scenario_record  # noqa: F401  (the API reads the record here too)
 from explanations.insights import trust_record
 from explanations.job_data import JobData, job_data_build
+from explanations.ml.catalogue import explainer_entry
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import number_parse, value_shown
@@ -271,7 +272,7 @@ def scenario_compute(*, scenario_id: int) -> None:
         predictions[key] = {"predicted": names[int(np.argmax(proba))],
                             "probabilities": {name: round(float(p), 6) for name, p in zip(names, proba)}}
     records = []
-    keys = [k for k in job.explainers if explainer_for(k, "tabular").result_kind == "attributions"]
+    keys = [k for k in job.explainers if explainer_entry(k, "tabular").result_kind == "attributions"]
     for classifier, predictor in predictors.items():
         for key in keys:
             records.append(scenario_explain(scenario=scenario, data=data, x=x, classifier=classifier,
@@ -342,7 +343,7 @@ def scenario_is_stuck(scenario: Scenario) -> bool:
 
 def plot_caption(plot: Plot) -> str:
     classifier = CLASSIFIERS[plot.classifier].label if plot.classifier in CLASSIFIERS else plot.classifier
-    return f"{classifier} · {explainer_for(plot.kind, 'tabular').label}, for the edited row"
+    return f"{classifier} · {explainer_entry(plot.kind, 'tabular').label}, for the edited row"
 
 
 def scenario_cards(*, job: Job, row: int, original: dict[str, str], row_values: dict[str, str]) -> list[dict]:
@@ -368,8 +369,8 @@ def scenario_editor(*, job: Job, row: int, row_values: dict[str, str], predicted
     """What the row page needs for the editor; with ``post`` (its form) a new scenario, as ``created``, or the
     sentence of what was wrong (``editor_error``, ``editor_field``) with the values as typed kept in the inputs."""
     fields = scenario_fields(job=job, current=row_values)
-    labels = [explainer_for(k, "tabular").label for k in job.explainers
-              if explainer_for(k, "tabular").result_kind == "attributions"]
+    labels = [explainer_entry(k, "tabular").label for k in job.explainers
+              if explainer_entry(k, "tabular").result_kind == "attributions"]
     context: dict[str, Any] = {"editor_fields": fields, "editor_error": "", "editor_field": "",
                                "editor_explainers": " and ".join(labels)}
     if post is not None:

@@ -341,6 +341,12 @@ def explanation_picture(*, job: Job, run: ModelRun, data: JobData, result: Expla
     return title, png, svg, explanation_alt(explainer_cls, result, space)
 
 
+def explanation_texts(*, job: Job, result: ExplanationResult) -> dict[str, str]:
+    """What the web side shows of an explanation in words (the CSV's cell), written by its explainer here, on the
+    worker, so that a download never loads the explainer (and its libraries) into the web process."""
+    return {"summary_text": explainer_for(result.method, schema_modality(job.schema)).summary_text(result.data)}
+
+
 def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: ExplanationResult, seconds: float,
                      trust: dict | None = None) -> None:
     """Store one row's explanation with the picture and alt text its explainer names (for this kind of data).
@@ -358,7 +364,8 @@ def explanation_save(*, job: Job, run: ModelRun, data: JobData, result: Explanat
                     row_name=data.row_names[result.row][:300], in_train=bool(np.isin(result.row, data.train_idx)),
                     true_label=data.row_label(result.row), predicted=space.class_names[result.predicted],
                     probabilities={name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
-                    data=dict(result.data), meta=result.meta, trust=trust or {}, seconds=round(seconds, 4))
+                    data=dict(result.data), meta={**result.meta, **explanation_texts(job=job, result=result)},
+                    trust=trust or {}, seconds=round(seconds, 4))
         except IntegrityError:
             return  # saved meanwhile by another delivery of this batch
         plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title,
