@@ -112,9 +112,7 @@ def test_sniffer_bomb_is_answered_fast_without_csv_sniffer(api, monkeypatch):
         raise AssertionError("csv.Sniffer is quadratic on some inputs; it must not run on uploads")
 
     monkeypatch.setattr(csv.Sniffer, "sniff", quadratic)
-    started = time.perf_counter()
-    response = post(api, "bomb.csv", sniffer_bomb())
-    assert time.perf_counter() - started < 2  # it took 17 s (and held the GIL)
+    response = post(api, "bomb.csv", sniffer_bomb())  # csv.Sniffer took 17 s on it (and held the GIL)
     assert response.status_code == 400 and "32,769 columns" in response.json()["error"]
 
 
@@ -151,15 +149,14 @@ def test_delimiter_detection_keeps_todays_answers(text, delimiter):
 def test_header_longer_than_any_sample_is_read_whole_and_never_shifted(api, user):
     content = long_header()
     assert len(content.split(b"\n")[0]) > ingest.SAMPLE_BYTES  # longer than the sniffing sample
-    started = time.perf_counter()
     response = post(api, "long.csv", content)
-    elapsed = time.perf_counter() - started
     assert response.status_code == 201, response.content
     assert response.json()["n_columns"] == 1999
     frame = dataset_frame_load(dataset=Dataset.objects.get())
     assert [c[:5] for c in frame.columns] == [f"c{i:04d}" for i in range(1999)]
     assert all(frame[c].iloc[0] == c[:5] for c in frame.columns)  # c0000 holds c0000's values (it held c0732's)
-    assert elapsed < 60  # it took 130 s and 887 MB, building a 732-level row index from the shifted columns
+    # (shifted, it took 130 s and 887 MB, building a 732-level row index from the shifted columns)
+    assert frame.index.nlevels == 1 and len(frame) == content.count(b"\n") - 1
 
 
 def test_rows_longer_than_the_header_are_refused_not_made_an_index(api):
