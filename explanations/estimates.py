@@ -21,6 +21,7 @@ from explanations.ml.catalogue import explainer_entry
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.modalities import schema_modality
 from explanations.ml.params import params_clean
+from explanations.quotas import image_trust_images, roar_retrainings
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,33 @@ def plan_build(*, schema: dict, n_rows: int, classifiers: list[str], explainers:
         row_seconds = {e: rates.row_seconds.get(e, UNKNOWN_ROW_SECONDS)
                        * explainer_scale(e, params.get(e) or {}, modality, stability_runs) for e in explainers}
         n = (rows_by_classifier or {}).get(key, rows)
+        global_views = rates.global_views
+        if modality == "image":
+            global_views += image_trust_seconds(rates=rates, explainers=explainers, params=params, trust=trust,
+                                                n_rows=n_rows, rows=n, test_size=test_size)
         runs[key] = RunPlan(train=TRAIN_SECONDS + rates.train_per_1000_rows * n_train / 1000, row_seconds=row_seconds, rows=n,
-                            global_views=rates.global_views, measured=rates.measured)
+                            global_views=global_views, measured=rates.measured)
     from explanations.whatifs import WHATIF_ROWS_MAX
 
     whatif = 0.0 if modality != "tabular" else WHATIF_SECONDS + WHATIF_ROW_SECONDS * min(rows, WHATIF_ROWS_MAX)
     return JobPlan(runs=runs, finish=whatif + PACKING_SECONDS, rows=rows)
+
+
+def image_trust_seconds(*, rates: ClassifierRates, explainers: list[str], params: dict, trust: dict, n_rows: int,
+                        rows: int, test_size: float) -> float:
+    """An image run's sanity check and ROAR: the images each explainer explains again (no reruns, no plots) and
+    the CNN trained again on ROAR's training images."""
+    try:
+        options = {"sanity_images": int(trust.get("sanity_images", settings.EXPLAINER_TRUST_SANITY_IMAGES)),
+                   "roar_images": int(trust.get("roar_images", settings.EXPLAINER_TRUST_ROAR_IMAGES))}
+    except (TypeError, ValueError):  # the form's raw text: the job's validation says what is wrong
+        options = {"sanity_images": settings.EXPLAINER_TRUST_SANITY_IMAGES, "roar_images": settings.EXPLAINER_TRUST_ROAR_IMAGES}
+    again = image_trust_images(n_rows=n_rows, trust=options, rows=rows, test_size=test_size)
+    per_image = sum(rates.row_seconds.get(e, UNKNOWN_ROW_SECONDS) * EXPLAIN_SHARE
+                    * explainer_scale(e, params.get(e) or {}, "image", 0) for e in explainers)
+    roar_train = min(options["roar_images"], n_rows)
+    retrain = roar_retrainings(len(explainers)) * rates.train_per_1000_rows * roar_train / 1000 if roar_train >= 10 else 0.0
+    return again * per_image + retrain
 
 
 def rows_count(*, n_rows: int, rows: dict, test_size: float) -> int:

@@ -38,13 +38,19 @@ def job_rows_estimate(*, dataset: Dataset, rows: dict, test_size: float) -> int:
 CNN_WEIGHTED_LAYERS = 4
 
 
-def image_trust_images(*, dataset: Dataset, trust: dict, rows: int, test_size: float) -> int:
+def roar_retrainings(explainers: int) -> int:
+    """How often ROAR trains the CNN again: each method and the random baseline at each share, and the unchanged
+    images (``ml.roar.roar_table``, three shares)."""
+    return (explainers + 1) * 3 + 1
+
+
+def image_trust_images(*, n_rows: int, trust: dict, rows: int, test_size: float) -> int:
     """Images each explainer of an image job explains again for its trust scores, per classifier: the sanity
     check's (its first images, once per randomised layer) and ROAR's (training images and a third as many test
     images, as ``image_trust_run.roar_table_build`` picks them)."""
     sanity = min(int(trust.get("sanity_images", 0)), rows) * CNN_WEIGHTED_LAYERS
-    n_test = max(math.ceil(dataset.n_rows * test_size), 1)
-    n_train = min(int(trust.get("roar_images", 0)), max(dataset.n_rows - n_test, 0))
+    n_test = max(math.ceil(n_rows * test_size), 1)
+    n_train = min(int(trust.get("roar_images", 0)), max(n_rows - n_test, 0))
     roar = n_train + min(max(n_train // 3, 10), n_test) if n_train >= 10 else 0
     return sanity + roar
 
@@ -58,7 +64,7 @@ def job_cost(*, dataset: Dataset, options: dict) -> int:
     samples = sum(explainer_samples(key, params.get(key) or {}, modality) for key in options["explainers"])
     trust = params.get("trust") or {}
     reruns = int(trust.get("stability_runs", 0))
-    again = (image_trust_images(dataset=dataset, trust=trust, rows=rows, test_size=params["test_size"])
+    again = (image_trust_images(n_rows=dataset.n_rows or 0, trust=trust, rows=rows, test_size=params["test_size"])
              if modality == "image" else 0)
     return len(options["classifiers"]) * samples * (rows * (1 + reruns) + again)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from explanations.estimates import form_estimate, job_plan
 from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus
 from explanations.progress import job_live_status
+from tests.explanations.test_image import mnist  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import upload
 
@@ -138,3 +139,15 @@ def test_a_finished_jobs_eta_is_null_and_a_queued_jobs_is_the_estimate(finished,
     Job.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED, started_at=None)
     body = api.get(f"/api/jobs/{job.pk}/").json()
     assert body["progress"] == 0.0 and body["eta_seconds"] == pytest.approx(job_plan(job).total, abs=1)
+
+
+def test_an_image_jobs_estimate_counts_its_sanity_check_and_roar(mnist, user):  # noqa: F811
+    def seconds(trust: dict) -> float:
+        return form_estimate(dataset=mnist, owner=user, classifiers=["cnn"], explainers=["lime", "integrated_gradients"],
+                             rows={"random": 3}, params={"trust": trust})["seconds"]
+
+    plain = seconds({"stability_runs": 0, "sanity_images": 0, "roar_images": 0})
+    sanity = seconds({"stability_runs": 0, "sanity_images": 3, "roar_images": 0})
+    roar = seconds({"stability_runs": 0, "sanity_images": 0, "roar_images": 200})
+    assert plain < sanity < roar  # 3 images × 4 layers again, then 200 + 66 images and 10 trainings of the CNN
+    assert seconds({"stability_runs": 0, "sanity_images": 0, "roar_images": 400}) > roar
