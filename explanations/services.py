@@ -24,7 +24,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean
 from explanations.job_data import JobData
-from explanations.ml.catalogue import explainer_entry
+from explanations.ml.catalogue import explainer_entry, explainer_variant
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.engine import JobStopped
 from explanations.ml.explainers import EXPLAINERS, explainer_explains
@@ -180,10 +180,13 @@ def job_enqueue(*, job: Job) -> None:
 def job_rerun(*, job: Job) -> Job:
     """A new job with the same dataset, schema, classifiers, explainers, rows, parameters and seeds."""
     rows = rows_spec_resubmit(job.rows_spec)
+    modality = schema_modality(job.schema)
     params = dict(job.params)
-    if isinstance(params.get("lime"), dict) and "shared_samples" not in params["lime"]:
-        # Made before LIME shared one draw of samples across rows: its rows drew their own, so the rerun does too.
-        params["lime"] = {**params["lime"], "shared_samples": False}
+    for key, settings in job.params.items():  # an older job ran without settings added since: keep what it did
+        entry = explainer_variant(key, modality) if isinstance(settings, dict) else None
+        before = {name: value for name, value in (entry.params_before if entry else ()) if name not in settings}
+        if before:
+            params[key] = {**settings, **before}
     new = job_create(owner=job.owner, dataset=job.dataset, classifiers=list(job.classifiers),
                      explainers=list(job.explainers), rows=rows, params=params)
     if new.schema != job.schema:  # the dataset's columns were renamed since: keep the old job's (tasks start on commit)

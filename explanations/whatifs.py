@@ -19,7 +19,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import JobData, job_data_build
 from explanations.ml import trust as trust_metrics
 from explanations.ml import whatif as whatif_math
-from explanations.ml.catalogue import CLASSIFIERS, classifier_label
+from explanations.ml.catalogue import CLASSIFIERS, classifier_label, global_view_entries
 from explanations.ml.classifiers import predictor_build
 from explanations.ml.explainers.base import Predictor
 from explanations.ml.model_files import model_file_load
@@ -43,16 +43,17 @@ def job_models_load(*, job: Job, data: JobData) -> dict[str, Predictor]:
 
 
 def whatif_features(*, job: Job, data: JobData) -> list[str]:
-    """The job's ``whatif.features``, else the top 3 by importance averaged over classifiers (SHAP, else LIME),
-    else the features the explanations name most often."""
+    """The job's ``whatif.features``, else the top 3 by importance averaged over classifiers (from the explainers'
+    model-wide views, the most telling first: SHAP's, else LIME's), else the features the explanations name most often."""
     chosen = ((job.params.get("whatif") or {}).get("features")) or []
     if chosen:
         return [f for f in chosen if f in data.space.feature_names]
     names = data.space.feature_names
+    measured = [entry.key for entry in global_view_entries("tabular")]
     scores: Counter[str] = Counter()
     for run in job.runs.all():
         importance = (run.metrics or {}).get("importance") or {}
-        values = importance.get("shap") or importance.get("lime") or {}
+        values = next((importance[key] for key in measured if importance.get(key)), {})
         total = sum(abs(v) for v in values.values()) or 1.0
         for name, value in values.items():
             scores[name] += abs(value) / total

@@ -71,6 +71,11 @@ class ExplainerEntry:
     offered_by_default: bool = True
     # The name of the extra table the row page shows and the extra CSV in the ZIP ("": none); the class draws them.
     detail_name: str = ""
+    # The model-wide view its rows feed on a table's results ("": none), one of ``GLOBAL_VIEWS``. The rows are
+    # averaged with the class's ``feature_importance`` into ``metrics["importance"][key]``, which what-if and compare read.
+    global_view: str = ""
+    # Parameters added after jobs were made, with the value those jobs ran with: a rerun of an older job keeps it.
+    params_before: tuple[tuple[str, Any], ...] = ()
 
     @property
     def classifiers(self) -> tuple[str, ...]:
@@ -108,6 +113,12 @@ class ClassifierSpec:
         return implementation_load(self.builder)
 
 
+# What a ``global_view`` draws, the most telling first (what-if curves take their features from the first there is):
+# "summary": every class's attributions (``class_attributions``) stacked towards the job's reference class as a
+# beeswarm, and their mean |value| over every class as a bar chart; "importance": the mean |weight| per feature over
+# the explained rows as a bar chart.
+GLOBAL_VIEWS = ("summary", "importance")
+
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
 _PACKAGE = "explanations.ml.explainers"
 
@@ -134,7 +145,8 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
          Param('top_labels', 'Classes explained', 1, min=1, max=10, help='Also explain the next most probable classes (on the same samples), to see why not them; the picture shows the predicted class, the exports all of them.'),
          Param('discretize_continuous', 'Bin numeric features', True, kind='bool', help='Explain numbers as ranges such as 28 < age <= 37.'),
          Param('shared_samples', 'One set of samples for all rows', True, kind='bool', help="The model scores one set of perturbed samples for the whole job instead of a new set per row, which is many times faster. LIME draws these samples without looking at the row, so each row's explanation is still a LIME explanation, but rows share the same random draw. Turn off to draw new samples for every row, as the lime library does.")),
-        f"{_PACKAGE}.lime:LimeExplainer"),
+        f"{_PACKAGE}.lime:LimeExplainer", global_view="importance",
+        params_before=(("shared_samples", False),)),  # jobs made before one draw served every row drew their own
     ExplainerEntry(
         'anchor', 'tabular', 'Anchors',
         'Anchors: finds a short IF-THEN rule under which the model almost always gives the same answer.',
@@ -149,7 +161,7 @@ EXPLAINER_ENTRIES: tuple[ExplainerEntry, ...] = (
         (Param('algorithm', 'Algorithm', 'auto', kind='choice', choices=('auto', 'tree', 'kernel', 'permutation', 'linear'), help="'auto' uses the exact method for tree and linear models, else the kernel method."),
          Param('background_size', 'Background rows', 100, min=10, max=1000, help="Training rows used as the 'average' to compare against."),
          Param('nsamples', 'Model calls per row', 500, min=50, max=20000, help='For the kernel and permutation methods: more calls, steadier values.')),
-        f"{_PACKAGE}.shap:ShapExplainer"),
+        f"{_PACKAGE}.shap:ShapExplainer", global_view="summary"),
     ExplainerEntry(
         'counterfactual', 'tabular', 'Counterfactuals',
         'Counterfactuals: the smallest changes to the row that would make the model predict another class.',
@@ -422,6 +434,8 @@ CLASSIFIER_VARIANTS: dict[str, dict[str, ClassifierSpec]] = {modality: {} for mo
 
 def explainer_register(entry: ExplainerEntry) -> ExplainerEntry:
     """Offer ``entry`` (what a line in ``EXPLAINER_ENTRIES`` does; tests register plug-ins of their own)."""
+    if entry.global_view and entry.global_view not in GLOBAL_VIEWS:
+        raise ValueError(f"{entry.key}: global_view must be one of {', '.join(GLOBAL_VIEWS)} (got {entry.global_view!r}).")
     EXPLAINERS.setdefault(entry.key, entry)
     EXPLAINER_VARIANTS.setdefault(entry.modality, {})[entry.key] = entry
     return entry
@@ -476,6 +490,12 @@ def explainer_entry_get(key: str) -> ExplainerEntry:
         return EXPLAINERS[key]
     except KeyError:
         raise UnknownExplainerError(f"Unknown explainer {key!r}; choose one of {', '.join(EXPLAINERS)}.") from None
+
+
+def global_view_entries(modality: str) -> list[ExplainerEntry]:
+    """The entries on this kind of data whose rows feed a model-wide view, in ``GLOBAL_VIEWS`` order."""
+    entries = [entry for entry in EXPLAINER_VARIANTS.get(modality, {}).values() if entry.global_view]
+    return sorted(entries, key=lambda entry: GLOBAL_VIEWS.index(entry.global_view))
 
 
 def explainer_entries_of(implementation: str) -> list[ExplainerEntry]:
