@@ -10,6 +10,7 @@ import numpy as np
 from explanations.job_data import JobData
 from explanations.ml.catalogue import ExplainerEntry, global_view_entries
 from explanations.models import Explanation, Job, ModelRun
+from explanations.services.results_save import plot_save
 from uploaded_models.job_classifiers import classifier_spec_of
 
 SUMMARY_ROWS = 200  # rows in the summary's beeswarm when the exact algorithms make them cheap
@@ -37,9 +38,8 @@ def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: J
                       rows: list[Explanation]) -> dict[str, float]:
     """The beeswarm towards the job's reference class and the mean |value| over every class (``global_view``
     "summary"), from the explained rows and, where that is exact and cheap, more test rows."""
-    # A worker draws these; the web process imports this module (through the services) but never matplotlib.
+    # A worker draws these; a web request that imports this module never loads matplotlib.
     from explanations.ml.plots.shap import importance_bar_plot, shap_summary_plot
-    from explanations.services import plot_save
 
     method, name, features = entry.load(), entry.label, data.space.feature_names
     label = classifier_spec_of(run.classifier).label
@@ -75,7 +75,6 @@ def importance_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data
                          rows: list[Explanation]) -> dict[str, float]:
     """The mean |weight| per feature over the explained rows (``global_view`` "importance")."""
     from explanations.ml.plots.shap import importance_bar_plot
-    from explanations.services import plot_save
 
     method, name, features = entry.load(), entry.label, data.space.feature_names
     mean = np.mean([method.feature_importance(e.data, features) for e in rows], axis=0)

@@ -1,6 +1,6 @@
 """What-if curves of a job: partial dependence over the test rows and one curve per explained row, per feature.
 
-Drawn by a worker, while the job runs (``job_whatif_build``, called by ``explanations.services``) or when a page
+Drawn by a worker, while the job runs (``job_whatif_build``, a step of ``explanations.job_steps``) or when a page
 asks for one later (``whatif_get`` queues ``explanations.tasks.whatif_draw``); no model is ever loaded in a
 web request. The maths is ``explanations.ml.whatif``, the picture ``explanations.ml.plots.whatif``.
 """
@@ -24,6 +24,8 @@ from explanations.ml.classifiers import predictor_build
 from explanations.ml.explainers.base import Predictor
 from explanations.ml.model_files import model_file_load
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, WhatIf, WhatIfStatus
+from explanations.services.job_state import job_stage_set
+from explanations.services.results_save import plot_files_save
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +79,6 @@ def job_whatif_build(*, job: Job) -> None:
 
 
 def job_whatif_draw(*, job: Job) -> None:
-    from explanations.services import job_stage_set
-
     if job.schema.get("text") or job.schema.get("image_shape"):  # sweeping a feature means a table's column
         return
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=job.params["seed"])
@@ -104,7 +104,6 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
     # A worker draws it; the web process imports this module (for ``whatif_get``) but never matplotlib.
     from explanations.ml.plots import figure_render
     from explanations.ml.plots.whatif import whatif_alt_text, whatif_plot
-    from explanations.services import plot_files_save
 
     space = data.space
     j = space.feature_names.index(feature)

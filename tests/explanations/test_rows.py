@@ -8,7 +8,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import job_data_build
 from explanations.models import Explanation, Job, ModelRun
 from explanations.rows import misclassified_rows, rows_pick, rows_spec_clean
-from explanations.services import job_create, job_rerun
+from explanations.services.job_create import job_create, job_rerun
 from explanations.whatifs import job_models_load
 from tests.unit_fixtures import *  # noqa: F403
 
