@@ -47,6 +47,18 @@ def test_every_entry_loads_a_class_that_reads_its_metadata_back():
         assert callable(spec.load()), spec.builder
 
 
+def test_no_explainer_class_writes_its_catalogue_metadata_again():
+    """The classes (the Captum ones included) carry what only a worker needs; what a form shows is the entry's."""
+    from explanations.ml.explainers.base import BaseExplainer
+
+    metadata = {"key", "label", "description", "params", "result_kind", "modalities", "classifiers",
+                "offered_by_default", "detail_name"}
+    for entry in EXPLAINER_ENTRIES:
+        written = {cls.__qualname__: sorted(metadata & set(vars(cls))) for cls in entry.load().__mro__
+                   if cls is not BaseExplainer}
+        assert all(not names for names in written.values()), (entry.key, entry.modality, written)
+
+
 def test_an_abstract_base_class_has_no_catalogue_metadata():
     from explanations.ml.explainers.image import TorchImageExplainer
 
