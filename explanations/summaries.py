@@ -26,9 +26,9 @@ def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> N
     importance: dict[str, dict[str, float]] = {}
     for entry in global_view_entries("tabular"):
         rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=entry.key).order_by("row"))
-        if rows:
-            view = summary_view_draw if entry.global_view == "summary" else importance_view_draw
-            importance[entry.key] = view(entry=entry, job=job, run=run, data=data, predictor=predictor, rows=rows)
+        view = summary_view_draw if entry.global_view == "summary" else importance_view_draw
+        if rows and (values := view(entry=entry, job=job, run=run, data=data, predictor=predictor, rows=rows)):
+            importance[entry.key] = values
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
         run.refresh_from_db()

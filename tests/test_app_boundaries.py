@@ -170,10 +170,10 @@ def test_no_import_circle_among_the_app_modules():
 
 # ---------------------------------------------------------------- no method-name comparison outside the explainers
 
-# Where a method may be named: its own module (explainers/), the catalogue that lists it, and data that names
-# methods as a user would (the demo job, the migrations that once wrote them). Nothing else asks "which method?".
-METHOD_NAMES_ALLOWED = ("explanations/ml/explainers/", "explanations/ml/catalogue", "/migrations/",
-                        "explanations/demo_example.py", "datasets/demo.py")
+# Where a method may be asked about by name: its own module (explainers/), the catalogue that lists it, and the
+# migrations (history, written once). Data that names methods as a user would (the demo job's explainers, the
+# measured rates per key) is not a question and passes anywhere. Nothing else asks "which method is this?".
+METHOD_NAMES_ALLOWED = ("/explanations/ml/explainers/", "/explanations/ml/catalogue", "/migrations/")
 
 
 def explainer_keys() -> set[str]:
