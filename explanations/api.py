@@ -30,7 +30,9 @@ from explanations.selectors import (
     job_metrics,
     job_run_stages,
 )
-from explanations.services import job_cancel, job_create, job_rerun
+from explanations.services.job_cancel import job_cancel
+from explanations.services.job_create import job_create, job_rerun
+from explanations.services.job_delete import job_delete
 from explanations.shares import job_share, job_unshare
 from explanations.whatifs import whatif_get
 
@@ -151,8 +153,6 @@ class JobDetailApi(APIView):
         return Response(job_payload(job_get(user=request.user, job_id=job_id), detail=True))
 
     def delete(self, request, job_id: int):
-        from explanations.services import job_delete
-
         job_delete(job=job_get(user=request.user, job_id=job_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 

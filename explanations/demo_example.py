@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 from datasets.demo import demo_dataset_existing
 from explanations.models import Job, JobStatus
-from explanations.services import job_create, job_delete
+from explanations.services.job_create import job_create
+from explanations.services.job_delete import job_delete
 
 EXAMPLE_REQUEST_KEY = "demo-example"
 EXAMPLE_DEMO = "breast_cancer"

@@ -191,7 +191,7 @@ def image_agreement_finish(*, job: Job, run: ModelRun) -> None:
 
 def roar_run(*, job: Job, run: ModelRun, data: JobData, predictor: ImagePredictor, stage: Callable[[str], bool]) -> None:
     """Remove and retrain for every explainer of the job on a sample of images; never fails the job. ``stage(text)``
-    shows what runs now and answers False once the job stopped (the services' ``job_stage_set``, passed in by the
+    shows what runs now and answers False once the job stopped (``services.job_state.job_stage_set``, passed in by the
     run so that this module imports no service)."""
     options = trust_options(job)
     n_train = min(int(options["roar_images"]), len(data.train_idx))

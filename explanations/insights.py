@@ -1,6 +1,6 @@
 """Trust scores and comparisons for a job's results: the jobs-side use of ``explanations.ml.trust``.
 
-Writes run inside a job's tasks (``explanations.services`` calls them at the right moments); the reads build
+Writes run inside a job's tasks (the steps of ``explanations.job_steps`` call them at the right moments); the reads build
 what the row page, the results page, the API and the ZIP show. What-if curves are ``explanations.whatifs``.
 """
 

@@ -33,6 +33,8 @@ from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_predictor_build
 from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot, Step, WhatIf
 from explanations.rows import rows_need_predictions, rows_resolve
+from explanations.services.job_state import job_deadline_check, job_stage_set
+from explanations.services.results_save import explanation_picture, explanation_save, model_run_record, plot_files_save
 from explanations.summaries import run_summary_plots
 from explanations.text_image_run import (
     attribution_store,
@@ -155,8 +157,6 @@ def run_explainer(*, job: Job, run: ModelRun, data: JobData, predictor, explaine
 
 def model_train(*, step: Step) -> None:
     """Train the classifier (once: a redelivered step loads the saved model), then resolve its rows."""
-    from explanations.services import job_stage_set, model_run_record
-
     job, run = step.job, step.run
     modality = modality_of(job)
     spec = classifier_spec_of(run.classifier, modality.name)
@@ -203,8 +203,6 @@ def model_train(*, step: Step) -> None:
 
 def batch_explain(*, step: Step) -> None:
     """Explain the step's rows not saved yet with its explainer, and save each with its picture."""
-    from explanations.services import explanation_save, job_deadline_check, job_stage_set
-
     job, run = step.job, step.run
     modality = modality_of(job)
     done = set(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=step.explainer,
@@ -246,8 +244,6 @@ def run_progress_update(*, run: ModelRun) -> None:
 def batch_trust(*, step: Step) -> None:
     """Trust scores of a batch already explained (and visible): stability reruns, faithfulness and the rest; the
     picture is drawn again only where the scores add to it (LIME's error bars)."""
-    from explanations.services import job_stage_set, plot_files_save
-
     job, run = step.job, step.run
     explanations = [e for e in Explanation.objects.filter(job=job, classifier=run.classifier, explainer=step.explainer,
                                                           row__in=step.rows)
@@ -281,8 +277,6 @@ def batch_trust(*, step: Step) -> None:
 
 def explanation_redraw(*, job: Job, run: ModelRun, data: JobData, explanation: Explanation, result: ExplanationResult,
                        trust: dict, plot_files_save) -> None:
-    from explanations.services import explanation_picture
-
     title, png, svg, alt = explanation_picture(job=job, run=run, data=data, result=result, trust=trust)
     old = list(Plot.objects.filter(explanation=explanation, kind=result.method))
     plot_files_save(job=job, classifier=run.classifier, kind=result.method, png=png, svg=svg, title=title, alt=alt,
@@ -298,8 +292,6 @@ def explanation_redraw(*, job: Job, run: ModelRun, data: JobData, explanation: E
 
 def model_run_finish(*, step: Step) -> None:
     """A classifier's global views, once its rows are explained and trusted."""
-    from explanations.services import job_stage_set
-
     job, run = step.job, step.run
     modality = modality_of(job)
     spec = classifier_spec_of(run.classifier, modality.name)
@@ -319,8 +311,6 @@ def model_run_finish(*, step: Step) -> None:
 def whatif_curves(*, step: Step) -> None:
     """One row's what-if curves (or, without a row, partial dependence over the test rows), every classifier
     overlaid, for the job's what-if features. A curve that fails is logged: the explanations are worth delivering."""
-    from explanations.services import job_stage_set
-
     job = step.job
     row = step.rows[0] if step.rows else None
     if not job_stage_set(job.pk, f"Drawing what-if curves for row {row}" if row is not None else

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.models import Job, JobStatus, ModelRun, Step, StepKind, StepStatus
+from explanations.services.job_state import duration_text, job_fail
 from uploaded_models.job_classifiers import classifier_spec_or_none
 
 logger = logging.getLogger(__name__)
@@ -275,12 +276,6 @@ def step_released(*, step: Step) -> None:
                                                                      finished_at=timezone.now())
 
 
-def job_steps_stop(*, job_id: int) -> None:
-    """No step of a cancelled or failed job starts any more."""
-    Step.objects.filter(job_id=job_id, status=StepStatus.PENDING).update(status=StepStatus.CANCELLED,
-                                                                        finished_at=timezone.now())
-
-
 @contextmanager
 def step_heartbeat(step_id: int) -> Iterator[None]:
     """Beat the step's ``heartbeat_at`` from a thread while the task runs (training has no batch boundaries)."""
@@ -324,8 +319,6 @@ def step_label(step: Step) -> str:
 
 
 def step_lost_reason(*, label: str, attempts: int) -> str:
-    from explanations.services import duration_text
-
     return (f"The worker running {label} stopped before finishing, {attempts} time{'s' if attempts != 1 else ''} "
             f"(it may have run out of memory or past the time limit of {duration_text(settings.CELERY_TASK_TIME_LIMIT)}). "
             "Try fewer rows or samples, or a lighter classifier.")
@@ -336,8 +329,6 @@ def jobs_stale_sweep(*, stale_after: timedelta | None = None, queue_timeout: tim
     ``queue_timeout``, never started) back to the queue; fail the job once a step has been started
     ``EXPLAINER_JOB_MAX_ATTEMPTS`` times; make any step a missed join left out; send what is waiting.
     Safe to run from several workers at once."""
-    from explanations.services import job_fail
-
     now = timezone.now()
     stale_after = stale_after or step_stale_after()
     queue_timeout = queue_timeout or timedelta(seconds=settings.EXPLAINER_JOB_QUEUE_TIMEOUT_SECONDS)

@@ -34,6 +34,7 @@ from explanations.ml.lazy import lazy
 from explanations.ml.modalities import schema_modality
 from explanations.ml.tabular import MISSING, categories_sort, category_text
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, Scenario, ScenarioStatus
+from explanations.services.results_save import plot_files_save
 from explanations.whatifs import job_models_load
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
@@ -299,8 +300,6 @@ def scenario_row_encode(*, data: JobData, row: int, changes: dict) -> np.ndarray
 def scenario_explain(*, scenario: Scenario, data: JobData, x: np.ndarray, classifier: str, predictor,
                      explainer_key: str) -> dict:
     """One fresh explanation of the edited row, drawn as the job's are, as an API explanation record."""
-    from explanations.services import plot_files_save
-
     job, space, seed = scenario.job, data.space, scenario.job.params["seed"]
     explainer_cls = explainer_for(explainer_key, "tabular")
     started = time.perf_counter()

@@ -1,90 +1,104 @@
-"""Per-classifier views over many rows: SHAP summary, mean |SHAP|, LIME importance; each says how many rows it saw."""
+"""Per-classifier views over many rows, one set per explainer whose catalogue entry names a ``global_view`` (a
+SHAP-style summary, a LIME-style mean importance); each says how many rows it saw."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from explanations.job_data import JobData
-from explanations.ml.explainers import explainer_for
+from explanations.ml.catalogue import ExplainerEntry, global_view_entries
 from explanations.models import Explanation, Job, ModelRun
+from explanations.services.results_save import plot_save
 from uploaded_models.job_classifiers import classifier_spec_of
 
-SUMMARY_ROWS = 200  # rows in the SHAP beeswarm when the exact algorithms make them cheap
-SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra SHAP work per classifier, judged from the explained rows
+SUMMARY_ROWS = 200  # rows in the summary's beeswarm when the exact algorithms make them cheap
+SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra work per classifier, judged from the explained rows
 # Below this many rows a view speaks of those rows, not of the model: it is titled so ("over the 3 explained rows").
 GLOBAL_MIN_ROWS = 30
 AVERAGE_MIN_ROWS = 3  # fewer rows than this: no averaged view at all (it would only repeat the rows' own plots)
 
 
 def run_summary_plots(*, job: Job, run: ModelRun, data: JobData, predictor) -> None:
-    # A worker draws these; the web process imports this module (through the services) but never matplotlib or shap.
-    from explanations.ml.explainers.shap import shap_values_matrix
-    from explanations.ml.plots.shap import importance_bar_plot, shap_summary_plot
-    from explanations.services import plot_save
-
-    label = classifier_spec_of(run.classifier).label
-    features = data.space.feature_names
+    """The model-wide views of this classifier, and the importance per feature each explainer measured
+    (``metrics["importance"][key]``, which the what-if curves and the compare page read)."""
     importance: dict[str, dict[str, float]] = {}
-    shap_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="shap").order_by("row"))
-    if shap_rows:
-        reference = summary_class(data, [e.predicted for e in shap_rows])
-        records = [(e.row, e.data) for e in shap_rows] + summary_extra_rows(job=job, data=data, predictor=predictor,
-                                                                            explained={e.row for e in shap_rows},
-                                                                            algorithm=shap_rows[0].data.get("algorithm"),
-                                                                            seconds_per_row=max(e.seconds for e in shap_rows))
-        values = shap_values_matrix([d for _, d in records], reference)
-        X = data.X[[row for row, _ in records]]
-        scope = rows_scope(len(records), len(shap_rows), test_rows=len(data.test_idx))
-        subtitle = (f"{scope.subtitle} · attribution towards {data.space.class_names[reference]} · "
-                    f"{shap_rows[0].data.get('output', 'probability')}")
-        title = f"{'SHAP summary' if scope.is_global else 'SHAP values'} {scope.words} — {label}"
-    if shap_rows and len(records) >= AVERAGE_MIN_ROWS:
-        plot_save(job=job, classifier=run.classifier, kind="shap_summary",
-                  figure=shap_summary_plot(values, X, data.space, title=title, subtitle=subtitle,
-                                           class_name=data.space.class_names[reference]),
-                  title=title, alt=importance_alt("SHAP", features, np.abs(values).mean(axis=0), scope=scope))
-    if shap_rows:  # importance over every class, so multi-class labels do not hide features that matter for others
-        mean_abs = np.abs(np.array([d["class_values"] for _, d in records], dtype=float)).mean(axis=(0, 1))
-        importance["shap"] = {f: float(v) for f, v in zip(features, mean_abs)}
-    if shap_rows and len(records) >= AVERAGE_MIN_ROWS:
-        title = f"Mean |SHAP value| {scope.words} — {label}"
-        plot_save(job=job, classifier=run.classifier, kind="shap_importance",
-                  figure=importance_bar_plot(features, mean_abs, title=title,
-                                             subtitle=f"{scope.subtitle} · averaged over every class",
-                                             xlabel="mean |SHAP value|"),
-                  title=title, alt=importance_alt("SHAP", features, mean_abs, scope=scope))
-    lime_rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer="lime"))
-    if lime_rows:
-        totals: dict[str, float] = defaultdict(float)
-        for e in lime_rows:
-            for feature, (_, weight) in zip(e.data.get("feature_of", []), e.data.get("weights", [])):
-                totals[feature] += abs(weight)
-        mean = np.array([totals.get(f, 0.0) / len(lime_rows) for f in features])
-        importance["lime"] = {f: float(v) for f, v in zip(features, mean)}
-        scope = rows_scope(len(lime_rows), len(lime_rows), test_rows=len(data.test_idx))
-    if len(lime_rows) >= AVERAGE_MIN_ROWS:  # a "mean" over one or two rows is those rows' explanations again
-        title = f"{'LIME importance' if scope.is_global else 'LIME weights'} {scope.words} — {label}"
-        plot_save(job=job, classifier=run.classifier, kind="lime_importance",
-                  figure=importance_bar_plot(features, mean, title=title,
-                                             subtitle=f"mean |weight| · {scope.subtitle}", xlabel="mean |LIME weight|"),
-                  title=title, alt=importance_alt("LIME", features, mean, scope=scope))
+    for entry in global_view_entries("tabular"):
+        rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=entry.key).order_by("row"))
+        view = summary_view_draw if entry.global_view == "summary" else importance_view_draw
+        if rows and (values := view(entry=entry, job=job, run=run, data=data, predictor=predictor, rows=rows)):
+            importance[entry.key] = values
     if importance:
         ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "importance": importance})
         run.refresh_from_db()
 
 
-def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int], algorithm: str | None,
+def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: JobData, predictor,
+                      rows: list[Explanation]) -> dict[str, float]:
+    """The beeswarm towards the job's reference class and the mean |value| over every class (``global_view``
+    "summary"), from the explained rows and, where that is exact and cheap, more test rows."""
+    # A worker draws these; a web request that imports this module never loads matplotlib.
+    from explanations.ml.plots.shap import importance_bar_plot, shap_summary_plot
+
+    method, name, features = entry.load(), entry.label, data.space.feature_names
+    label = classifier_spec_of(run.classifier).label
+    rows = [e for e in rows if method.class_attributions(e.data, features) is not None]
+    if not rows:
+        return {}
+    reference = summary_class(data, [e.predicted for e in rows])
+    records = [(e.row, e.data) for e in rows] + summary_extra_rows(
+        job=job, data=data, predictor=predictor, entry=entry, explained={e.row for e in rows},
+        cheap=method.summary_rows_cheap(rows[0].data), seconds_per_row=max(e.seconds for e in rows))
+    every = [method.class_attributions(d, features) for _, d in records]
+    scope = rows_scope(len(records), len(rows), test_rows=len(data.test_idx))
+    mean_abs = np.mean([method.feature_importance(d, features) for _, d in records], axis=0)
+    if len(records) >= AVERAGE_MIN_ROWS:
+        values = np.array([classes[reference] for classes in every], dtype=np.float64).reshape(len(records), -1)
+        subtitle = (f"{scope.subtitle} · attribution towards {data.space.class_names[reference]} · "
+                    f"{rows[0].data.get('output', 'probability')}")
+        title = f"{name} {'summary' if scope.is_global else 'values'} {scope.words} — {label}"
+        plot_save(job=job, classifier=run.classifier, kind=f"{entry.key}_summary",
+                  figure=shap_summary_plot(values, data.X[[row for row, _ in records]], data.space, title=title,
+                                           subtitle=subtitle, class_name=data.space.class_names[reference]),
+                  title=title, alt=importance_alt(name, features, np.abs(values).mean(axis=0), scope=scope))
+        title = f"Mean |{name} value| {scope.words} — {label}"
+        plot_save(job=job, classifier=run.classifier, kind=f"{entry.key}_importance",
+                  figure=importance_bar_plot(features, mean_abs, title=title,
+                                             subtitle=f"{scope.subtitle} · averaged over every class",
+                                             xlabel=f"mean |{name} value|"),
+                  title=title, alt=importance_alt(name, features, mean_abs, scope=scope))
+    return {f: float(v) for f, v in zip(features, mean_abs)}
+
+
+def importance_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: JobData, predictor,
+                         rows: list[Explanation]) -> dict[str, float]:
+    """The mean |weight| per feature over the explained rows (``global_view`` "importance")."""
+    from explanations.ml.plots.shap import importance_bar_plot
+
+    method, name, features = entry.load(), entry.label, data.space.feature_names
+    mean = np.mean([method.feature_importance(e.data, features) for e in rows], axis=0)
+    scope = rows_scope(len(rows), len(rows), test_rows=len(data.test_idx))
+    if len(rows) >= AVERAGE_MIN_ROWS:  # a "mean" over one or two rows is those rows' explanations again
+        label = classifier_spec_of(run.classifier).label
+        title = f"{name} {'importance' if scope.is_global else 'weights'} {scope.words} — {label}"
+        plot_save(job=job, classifier=run.classifier, kind=f"{entry.key}_importance",
+                  figure=importance_bar_plot(features, mean, title=title,
+                                             subtitle=f"mean |weight| · {scope.subtitle}", xlabel=f"mean |{name} weight|"),
+                  title=title, alt=importance_alt(name, features, mean, scope=scope))
+    return {f: float(v) for f, v in zip(features, mean)}
+
+
+def summary_extra_rows(*, job: Job, data: JobData, predictor, entry: ExplainerEntry, explained: set[int], cheap: bool,
                        seconds_per_row: float) -> list:
-    """More test rows for the beeswarm when SHAP is exact and cheap here (tree/linear); sampled SHAP stays as is.
+    """More test rows for the beeswarm when the explainer is exact and cheap here (SHAP's tree/linear); sampled
+    methods stay as they are.
 
     Deep forests on big tables make even exact TreeSHAP take seconds a row, so the extra rows are bounded by
     what the explained rows cost.
     """
     wanted = min(SUMMARY_ROWS - len(explained), int(SUMMARY_EXTRA_SECONDS / max(seconds_per_row, 1e-3)))
-    if algorithm not in {"tree", "linear"} or wanted <= 0:
+    if not cheap or wanted <= 0:
         return []
     seed = job.params["seed"]
     pool = np.setdiff1d(data.test_idx, list(explained))
@@ -92,7 +106,7 @@ def summary_extra_rows(*, job: Job, data: JobData, predictor, explained: set[int
     rows = sorted(int(r) for r in rng.choice(pool, size=min(wanted, len(pool)), replace=False))
     if not rows:
         return []
-    explainer = explainer_for("shap", "tabular")(**job.params.get("shap", {})).fit(data.background(seed), predictor, data.space, seed=seed)
+    explainer = entry.load()(**job.params.get(entry.key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
     return [(row, result.data) for row, result in zip(rows, explainer.explain(data.X[rows], rows))]
 
 

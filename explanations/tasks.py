@@ -27,7 +27,7 @@ from explanations.pipeline import (
     step_lost_reason,
     step_released,
 )
-from explanations.services import JobStopCheck, duration_text, job_deadline, job_fail
+from explanations.services.job_state import JobStopCheck, duration_text, job_deadline, job_fail
 from explanations.whatifs import whatif_draw as whatif_draw_service
 from explanations.whatifs import whatif_fail
 

@@ -18,6 +18,7 @@ from explanations.ml.lazy import lazy
 from explanations.ml.modalities import explainer_for
 from explanations.ml.text_models import text_classifier_fit
 from explanations.models import Explanation, Job, ModelRun
+from explanations.services.results_save import plot_save
 from explanations.summaries import rows_scope
 from uploaded_models.job_classifiers import classifier_spec_of
 
@@ -65,8 +66,6 @@ def attribution_load(explanation: Explanation) -> np.ndarray | None:
 def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     """Mean |weight| per word over the explained messages, for each explainer that weighs words (LIME, SHAP):
     which words the model leans on."""
-    from explanations.services import plot_save
-
     spec = classifier_spec_of(run.classifier, "text")
     importance: dict[str, dict[str, float]] = {}
     weighers = [(key, explainer.label) for key, explainer in EXPLAINER_VARIANTS["text"].items()
@@ -98,8 +97,6 @@ def text_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
 
 def image_summaries(*, job: Job, run: ModelRun, data: JobData) -> None:
     """Every explainer side by side on the same explained images (towards the predicted class)."""
-    from explanations.services import plot_save
-
     rows = run.rows[:COMPARISON_ROWS_MAX]
     by_method: dict[str, dict[int, Explanation]] = defaultdict(dict)
     for e in Explanation.objects.filter(job=job, classifier=run.classifier, row__in=rows):

@@ -39,7 +39,9 @@ from explanations.selectors import (
     plot_get,
     row_image_uri,
 )
-from explanations.services import job_cancel, job_create, job_delete, job_rerun
+from explanations.services.job_cancel import job_cancel
+from explanations.services.job_create import job_create, job_rerun
+from explanations.services.job_delete import job_delete
 from explanations.shares import job_share, job_unshare, shared_job_get
 from explanations.whatifs import whatif_list
 from uploaded_models.job_classifiers import classifier_spec_or_none, uploaded_classifier_choices

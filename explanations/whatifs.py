@@ -1,6 +1,6 @@
 """What-if curves of a job: partial dependence over the test rows and one curve per explained row, per feature.
 
-Drawn by a worker, while the job runs (``job_whatif_build``, called by ``explanations.services``) or when a page
+Drawn by a worker, while the job runs (``job_whatif_build``, a step of ``explanations.job_steps``) or when a page
 asks for one later (``whatif_get`` queues ``explanations.tasks.whatif_draw``); no model is ever loaded in a
 web request. The maths is ``explanations.ml.whatif``, the picture ``explanations.ml.plots.whatif``.
 """
@@ -19,11 +19,13 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import JobData, job_data_build
 from explanations.ml import trust as trust_metrics
 from explanations.ml import whatif as whatif_math
-from explanations.ml.catalogue import CLASSIFIERS, classifier_label
+from explanations.ml.catalogue import CLASSIFIERS, classifier_label, global_view_entries
 from explanations.ml.classifiers import predictor_build
 from explanations.ml.explainers.base import Predictor
 from explanations.ml.model_files import model_file_load
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, WhatIf, WhatIfStatus
+from explanations.services.job_state import job_stage_set
+from explanations.services.results_save import plot_files_save
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +45,17 @@ def job_models_load(*, job: Job, data: JobData) -> dict[str, Predictor]:
 
 
 def whatif_features(*, job: Job, data: JobData) -> list[str]:
-    """The job's ``whatif.features``, else the top 3 by importance averaged over classifiers (SHAP, else LIME),
-    else the features the explanations name most often."""
+    """The job's ``whatif.features``, else the top 3 by importance averaged over classifiers (from the explainers'
+    model-wide views, the most telling first: SHAP's, else LIME's), else the features the explanations name most often."""
     chosen = ((job.params.get("whatif") or {}).get("features")) or []
     if chosen:
         return [f for f in chosen if f in data.space.feature_names]
     names = data.space.feature_names
+    measured = [entry.key for entry in global_view_entries("tabular")]
     scores: Counter[str] = Counter()
     for run in job.runs.all():
         importance = (run.metrics or {}).get("importance") or {}
-        values = importance.get("shap") or importance.get("lime") or {}
+        values = next((importance[key] for key in measured if importance.get(key)), {})
         total = sum(abs(v) for v in values.values()) or 1.0
         for name, value in values.items():
             scores[name] += abs(value) / total
@@ -76,8 +79,6 @@ def job_whatif_build(*, job: Job) -> None:
 
 
 def job_whatif_draw(*, job: Job) -> None:
-    from explanations.services import job_stage_set
-
     if job.schema.get("text") or job.schema.get("image_shape"):  # sweeping a feature means a table's column
         return
     data = job_data_build(dataset=job.dataset, schema=job.schema, test_size=job.params["test_size"], seed=job.params["seed"])
@@ -103,7 +104,6 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
     # A worker draws it; the web process imports this module (for ``whatif_get``) but never matplotlib.
     from explanations.ml.plots import figure_render
     from explanations.ml.plots.whatif import whatif_alt_text, whatif_plot
-    from explanations.services import plot_files_save
 
     space = data.space
     j = space.feature_names.index(feature)

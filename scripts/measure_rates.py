@@ -36,7 +36,8 @@ call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from datasets.services import dataset_create, dataset_schema_default, dataset_schema_set  # noqa: E402
-from explanations import services  # noqa: E402
+from explanations import job_steps  # noqa: E402
+from explanations.services import job_create as job_creation  # noqa: E402
 
 name = sys.argv[1] if len(sys.argv) > 1 else "adult.csv"
 n_rows = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -47,7 +48,7 @@ with open(ROOT.parent / "shared" / "datasets" / name, "rb") as handle:
 dataset = dataset_schema_set(dataset=dataset, **dataset_schema_default(dataset=dataset))
 
 transitions: list[tuple[float, str]] = []
-original = services.job_stage_set
+original = job_steps.job_stage_set
 
 
 def stage_logged(job_id, stage, *, run_id=None):
@@ -55,11 +56,11 @@ def stage_logged(job_id, stage, *, run_id=None):
     return original(job_id, stage, run_id=run_id)
 
 
-services.job_stage_set = stage_logged
+job_steps.job_stage_set = stage_logged
 started = time.perf_counter()
-job = services.job_create(owner=user, dataset=dataset, classifiers=classifiers, explainers=["lime", "anchor", "shap"],
-                          rows={"random": n_rows, "seed": 0}, params={})
-services.job_enqueue(job=job)
+job = job_creation.job_create(owner=user, dataset=dataset, classifiers=classifiers, explainers=["lime", "anchor", "shap"],
+                              rows={"random": n_rows, "seed": 0}, params={})
+job_creation.job_enqueue(job=job)
 end = time.perf_counter()
 job.refresh_from_db()
 transitions.append((end, "end"))

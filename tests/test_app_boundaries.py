@@ -71,6 +71,7 @@ def test_the_ml_package_imports_no_django_and_no_app_module():
 
 @pytest.mark.parametrize("source", ["from django.db import models\n", "def f():\n    import django.conf\n",
                                     "from explanations import models\n", "from explanations.services import job_delete\n",
+                                    "from explanations.services.job_state import job_fail\n",
                                     "def f():\n    from datasets.selectors import dataset_frame_load\n"])
 def test_ruff_fails_on_a_django_or_app_import_in_the_ml_package(source):
     """The CI check itself (``explanations/ml/ruff.toml``): ruff reads the snippet as if it were a file of the package."""
@@ -85,16 +86,10 @@ def test_ruff_fails_on_a_django_or_app_import_in_the_ml_package(source):
 # ---------------------------------------------------------------- no import circles among the app's own modules
 
 APPS = ("accounts", "datasets", "explainer_site", "explanations")
-# Function-local imports that go back up into ``explanations/services.py`` from modules it imports: each is a
-# circle, left while services.py, tasks.py and text_image_run.py are rewritten as a pipeline of small tasks.
-# The fix for each is to move what it calls (``plot_save``/``plot_files_save``, ``job_stage_set``, the run's
-# batch helpers) below the services, into modules that import no service. Remove a line here once it is gone.
-KNOWN_BACK_EDGES = {
-    ("explanations.summaries", "explanations.services"),
-    ("explanations.text_image_run", "explanations.services"),
-    ("explanations.whatifs", "explanations.services"),
-    ("explanations.pipeline", "explanations.services"),  # duration_text, job_fail: to move below both with the services split
-}
+# Function-local imports that go back up to a module that imports this one, each a circle left for later (the
+# test asserts each edge still exists). Empty since the services became a package whose lower modules
+# (``services.job_state``, ``services.results_save``) import no service: add none.
+KNOWN_BACK_EDGES: set[tuple[str, str]] = set()
 
 
 def app_modules() -> dict[str, Path]:
@@ -160,7 +155,7 @@ def test_the_cycle_finder_sees_a_circle_and_allows_a_service_and_its_tasks():
 def test_the_graph_reads_relative_and_function_local_imports():
     graph = import_graph()
     assert "datasets.services" in graph["datasets.tasks"]  # ``from .services import ...``
-    assert "explanations.services" in graph["explanations.summaries"]  # inside a function
+    assert "explanations.services.results_save" in graph["explanations.summaries"]  # inside a function
 
 
 def test_no_import_circle_among_the_app_modules():
@@ -171,3 +166,74 @@ def test_no_import_circle_among_the_app_modules():
     graph = {source: {t for t in targets if not enqueues_its_tasks(source, t)} for source, targets in graph.items()}
     cycles = import_cycles(graph)
     assert cycles == [], "import circles:\n" + "\n".join(" -> ".join([*c, c[0]]) for c in cycles)
+
+
+# ---------------------------------------------------------------- no method-name comparison outside the explainers
+
+# Where a method may be asked about by name: its own module (explainers/), the catalogue that lists it, and the
+# migrations (history, written once). Data that names methods as a user would (the demo job's explainers, the
+# measured rates per key) is not a question and passes anywhere. Nothing else asks "which method is this?".
+METHOD_NAMES_ALLOWED = ("/explanations/ml/explainers/", "/explanations/ml/catalogue", "/migrations/")
+
+
+def explainer_keys() -> set[str]:
+    from explanations.ml.catalogue import EXPLAINER_ENTRIES
+
+    return {entry.key for entry in EXPLAINER_ENTRIES}
+
+
+def method_name_uses(source: str, keys: set[str]) -> list[tuple[int, str]]:
+    """Where ``source`` compares with, tests membership of, looks up or passes an explainer key written as a string:
+    ``m == "lime"``, ``m in ("lime", "shap")``, ``filter(explainer="shap")``, ``importance["shap"]``,
+    ``explainer_for("shap", ...)``, ``case "lime":``. A key inside data (a dict or list written out, a table of
+    measured rates) is not a question about the method and is not reported."""
+
+    def named(node: ast.AST | None) -> str | None:
+        if isinstance(node, ast.Constant) and node.value in keys:
+            return node.value
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return next((name for element in node.elts if (name := named(element))), None)
+        return None
+
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+        elif isinstance(node, ast.Subscript):
+            operands = [node.slice]
+        elif isinstance(node, ast.Call):
+            operands = [*node.args, *(keyword.value for keyword in node.keywords)]
+        elif isinstance(node, ast.MatchValue):
+            operands = [node.value]
+        else:
+            continue
+        hits += [(node.lineno, name) for operand in operands if (name := named(operand))]
+    return sorted(set(hits))
+
+
+@pytest.mark.parametrize(("source", "found"), [
+    ('if method == "lime":\n    pass\n', [(1, "lime")]),
+    ('ok = key in ("anchor", "other")\n', [(1, "anchor")]),
+    ('rows = Explanation.objects.filter(job=job, explainer="shap")\n', [(1, "shap")]),
+    ('values = importance["shap"] or importance.get("lime")\n', [(1, "lime"), (1, "shap")]),
+    ('cls = explainer_for("shap", "tabular")\n', [(1, "shap")]),
+    ('match key:\n    case "lime":\n        pass\n', [(2, "lime")]),
+    ('RATES = {"lime": 1.4, "shap": 3.1}\nLIBRARIES = ("lime", "shap")\nkind = f"{key}_importance"\n', []),
+    ('if method == "limestone" or method == entry.key:\n    pass\n', []),
+])
+def test_the_method_name_finder(source, found):
+    assert method_name_uses(source, {"lime", "anchor", "shap"}) == found
+
+
+def test_no_method_name_comparison_outside_the_explainers_and_the_catalogue():
+    """Issue 14: what is special about a method is declared on its entry or its class, so a new explainer that
+    declares the same gets the same treatment everywhere without a line changed elsewhere."""
+    keys = explainer_keys()
+    assert {"lime", "anchor", "shap"} <= keys
+    paths = [path for app in (*APPS, "uploaded_models") for path in sorted((ROOT / app).rglob("*.py"))]
+    checked = [path for path in paths
+               if not any(part in f"/{path.relative_to(ROOT).as_posix()}" for part in METHOD_NAMES_ALLOWED)]
+    assert len(checked) > 100 and ROOT / "explanations" / "summaries.py" in checked
+    hits = [f"{path.relative_to(ROOT)}:{line}: {name!r}" for path in checked
+            for line, name in method_name_uses(path.read_text(), keys)]
+    assert hits == [], "an explainer key compared or looked up outside its module:\n" + "\n".join(hits)

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from datasets.services import dataset_create, dataset_schema_set
 from explanations import job_steps, tasks
 from explanations.models import Job, Plot
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

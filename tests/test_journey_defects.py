@@ -9,7 +9,8 @@ import pytest
 
 from datasets.models import Dataset
 from explanations.models import Explanation, Job, Plot
-from explanations.services import job_cancel, job_create
+from explanations.services.job_cancel import job_cancel
+from explanations.services.job_create import job_create
 from explanations.templatetags.job_text import percent
 from tests.unit_fixtures import *  # noqa: F403
 

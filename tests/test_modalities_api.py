@@ -92,7 +92,7 @@ def test_mnist_journey_through_the_api(api, run_on_commit):
 
 def test_pages_offer_the_text_and_image_choices(client, user, run_on_commit):
     from datasets.services import dataset_create, dataset_schema_set
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     client.force_login(user)
     sms = dataset_create(owner=user, file=sms_upload(), name="SMS")

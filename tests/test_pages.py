@@ -106,7 +106,7 @@ def test_schema_and_job_form_errors_sit_next_to_their_field(browser, zoo):
 
 def test_other_users_pages_are_404(client, other_user, zoo, user, run_on_commit):
     with run_on_commit():
-        from explanations.services import job_create
+        from explanations.services.job_create import job_create
 
         job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"], rows={"ids": [0]},
                          params={"lime": {"num_samples": 300}})

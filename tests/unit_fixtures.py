@@ -72,7 +72,7 @@ def run_on_commit(django_capture_on_commit_callbacks):
 @pytest.fixture
 def finished(zoo, user, run_on_commit):
     """A small succeeded job: a decision tree explained by LIME on Zoo rows 0 and 1."""
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     with run_on_commit():
         job = job_create(owner=user, dataset=zoo, classifiers=["decision_tree"], explainers=["lime"],

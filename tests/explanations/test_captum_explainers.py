@@ -14,7 +14,7 @@ from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import ExplainerError, FeatureSpace
 from explanations.ml.explainers.image import ImagePredictor
 from explanations.models import Explanation, Plot
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.explanations.test_image import CNN_FAST, mnist, mnist_data, one_torch_thread  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 

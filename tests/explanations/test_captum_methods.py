@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
+from explanations.ml.catalogue import explainer_entry
 from explanations.ml.explainers.captum_methods import (
-    SMOOTHGRAD_PARAMS,
     baselines_build,
     every_class_attribute,
     gradient_method_build,
@@ -60,7 +60,7 @@ def test_deeplift_shap_averages_deeplift_over_its_baselines():
 
 
 def test_smoothgrad_without_noise_is_the_saliency_map_and_with_noise_is_repeatable():
-    settings = {p.name: p.default for p in SMOOTHGRAD_PARAMS}
+    settings = {p.name: p.default for p in explainer_entry("smoothgrad", "image").params if p.name != "target"}
     np.testing.assert_allclose(attribute("smoothgrad", {**settings, "noise_level": 0.0})[0], [1.0, 1.0], atol=1e-6)
     noisy = {**settings, "noise_level": 0.5, "nt_samples": 30}
     np.testing.assert_array_equal(attribute("smoothgrad", noisy), attribute("smoothgrad", noisy))

@@ -30,8 +30,10 @@ def test_explainer_list_api_is_unchanged(api):
 
 
 def test_the_catalogue_imports_no_numeric_library():
-    modules = {name.split(".")[0] for path in ("catalogue.py", "params.py", "errors.py")
-               for name in imported_modules(ROOT / "explanations" / "ml" / path)}
+    ml = ROOT / "explanations" / "ml"
+    paths = [*sorted((ml / "catalogue").glob("*.py")), ml / "params.py", ml / "errors.py"]
+    assert len(paths) >= 6  # the package's modules: registry, one per kind of data, and the one collecting them
+    modules = {name.split(".")[0] for path in paths for name in imported_modules(path)}
     assert modules <= {"__future__", "collections", "dataclasses", "importlib", "math", "numbers", "typing",
                        "explanations"}, modules
 
@@ -45,6 +47,18 @@ def test_every_entry_loads_a_class_that_reads_its_metadata_back():
         assert entry.modality in cls.modalities and cls.catalogue_entry() in EXPLAINER_ENTRIES
     for spec in CLASSIFIER_ENTRIES:
         assert callable(spec.load()), spec.builder
+
+
+def test_no_explainer_class_writes_its_catalogue_metadata_again():
+    """The classes (the Captum ones included) carry what only a worker needs; what a form shows is the entry's."""
+    from explanations.ml.explainers.base import BaseExplainer
+
+    metadata = {"key", "label", "description", "params", "result_kind", "modalities", "classifiers",
+                "offered_by_default", "detail_name"}
+    for entry in EXPLAINER_ENTRIES:
+        written = {cls.__qualname__: sorted(metadata & set(vars(cls))) for cls in entry.load().__mro__
+                   if cls is not BaseExplainer}
+        assert all(not names for names in written.values()), (entry.key, entry.modality, written)
 
 
 def test_an_abstract_base_class_has_no_catalogue_metadata():

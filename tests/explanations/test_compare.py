@@ -3,7 +3,7 @@
 import pytest
 
 from explanations.models import Explanation, Job
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -426,7 +426,7 @@ def test_a_new_explainer_needs_one_module_and_one_line(occlusion, heart_table, z
 
     from explanations.models import Explanation as SavedExplanation
     from explanations.models import Plot
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     assert explainer_for("occlusion", "tabular") is occlusion
     source = inspect.getsource(OcclusionExplainer).replace(f'    """{OcclusionExplainer.__doc__}"""\n\n', "")

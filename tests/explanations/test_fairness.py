@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from kombu.exceptions import OperationalError
 
-from explanations import pipeline, services, tasks
+from explanations import job_steps, pipeline, tasks
 from explanations.ml.engine import JobStopped, stop_check_set
 from explanations.ml.engine.kernel_shap import KernelShapBatch
 from explanations.models import Explanation, Job, JobStatus, Step
-from explanations.services import JobStopCheck, job_cancel, job_create
+from explanations.services.job_cancel import job_cancel
+from explanations.services.job_create import job_create
+from explanations.services.job_state import JobStopCheck
 from tests.explanations.test_image import mnist  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 
@@ -83,7 +85,7 @@ def test_the_maximal_job_is_refused_with_its_cost_and_the_way_to_fit(api, zoo):
 
 def test_every_explainer_and_reruns_count_in_the_cost(zoo):
     from explanations.quotas import job_cost
-    from explanations.services import job_options_clean
+    from explanations.services.job_create import job_options_clean
 
     def cost(**request) -> int:
         base = {"classifiers": ["knn"], "explainers": ["lime"], "rows": {"ids": [0, 1]}, "params": {}}
@@ -97,7 +99,7 @@ def test_every_explainer_and_reruns_count_in_the_cost(zoo):
 
 def test_an_image_jobs_sanity_check_and_roar_count_in_its_cost(mnist):  # noqa: F811
     from explanations.quotas import job_cost
-    from explanations.services import job_options_clean
+    from explanations.services.job_create import job_options_clean
 
     def cost(trust: dict) -> int:
         options = job_options_clean(dataset=mnist, classifiers=["cnn"], explainers=["lime"], rows={"ids": [0, 1]},
@@ -168,7 +170,7 @@ def test_a_cancel_during_a_batch_stops_before_the_batch_ends_and_the_task_ends_q
     settings.EXPLAINER_BATCH_SIZE = 40
     job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": list(range(30))},
                      params=FAST)
-    save = services.explanation_save
+    save = job_steps.explanation_save
 
     def save_then_cancel(**kwargs) -> None:
         save(**kwargs)
@@ -176,7 +178,7 @@ def test_a_cancel_during_a_batch_stops_before_the_batch_ends_and_the_task_ends_q
 
     tasks.step_task_run(Step.objects.get(job=job, kind="train").pk, worker="w", task_id="t-train")
     explain = Step.objects.get(job=job, kind="explain")
-    monkeypatch.setattr(services, "explanation_save", save_then_cancel)
+    monkeypatch.setattr(job_steps, "explanation_save", save_then_cancel)
     monkeypatch.setattr(tasks, "JobStopCheck", lambda job_id: JobStopCheck(job_id, interval=0))
     tasks.batch_explain.apply(args=[explain.pk])
     job.refresh_from_db()

@@ -4,7 +4,7 @@ rows it saw (on the plot and in its alt text)."""
 import pytest
 
 from explanations.models import Plot
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ from explanations.ml.explainers.image import IMAGE_EXPLAINERS
 from explanations.ml.plots import figure_render
 from explanations.ml.plots.image import IMAGE_PLOTTERS, image_alt_text
 from explanations.models import Explanation, Plot
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
 
@@ -226,11 +226,11 @@ def run_mnist_job(*, user, dataset, run_on_commit, explainers, params, rows):
 
 @pytest.mark.django_db
 def test_mnist_job_trains_the_cnn_with_progress_and_packs_maps(mnist, user, run_on_commit, monkeypatch):
-    import explanations.services as services
+    import explanations.job_steps as job_steps
 
     stages = []
-    stage_set = services.job_stage_set
-    monkeypatch.setattr(services, "job_stage_set", lambda job_id, stage, **kw: stages.append(stage) or stage_set(job_id, stage, **kw))
+    stage_set = job_steps.job_stage_set
+    monkeypatch.setattr(job_steps, "job_stage_set", lambda job_id, stage, **kw: stages.append(stage) or stage_set(job_id, stage, **kw))
     with pytest.raises(ApplicationError, match="cannot learn from image"):
         job_create(owner=user, dataset=mnist, classifiers=["random_forest"], explainers=["lime"])
     job = run_mnist_job(user=user, dataset=mnist, run_on_commit=run_on_commit, explainers=list(IMAGE_EXPLAINERS),
@@ -253,7 +253,7 @@ def test_mnist_job_trains_the_cnn_with_progress_and_packs_maps(mnist, user, run_
     assert list(saved.shape) == ig.data["attribution_shape"] == [10, 28, 28, 1]
     stored = ig.meta["attribution_file"]
 
-    from explanations.services import job_delete
+    from explanations.services.job_delete import job_delete
 
     assert default_storage.exists(stored)
     job_delete(job=job)

@@ -15,7 +15,7 @@ FIELDS = ("deletion_auc", "insertion_auc", "faithfulness", "stability", "agreeme
 
 @pytest.fixture
 def trusted_job(mnist, user, run_on_commit):  # noqa: F811
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     with run_on_commit():
         job = job_create(owner=user, dataset=mnist, classifiers=["cnn"], explainers=["lime", "integrated_gradients"],

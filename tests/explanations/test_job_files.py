@@ -6,7 +6,7 @@ from django.db import transaction
 
 from datasets.services import dataset_create, dataset_delete
 from explanations.models import Job
-from explanations.services import job_delete
+from explanations.services.job_delete import job_delete
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import upload
 

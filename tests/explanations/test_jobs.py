@@ -11,7 +11,8 @@ from explainer_site.exceptions import ApplicationError
 from explanations.exports import job_zip_fresh
 from explanations.models import Explanation, Job, ModelRun, Plot, Step, WhatIf
 from explanations.pipeline import steps_run_inline
-from explanations.services import job_cancel, job_create
+from explanations.services.job_cancel import job_cancel
+from explanations.services.job_create import job_create
 from explanations.tasks import step_task_run
 from tests.unit_fixtures import *  # noqa: F403
 

@@ -8,7 +8,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import job_data_build
 from explanations.models import Explanation, Job, ModelRun
 from explanations.rows import misclassified_rows, rows_pick, rows_spec_clean
-from explanations.services import job_create, job_rerun
+from explanations.services.job_create import job_create, job_rerun
 from explanations.whatifs import job_models_load
 from tests.unit_fixtures import *  # noqa: F403
 
@@ -117,3 +117,17 @@ def test_the_job_form_adds_misclassified_rows_to_random_ones(client, user, heart
     job = Job.objects.latest("pk")
     assert job.rows_spec == {"any_of": [{"random": 2, "seed": 0}, {"misclassified": 2}]}
     assert 'name="rows_also_misclassified"' in client.get("/jobs/new/").content.decode()
+
+
+@pytest.mark.django_db
+def test_a_rerun_of_a_job_made_before_a_setting_existed_keeps_what_that_job_did(user, heart):
+    """LIME's ``shared_samples`` came later (its entry's ``params_before``): older jobs drew samples per row."""
+    job = job_create(owner=user, dataset=heart, classifiers=["logistic_regression"], explainers=["lime"],
+                     rows={"ids": [0, 1]}, params=FAST)  # queued on commit, which this test never reaches
+    assert job.params["lime"]["shared_samples"] is True
+    assert job_rerun(job=job).params["lime"]["shared_samples"] is True
+    older = {name: value for name, value in job.params["lime"].items() if name != "shared_samples"}
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "lime": older})
+    job.refresh_from_db()
+    again = job_rerun(job=job)
+    assert again.params["lime"] == {**older, "shared_samples": False}

@@ -7,7 +7,7 @@ from django.test import Client
 
 from explanations.models import Job, JobShare, Plot
 from explanations.report import REPORT_POLICY
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db

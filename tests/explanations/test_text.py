@@ -18,7 +18,7 @@ from explanations.ml.explainers.text import TEXT_EXPLAINERS
 from explanations.ml.plots import figure_render
 from explanations.ml.plots.text import TEXT_PLOTTERS, text_alt_text
 from explanations.models import Explanation, Plot
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
 

@@ -16,11 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from explanations import job_steps, pipeline, services, tasks
+from explanations import job_steps, pipeline, tasks
 from explanations.ml.explainers.base import ExplainerError
 from explanations.models import Explanation, Job, ModelRun, Plot, Step
 from explanations.pipeline import jobs_stale_sweep, steps_run_inline
-from explanations.services import job_create
+from explanations.services.job_create import job_create
 from explanations.tasks import step_task_run
 from tests.reliability import corpus
 from tests.unit_fixtures import *  # noqa: F403
@@ -322,13 +322,13 @@ def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, ta
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 120
     settings.EXPLAINER_BATCH_SIZE = 2
     real_monotonic, saved = time.monotonic, []
-    original_save = services.explanation_save
+    original_save = job_steps.explanation_save
 
     def save_then_time_passes(**kwargs):
         saved.append(kwargs["result"].row)
         return original_save(**kwargs)
 
-    monkeypatch.setattr(services, "explanation_save", save_then_time_passes)
+    monkeypatch.setattr(job_steps, "explanation_save", save_then_time_passes)
     monkeypatch.setattr(time, "monotonic", lambda: real_monotonic() + (600 if saved else 0))
     with run_on_commit():
         job = new_job(user, table)

@@ -34,7 +34,7 @@ def table(user):
 @pytest.fixture
 def job(user, table):
     """A queued job (never run: the reads below fail on their parameters before they need results)."""
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     return job_create(owner=user, dataset=table, **JOB)
 

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def finished(user, run_on_commit):
     """Alice's dataset with a finished job, its explanation and plots."""
     from datasets.services import dataset_create, dataset_schema_set
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     dataset = dataset_create(owner=user, file=SimpleUploadedFile("secret.csv", corpus.clean_csv()), name="Alice secret")
     dataset_schema_set(dataset=dataset, label="label", features=["age", "income"], row_name="name")

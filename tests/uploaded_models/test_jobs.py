@@ -24,7 +24,7 @@ def uploaded(user, dataset, content: bytes, format: str, name: str):
 def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, adult, onnx_logistic, skops_boosting,
                                                                         run_on_commit):
     from explanations.models import Explanation
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
     skops = uploaded(user, adult, skops_boosting[0], "skops", "Boosting")
@@ -73,7 +73,7 @@ def test_treeshap_on_a_skops_forest_adds_up_to_its_probabilities(user, adult, ad
 
 
 def test_a_job_refuses_a_model_of_another_dataset_or_owner(user, other_user, adult, heart, onnx_logistic):
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
 
     onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
     with pytest.raises(ApplicationError, match="There is no uploaded model “model:"):

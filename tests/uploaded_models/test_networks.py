@@ -66,7 +66,7 @@ def post_weights(api, dataset, content: bytes, n_classes: int = 10):
 
 def test_uploaded_cnn_weights_predict_and_explain_like_the_apps_own(api, user, digits, trained_cnn, run_on_commit):
     from explanations.models import Explanation
-    from explanations.services import job_create
+    from explanations.services.job_create import job_create
     from uploaded_models.models import UploadedModel
 
     content, own = trained_cnn

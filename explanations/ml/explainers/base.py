@@ -270,6 +270,10 @@ class BaseExplainer:
 
     - ``attributions(data, feature_names)``: the common numeric core every consumer reads (trust, agreement,
       representative rows), computed from a saved ``data`` dict, so rows saved before work too;
+    - for an entry with a ``global_view`` (the model-wide views of a table's results): ``feature_importance(data,
+      feature_names)``, the row's share in the mean importance; for the "summary" view also
+      ``class_attributions(data, feature_names)``, every class's attributions, and ``summary_rows_cheap(data)``,
+      whether the view may explain more test rows because that is exact and cheap with these settings;
     - ``summary_text(data)``: the CSV export's cell;
     - ``plot_function`` / ``alt_text_function``: ``"module:function"`` in ``explanations.ml.plots`` that draw it
       and describe it in words (named, not imported: explainers never import matplotlib), and
@@ -307,6 +311,23 @@ class BaseExplainer:
     def attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
         """One signed number per feature towards ``data["label"]`` (zero for features it does not mention)."""
         return np.zeros(len(feature_names))
+
+    @classmethod
+    def class_attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray | None:
+        """Every class's attributions, ``(classes, features)``, when the result holds them; else ``None``."""
+        return None
+
+    @classmethod
+    def feature_importance(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray:
+        """This row's |attribution| per feature, averaged over every class when the result holds them all (so that
+        a multi-class model's views do not hide features that matter for the classes it did not predict)."""
+        every = cls.class_attributions(data, feature_names)
+        return np.abs(every).mean(axis=0) if every is not None else np.abs(cls.attributions(data, feature_names))
+
+    @classmethod
+    def summary_rows_cheap(cls, data: dict[str, Any]) -> bool:
+        """Whether the "summary" view may explain more test rows with the settings that made ``data``."""
+        return False
 
     @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:

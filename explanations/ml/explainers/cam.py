@@ -13,7 +13,6 @@ from typing import Any
 from explanations.ml.explainers.base import ExplainerError
 from explanations.ml.explainers.captum_methods import Attribute, captum_attr, quietly, torch
 from explanations.ml.explainers.gradients import CaptumImageExplainer
-from explanations.ml.explainers.image import TARGET_PARAM
 
 
 def last_convolution(module: Any) -> Any:
@@ -29,11 +28,6 @@ def last_convolution(module: Any) -> Any:
 
 
 class GradCamExplainer(CaptumImageExplainer):
-    key = "grad_cam"
-    label = "Grad-CAM"
-    description = ("Grad-CAM: which areas the last convolutional layer looks at for the class, "
-                   "upsampled onto the image.")
-    params = (TARGET_PARAM,)
     algorithm = "grad-cam"
 
     def attribute_build(self) -> Attribute:
@@ -51,10 +45,6 @@ class GradCamExplainer(CaptumImageExplainer):
 
 
 class GuidedGradCamExplainer(GradCamExplainer):
-    key = "guided_grad_cam"
-    label = "Guided Grad-CAM"
-    description = "Guided Grad-CAM: Grad-CAM's areas sharpened to pixels by guided backpropagation."
-    params = (TARGET_PARAM,)
     algorithm = "guided grad-cam"
 
     def attribute_build(self) -> Attribute:

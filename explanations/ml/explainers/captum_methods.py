@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from explanations.ml.explainers.base import ExplainerError, Param
+from explanations.ml.explainers.base import ExplainerError
 from explanations.ml.lazy import lazy
 
 torch = lazy("torch")
@@ -27,18 +27,6 @@ Attribute = Callable[[Any, Any], Any]  # (inputs, targets) -> attributions, tens
 
 # Inputs per Captum call; an integrated-gradients or noise-tunnel call multiplies them by its steps or samples.
 CHUNK_INPUTS = 512
-
-BASELINE_PARAM = Param("baseline", "Starting point", "zero", kind="choice", choices=("zero", "mean"),
-                       help="What the input is compared with: all zeros (a black image, every column at zero after "
-                            "scaling) or the average training input.")
-SMOOTHGRAD_PARAMS = (
-    Param("inner", "Smoothed method", "saliency", kind="choice", choices=("saliency", "integrated_gradients"),
-          help="The map that is averaged over noisy copies of the input."),
-    Param("nt_samples", "Noisy copies", 20, min=2, max=500, help="More copies give a smoother map but take longer."),
-    Param("noise_level", "Noise level", 0.15, kind="float", min=0.0, max=1.0,
-          help="Standard deviation of the added noise, as a fraction of the input's range."),
-)
-
 
 def module_for_captum(module: Any) -> Any:
     """A private copy in eval mode with gradients on: Captum hooks into the modules it is given (DeepLIFT and

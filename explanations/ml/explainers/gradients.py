@@ -1,10 +1,10 @@
 """Gradient attributions on the CNN through Captum: saliency, input × gradient, DeepLIFT, DeepLIFT SHAP, SmoothGrad.
 
-Each class is a key and its parameters; the numbers come from ``captum_methods`` (checked there against a
-hand-computed network). A batch of images is explained for every class in one go (the inputs repeated once
-per class, in chunks), so a job's rows run batched on the GPU when the worker has one. The maps are saved per
-class of the job, like Integrated Gradients' and SHAP's, so the row page can show "why this class, why not
-each other class".
+Each class is one Captum method (its key, label and parameters are its entry in ``explanations.ml.catalogue``); the
+numbers come from ``captum_methods`` (checked there against a hand-computed network). A batch of images is explained
+for every class in one go (the inputs repeated once per class, in chunks), so a job's rows run batched on the GPU when
+the worker has one. The maps are saved per class of the job, like Integrated Gradients' and SHAP's, so the row page
+can show "why this class, why not each other class".
 """
 
 from __future__ import annotations
@@ -14,18 +14,16 @@ from typing import Any, ClassVar
 import numpy as np
 
 from explanations.ml.engine import stop_check
-from explanations.ml.explainers.base import Param, Predictor, row_seed
+from explanations.ml.explainers.base import Predictor, row_seed
 from explanations.ml.explainers.captum_methods import (
-    BASELINE_PARAM,
     RANDOM_METHODS,
-    SMOOTHGRAD_PARAMS,
     Attribute,
     baselines_build,
     every_class_attribute,
     gradient_method_build,
     module_for_captum,
 )
-from explanations.ml.explainers.image import TARGET_PARAM, TorchImageExplainer
+from explanations.ml.explainers.image import TorchImageExplainer
 
 
 class CaptumImageExplainer(TorchImageExplainer):
@@ -93,37 +91,19 @@ class CaptumImageExplainer(TorchImageExplainer):
 
 
 class SaliencyExplainer(CaptumImageExplainer):
-    key = "saliency"
-    label = "Saliency"
-    description = "Saliency: how strongly each pixel's gradient moves the class score (its size, not its direction)."
-    params = (TARGET_PARAM,)
     algorithm = "saliency"
 
 
 class InputXGradientExplainer(CaptumImageExplainer):
-    key = "input_x_gradient"
-    label = "Input × gradient"
-    description = "Input × gradient: each pixel's value times the gradient of the class score."
-    params = (TARGET_PARAM,)
     algorithm = "input x gradient"
 
 
 class DeepLiftExplainer(CaptumImageExplainer):
-    key = "deeplift"
-    label = "DeepLIFT"
-    description = ("DeepLIFT: shares the difference between the class score and the score of a starting image "
-                   "out among the pixels, layer by layer.")
-    params = (BASELINE_PARAM, TARGET_PARAM)
     algorithm = "deeplift"
     baseline_kind = "setting"
 
 
 class DeepLiftShapExplainer(CaptumImageExplainer):
-    key = "deeplift_shap"
-    label = "DeepLIFT SHAP"
-    description = "DeepLIFT SHAP: DeepLIFT averaged over many training images as starting points (SHAP values)."
-    params = (Param("background_size", "Background images", 20, min=2, max=200,
-                    help="Training images used as starting points; the cost grows with them."), TARGET_PARAM)
     algorithm = "deeplift shap"
     baseline_kind = "background"
 
@@ -133,10 +113,6 @@ class DeepLiftShapExplainer(CaptumImageExplainer):
 
 
 class SmoothGradExplainer(CaptumImageExplainer):
-    key = "smoothgrad"
-    label = "SmoothGrad"
-    description = "SmoothGrad: a saliency or Integrated Gradients map averaged over noisy copies of the image."
-    params = (*SMOOTHGRAD_PARAMS, TARGET_PARAM)
     algorithm = "smoothgrad"
     baseline_kind = "zero"
 

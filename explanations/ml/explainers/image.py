@@ -42,7 +42,6 @@ from explanations.ml.explainers.base import (
     rule_summary_text,
 )
 from explanations.ml.explainers.text import sample_lean
-from explanations.ml.params import Param
 
 TOP_REGIONS = 5
 
@@ -66,26 +65,9 @@ class ImageExplanation(ExplanationResult):
     segments: np.ndarray | None = field(default=None, repr=False)
 
 
-# scikit-image's segmentation settings, on the form; 0 means "scaled to the image" (about 30-40 superpixels on a 28x28 digit).
-SEGMENTATION_PARAMS = (
-    Param("segmentation", "Superpixels", "quickshift", kind="choice", choices=SEGMENTATIONS,
-          help="How the image is cut into regions (scikit-image)."),
-    Param("kernel_size", "Quickshift kernel size", 0.0, kind="float", min=0.0, max=50.0,
-          help="Quickshift: the width of the smoothing kernel; larger gives fewer, bigger regions. 0: scaled to the image."),
-    Param("max_dist", "Quickshift maximum distance", 0.0, kind="float", min=0.0, max=500.0,
-          help="Quickshift: how far apart pixels of one region may be; larger gives bigger regions. 0: scaled to the image."),
-    Param("ratio", "Quickshift colour/space ratio", 0.5, kind="float", min=0.0, max=1.0,
-          help="Quickshift: between 0 and 1; higher weighs colour over position."),
-    Param("n_segments", "SLIC regions", 0, min=0, max=1000, help="SLIC: about how many regions. 0: scaled to the image."),
-    Param("compactness", "SLIC compactness", 0.1, kind="float", min=0.001, max=100.0,
-          help="SLIC: higher gives squarer regions, lower follows edges more."),
-)
-TARGET_PARAM = Param("target", "Class to explain", -1, min=-1, max=10000,
-                     help="The class code whose evidence is mapped (0 is the first class); -1 means the predicted class.")
-
-
 def segmentation_build(name: str, shape: tuple[int, ...], seed: int, settings: dict | None = None) -> SegmentationAlgorithm:
-    """scikit-image segmentations scaled to the image unless ``settings`` (``SEGMENTATION_PARAMS``) say otherwise."""
+    """scikit-image segmentations scaled to the image (about 30-40 superpixels on a 28x28 digit) unless ``settings``
+    (the catalogue's ``SEGMENTATION_PARAMS``; 0 means "scaled to the image") say otherwise."""
     settings = settings or {}
     scale = max(shape[0] * shape[1] / 784.0, 0.25)
     if name == "quickshift":

@@ -15,25 +15,16 @@ from typing import Any
 import numpy as np
 
 from explanations.ml.engine import stop_check
-from explanations.ml.explainers.base import ExplainerError, Param, row_seed
-from explanations.ml.explainers.captum_methods import BASELINE_PARAM, CHUNK_INPUTS, Attribute, captum_attr, torch
+from explanations.ml.explainers.base import ExplainerError, row_seed
+from explanations.ml.explainers.captum_methods import CHUNK_INPUTS, Attribute, captum_attr, torch
 from explanations.ml.explainers.gradients import CaptumImageExplainer
-from explanations.ml.explainers.image import TARGET_PARAM, channels_share
+from explanations.ml.explainers.image import channels_share
 from explanations.ml.lazy import lazy
 
 F = lazy("torch.nn.functional")
 
 
 class OcclusionExplainer(CaptumImageExplainer):
-    key = "occlusion"
-    label = "Occlusion"
-    description = "Occlusion: slides a blank square over the image and records how much the class score drops."
-    params = (
-        Param("window", "Window (pixels)", 4, min=1, max=64, help="The side of the square that is blanked out."),
-        Param("stride", "Stride (pixels)", 2, min=1, max=64, help="How far the square moves each step; smaller is finer and slower."),
-        BASELINE_PARAM,
-        TARGET_PARAM,
-    )
     algorithm = "occlusion"
     baseline_kind = "setting"
 
@@ -84,17 +75,6 @@ def rise_masks(n: int, shape: tuple[int, int], cells: int, probability: float, s
 
 
 class RiseExplainer(CaptumImageExplainer):
-    key = "rise"
-    label = "RISE"
-    description = ("RISE: shows the model the image through many random masks and scores each pixel by the "
-                   "class probability when it is visible.")
-    params = (
-        Param("num_masks", "Random masks", 1000, min=50, max=20000, help="More masks give a steadier map but take longer."),
-        Param("cells", "Mask grid cells", 7, min=2, max=32, help="Each mask is a grid of this many cells a side, smoothed."),
-        Param("probability", "Share shown", 0.5, kind="float", min=0.05, max=0.95,
-              help="The chance that a cell of a mask shows the image."),
-        TARGET_PARAM,
-    )
     algorithm = "rise"
 
     @classmethod

@@ -64,6 +64,17 @@ class ShapExplainer(BaseExplainer):
         return named_attributions(data.get("values", {}).items(), feature_names)
 
     @classmethod
+    def class_attributions(cls, data: dict[str, Any], feature_names: Sequence[str]) -> np.ndarray | None:
+        if "class_values" not in data:
+            return None
+        return np.asarray(data["class_values"], dtype=np.float64).reshape(len(data["class_values"]), len(feature_names))
+
+    @classmethod
+    def summary_rows_cheap(cls, data: dict[str, Any]) -> bool:
+        """Exact TreeSHAP and linear SHAP cost little a row; sampled SHAP stays with the rows the user chose."""
+        return data.get("algorithm") in {"tree", "linear"}
+
+    @classmethod
     def summary_text(cls, data: dict[str, Any]) -> str:
         values = sorted(data.get("values", {}).items(), key=lambda kv: -abs(kv[1]))
         return "; ".join(f"{f}: {v:+.3f}" for f, v in values[:10])

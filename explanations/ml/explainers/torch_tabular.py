@@ -18,29 +18,28 @@ from explanations.ml.explainers.base import (
     BaseExplainer,
     ExplainerError,
     FeatureSpace,
-    Param,
     Predictor,
     category_condition,
     row_seed,
 )
 from explanations.ml.explainers.captum_methods import (
-    BASELINE_PARAM,
     RANDOM_METHODS,
-    SMOOTHGRAD_PARAMS,
     baselines_build,
     gradient_method_build,
     module_for_captum,
     torch,
 )
 
-NUM_FEATURES_PARAM = Param("num_features", "Features to show", 8, min=1, max=30)
 XLABEL = "Attribution to the network's score (logit) for {class_name}"
 
 
 class TorchTabularExplainer(BaseExplainer):
-    """One Captum method on the MLP's encoded inputs, summed back onto the original columns, rows in one batch."""
+    """One Captum method on the MLP's encoded inputs, summed back onto the original columns, rows in one batch.
 
-    classifiers: ClassVar[tuple[str, ...]] = ("mlp",)
+    The method is the key's (``captum_methods.gradient_method_build``); a subclass names how its data calls it
+    (``algorithm``) and what it compares the row with. Its entries say that only the ``mlp`` explains (``classifiers``).
+    """
+
     baseline_kind: ClassVar[str] = ""  # "" none, "setting" (the ``baseline`` parameter), "background", "zero"
     algorithm: ClassVar[str] = ""
     plot_function = "explanations.ml.plots.lime:lime_plot"  # [[condition, weight], ...] as bars
@@ -130,61 +129,32 @@ class TorchTabularExplainer(BaseExplainer):
         return out
 
 
+# One thin class per key, only so that each catalogue entry names a class that finds its entry (key, label,
+# parameters) by that name; each says which Captum method it runs and what it compares the row with.
+
+
 class SaliencyTabularExplainer(TorchTabularExplainer):
-    key = "saliency"
-    label = "Saliency"
-    description = "Saliency: how strongly the network's score reacts to each column (the gradient's size)."
-    params = (NUM_FEATURES_PARAM,)
     algorithm = "saliency"
 
 
 class InputXGradientTabularExplainer(TorchTabularExplainer):
-    key = "input_x_gradient"
-    label = "Input × gradient"
-    description = "Input × gradient: each (scaled) value times the gradient of the network's score."
-    params = (NUM_FEATURES_PARAM,)
     algorithm = "input x gradient"
 
 
 class DeepLiftTabularExplainer(TorchTabularExplainer):
-    key = "deeplift"
-    label = "DeepLIFT"
-    description = "DeepLIFT: shares the gap between this row's score and a starting row's out among the columns."
-    params = (BASELINE_PARAM, NUM_FEATURES_PARAM)
-    algorithm = "deeplift"
-    baseline_kind = "setting"
+    algorithm, baseline_kind = "deeplift", "setting"
 
 
 class IntegratedGradientsTabularExplainer(TorchTabularExplainer):
-    key = "integrated_gradients"
-    label = "Integrated Gradients"
-    description = "Integrated Gradients: adds up the network's gradients on the way from a starting row to this one."
-    params = (Param("steps", "Steps along the path", 50, min=8, max=500,
-                    help="More steps make the attributions add up more exactly to the score."),
-              BASELINE_PARAM, NUM_FEATURES_PARAM)
-    algorithm = "integrated gradients"
-    baseline_kind = "setting"
+    algorithm, baseline_kind = "integrated gradients", "setting"
 
 
 class GradientShapTabularExplainer(TorchTabularExplainer):
-    key = "gradient_shap"
-    label = "Gradient SHAP"
-    description = "Gradient SHAP (expected gradients): averages the gradients on paths from training rows to this one."
-    params = (Param("background_size", "Background rows", 50, min=5, max=500),
-              Param("nsamples", "Samples per row", 200, min=10, max=5000,
-                    help="Gradient evaluations averaged per row; more give steadier values."),
-              NUM_FEATURES_PARAM)
-    algorithm = "expected gradients"
-    baseline_kind = "background"
+    algorithm, baseline_kind = "expected gradients", "background"
 
 
 class SmoothGradTabularExplainer(TorchTabularExplainer):
-    key = "smoothgrad"
-    label = "SmoothGrad"
-    description = "SmoothGrad: saliency or Integrated Gradients averaged over noisy copies of the row."
-    params = (*SMOOTHGRAD_PARAMS, NUM_FEATURES_PARAM)
-    algorithm = "smoothgrad"
-    baseline_kind = "zero"
+    algorithm, baseline_kind = "smoothgrad", "zero"
 
 
 TABULAR_GRADIENT_EXPLAINERS = (SaliencyTabularExplainer, InputXGradientTabularExplainer, DeepLiftTabularExplainer,
