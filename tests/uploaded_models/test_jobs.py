@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from explainer_site.exceptions import ApplicationError
@@ -11,7 +12,8 @@ from tests.uploaded_models.conftest import model_file
 pytestmark = pytest.mark.django_db
 
 FAST = {"lime": {"num_samples": 300}, "shap": {"background_size": 20, "nsamples": 100},
-        "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2}}
+        "anchor": {"threshold": 0.9, "batch_size": 100, "beam_size": 2, "max_anchor_size": 2},
+        "counterfactual": {"num_counterfactuals": 2, "num_samples": 300}}
 
 
 def uploaded(user, dataset, content: bytes, format: str, name: str):
@@ -23,14 +25,16 @@ def uploaded(user, dataset, content: bytes, format: str, name: str):
 
 def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, adult, onnx_logistic, skops_boosting,
                                                                         run_on_commit):
+    from explanations.job_data import job_data_build
     from explanations.models import Explanation
     from explanations.services import job_create
+    from uploaded_models.job_classifiers import uploaded_model_job_load
 
     onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
     skops = uploaded(user, adult, skops_boosting[0], "skops", "Boosting")
     keys = ["random_forest", onnx.key, skops.key]
     with run_on_commit():
-        job = job_create(owner=user, dataset=adult, classifiers=keys, explainers=["lime", "anchor", "shap"],
+        job = job_create(owner=user, dataset=adult, classifiers=keys, explainers=["lime", "anchor", "shap", "counterfactual"],
                          rows={"ids": [3, 8]}, params={**FAST, "random_forest": {"n_estimators": 20}})
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
@@ -39,13 +43,24 @@ def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, a
     assert runs[onnx.key].metrics["accuracy"] > 0.7
     for key in keys:
         explained = Explanation.objects.filter(job=job, classifier=key)
-        assert sorted(explained.values_list("explainer", flat=True)) == ["anchor", "anchor", "lime", "lime", "shap", "shap"]
+        assert sorted(explained.values_list("explainer", flat=True)) == [
+            "anchor", "anchor", "counterfactual", "counterfactual", "lime", "lime", "shap", "shap"]
     shap = Explanation.objects.filter(job=job, classifier=onnx.key, explainer="shap").first()
     assert shap.data["algorithm"] == "kernel"  # model-agnostic: the graph has no hook for exact SHAP
     assert "scorecard (uploaded), SHAP" in shap.plots.first().title
     tree = Explanation.objects.filter(job=job, classifier=skops.key, explainer="shap").first()
     assert tree.data["algorithm"] == "tree" and tree.data["output"] == "log-odds"  # its trees, exactly
     assert tree.trust["additivity_error"] < 1e-6
+    data = job_data_build(dataset=adult, schema=adult.schema, test_size=0.25, seed=0)
+    for model in (onnx, skops):  # what would have to change, asked of each uploaded model itself
+        loaded = uploaded_model_job_load(key=model.key, data=data, dataset=adult)
+        for explanation in Explanation.objects.filter(job=job, classifier=model.key, explainer="counterfactual"):
+            x = data.X[explanation.row]
+            values = np.array([cf["values"] for cf in explanation.data["counterfactuals"]])
+            assert len(values) >= 1 and set(explanation.data["fixed"]) >= {"age", "race", "sex", "marital-status"}
+            fixed = [data.space.feature_names.index(name) for name in explanation.data["fixed"]]
+            assert (loaded.predict_proba(values).argmax(axis=1) == explanation.data["desired"]).all()
+            np.testing.assert_array_equal(values[:, fixed], np.repeat(x[None, fixed], len(values), axis=0))
 
 
 def test_treeshap_on_a_skops_forest_adds_up_to_its_probabilities(user, adult, adult_frame, adult_columns):
