@@ -15,7 +15,7 @@ import numpy as np
 
 from explanations.job_data import JobData
 from explanations.ml.classifiers import ClassifierSpec, classifier_spec_get
-from explanations.ml.modalities import classifier_for
+from explanations.ml.modalities import classifier_for, schema_modality
 from explanations.ml.uploaded import ModelFileRefused, outputs_match
 
 from .models import UploadedModel
@@ -36,7 +36,7 @@ class UploadedModelSpec(ClassifierSpec):
 
 
 def uploaded_model_spec(model: UploadedModel) -> ClassifierSpec:
-    modality = "image" if model.architecture == "cnn" else "tabular"
+    modality = schema_modality(model.dataset.schema)
     return UploadedModelSpec(
         key=model.key, modality=modality, label=f"{model.name} (uploaded)",
         description=f"Your {model.get_format_display()} model “{model.name}”, uploaded for this dataset.",
@@ -75,7 +75,7 @@ def uploaded_model_job_load(*, key: str, data: JobData, dataset) -> Any:
                                "again so it is checked against the new columns.")
     with model.file.open("rb") as handle:
         content = handle.read()
-    schema = {"image_shape": dataset.schema.get("image_shape")} if model.architecture == "cnn" else {}
+    schema = dataset.schema
     try:
         loaded = uploaded_model_load(content=content, format=model.format, architecture=model.architecture,
                                      data=data, schema=schema, numeric=list(mapping.get("numeric") or []))

@@ -37,7 +37,8 @@ FORMATS = {"onnx": "ONNX", "skops": "skops (scikit-learn)", "safetensors": "safe
 EXPORT_HELP = (
     "Upload an ONNX file (scikit-learn: skl2onnx.to_onnx(model, X[:1]); PyTorch: torch.onnx.export(...)), "
     "a skops file of a scikit-learn model (skops.io.dump(model, 'model.skops')), or safetensors weights of the app's "
-    "CNN or MLP (safetensors.torch.save_file(model.state_dict(), 'model.safetensors')).")
+    "CNN or MLP or of torchvision's resnet18, vgg11, vgg16 or mobilenet_v3_small "
+    "(safetensors.torch.save_file(model.state_dict(), 'model.safetensors')).")
 CHECK_ROWS = 20
 SKOPS_UNPACKED_MAX = 1024 * 1024 * 1024  # what a skops archive may unpack to: a zip bomb stops here
 # Types a scikit-learn model's file names beyond skops's own trusted list: arrays, dtypes, the tree structures
