@@ -24,7 +24,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean
 from explanations.job_data import JobData
-from explanations.ml.catalogue import explainer_entry
+from explanations.ml.catalogue import IMAGE_EXPLAINERS_CALLING_ONLY, explainer_entry
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.engine import JobStopped
 from explanations.ml.explainers import EXPLAINERS, explainer_explains
@@ -45,6 +45,7 @@ from explanations.rows import (  # noqa: F401 (ROW_SPEC_KEYS, rows_resolve: re-e
     rows_spec_resubmit,
 )
 from uploaded_models.job_classifiers import classifier_spec_of
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -91,6 +92,15 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             raise ApplicationError(f"{explainer_cls.label} cannot explain {', '.join(refused)}: it needs the network's "
                                    f"gradients. Leave it out, or pick only {', '.join(CLASSIFIERS[c].label for c in explainer_cls.classifiers)}.",
                                    {"field": "explainers"})
+    if modality == "image":  # an uploaded ONNX graph is only called: the methods that read gradients cannot run
+        called_only = [spec.label for spec in classifier_specs.values() if not getattr(spec, "gradients", True)]
+        refused = [e.label for key, e in explainer_classes.items() if key not in IMAGE_EXPLAINERS_CALLING_ONLY]
+        if called_only and refused:
+            raise ApplicationError(
+                f"{', '.join(refused)} cannot explain {', '.join(called_only)}: they need the network's gradients, and "
+                f"an ONNX model is only called. Leave them out, or pick "
+                f"{', '.join(explainer_entry(k, 'image').label for k in IMAGE_EXPLAINERS_CALLING_ONLY)}.",
+                {"field": "explainers"})
     params = dict(params or {})
     clean: dict = {}
     try:
@@ -333,7 +343,8 @@ def explanation_picture(*, job: Job, run: ModelRun, data: JobData, result: Expla
     space = data.space
     predicted = space.class_names[result.predicted]
     spec, explainer_cls = classifier_spec_of(run.classifier), explainer_for(result.method, schema_modality(job.schema))
-    title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
+    label = spec.label if uploaded_model_id(run.classifier) is not None else spec.label.lower()  # a name as typed
+    title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=label,
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
     figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=subtitle, trust=trust)

@@ -28,7 +28,10 @@ def _not_trained(params: dict, space: Any, seed: int) -> Any:
 
 @dataclass(frozen=True)
 class UploadedModelSpec(ClassifierSpec):
-    """A user's model shown as a classifier: one kind of data, never built (it is loaded)."""
+    """A user's model shown as a classifier: one kind of data, never built (it is loaded); ``gradients``: whether
+    the explainers that need a network's gradients can run on it (an ONNX graph is only called)."""
+
+    gradients: bool = True
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -41,7 +44,8 @@ def uploaded_model_spec(model: UploadedModel) -> ClassifierSpec:
         key=model.key, modality=modality, label=f"{model.name} (uploaded)",
         description=f"Your {model.get_format_display()} model “{model.name}”, uploaded for this dataset.",
         params=(), queue="gpu" if model.format == "safetensors" else "celery",
-        family="tree" if model.family == "tree" else "other", builder="uploaded_models.job_classifiers:_not_trained")
+        family="tree" if model.family == "tree" else "other", builder="uploaded_models.job_classifiers:_not_trained",
+        gradients=model.format == "safetensors")
 
 
 def classifier_spec_of(key: str, modality: str | None = None, *, dataset=None) -> ClassifierSpec:

@@ -109,6 +109,9 @@ class ClassifierSpec:
 
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
+# The image explainers that only call the model (no gradients): all an uploaded ONNX graph allows. SHAP then
+# runs as Kernel SHAP over superpixels.
+IMAGE_EXPLAINERS_CALLING_ONLY = ("lime", "anchor", "shap", "occlusion", "rise")
 _PACKAGE = "explanations.ml.explainers"
 
 # One line per explainer and kind of data; a key's first entry speaks for the key in lists.

@@ -47,7 +47,7 @@ def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, a
             "anchor", "anchor", "counterfactual", "counterfactual", "lime", "lime", "shap", "shap"]
     shap = Explanation.objects.filter(job=job, classifier=onnx.key, explainer="shap").first()
     assert shap.data["algorithm"] == "kernel"  # model-agnostic: the graph has no hook for exact SHAP
-    assert "scorecard (uploaded), SHAP" in shap.plots.first().title
+    assert "Scorecard (uploaded), SHAP" in shap.plots.first().title
     tree = Explanation.objects.filter(job=job, classifier=skops.key, explainer="shap").first()
     assert tree.data["algorithm"] == "tree" and tree.data["output"] == "log-odds"  # its trees, exactly
     assert tree.trust["additivity_error"] < 1e-6
