@@ -8,12 +8,14 @@ dataset's columns may have changed since).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from explanations.job_data import JobData
+from explanations.ml.catalogue import classifier_label
 from explanations.ml.classifiers import ClassifierSpec, classifier_spec_get
 from explanations.ml.modalities import classifier_for, schema_modality
 from explanations.ml.uploaded import ModelFileRefused, outputs_match
@@ -38,10 +40,14 @@ class UploadedModelSpec(ClassifierSpec):
         return (self.modality,)
 
 
+def uploaded_model_label(name: str) -> str:
+    return f"{name} (uploaded)"
+
+
 def uploaded_model_spec(model: UploadedModel) -> ClassifierSpec:
     modality = schema_modality(model.dataset.schema)
     return UploadedModelSpec(
-        key=model.key, modality=modality, label=f"{model.name} (uploaded)",
+        key=model.key, modality=modality, label=uploaded_model_label(model.name),
         description=f"Your {model.get_format_display()} model “{model.name}”, uploaded for this dataset.",
         params=(), queue="gpu" if model.format == "safetensors" else "celery",
         family="tree" if model.family == "tree" else "other", builder="uploaded_models.job_classifiers:_not_trained",
@@ -102,3 +108,18 @@ def classifier_spec_or_none(key: str) -> ClassifierSpec | None:
         return classifier_spec_of(key)
     except KeyError:
         return None
+
+
+def classifier_labels_of(keys: Iterable[str]) -> dict[str, str]:
+    """What pages and exports call each of a job's classifier keys: the registry's label, an uploaded model's name
+    (one query for all of them), or the key itself for a classifier since removed or a model since deleted."""
+    keys = list(dict.fromkeys(keys))
+    ids = {key: uploaded_model_id(key) for key in keys}
+    names = dict(UploadedModel.objects.filter(pk__in=[i for i in ids.values() if i and i > 0]).values_list("pk", "name"))
+    return {key: classifier_label(key) if ids[key] is None else uploaded_model_label(names[ids[key]]) if ids[key] in names
+            else key for key in keys}
+
+
+def classifier_label_of(key: str) -> str:
+    """One key's label, as ``classifier_labels_of`` gives it (no query for the registry's keys)."""
+    return classifier_labels_of([key])[key]

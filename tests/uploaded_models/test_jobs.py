@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from explainer_site.exceptions import ApplicationError
@@ -25,8 +28,14 @@ def uploaded(user, dataset, content: bytes, format: str, name: str):
 
 def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, adult, onnx_logistic, skops_boosting,
                                                                         run_on_commit):
+    from django.test import Client
+    from django.urls import reverse
+
+    from explanations.api import job_payload
+    from explanations.exports import explanation_details_csvs, explanation_record, explanations_csv, job_manifest
     from explanations.job_data import job_data_build
     from explanations.models import Explanation
+    from explanations.report import job_report_html
     from explanations.services import job_create
     from uploaded_models.job_classifiers import uploaded_model_job_load
 
@@ -51,6 +60,22 @@ def test_a_job_explains_an_onnx_and_a_skops_model_beside_a_random_forest(user, a
     tree = Explanation.objects.filter(job=job, classifier=skops.key, explainer="shap").first()
     assert tree.data["algorithm"] == "tree" and tree.data["output"] == "log-odds"  # its trees, exactly
     assert tree.trust["additivity_error"] < 1e-6
+    labels = {"random_forest": "Random forest", onnx.key: "Scorecard (uploaded)", skops.key: "Boosting (uploaded)"}
+    payload = job_payload(job)  # pages, the API and every export name an uploaded model by its name, keyed as it is
+    assert payload["classifiers"] == keys and payload["classifier_labels"] == labels
+    assert {run["classifier"]: run["label"] for run in payload["runs"]} == labels
+    table = pd.read_csv(io.StringIO(explanations_csv(list(job.explanations.all()))))
+    assert dict(zip(table["classifier"], table["classifier_label"])) == labels
+    details = pd.read_csv(io.StringIO(explanation_details_csvs(list(job.explanations.all()))["counterfactuals.csv"]))
+    assert set(zip(details["classifier"], details["classifier_label"])) <= set(labels.items())
+    assert job_manifest(job)["classifier_labels"] == labels
+    assert explanation_record(shap, lambda plot, extension: "")["classifier_label"] == "Scorecard (uploaded)"
+    assert "Scorecard (uploaded)" in job_report_html(job=job) and "model:" not in job_report_html(job=job)
+    client = Client()
+    client.force_login(user)
+    page = client.get(reverse("explanations:results", args=[job.pk])).content.decode()
+    assert f'id="tab-{onnx.key}"' in page and ">Scorecard (uploaded)</button>" in page
+
     data = job_data_build(dataset=adult, schema=adult.schema, test_size=0.25, seed=0)
     for model in (onnx, skops):  # what would have to change, asked of each uploaded model itself
         loaded = uploaded_model_job_load(key=model.key, data=data, dataset=adult)
