@@ -4,6 +4,7 @@ predictions the model's own, explained by the image explainers that only call it
 from __future__ import annotations
 
 import io
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,8 @@ def test_an_onnx_cnn_predicts_in_the_app_as_it_does_alone_and_is_explained(api, 
     own = own_probabilities(content, data.X)
     np.testing.assert_allclose(model.predict_proba(data.X), own, atol=1e-6)
     assert body["accuracy"] == pytest.approx(np.mean(own.argmax(axis=1) == data.y))
+    stored = pickle.loads(pickle.dumps(model))  # the graph's bytes: its session is opened again where it is loaded
+    np.testing.assert_allclose(stored.predict_proba(data.X[:2]), own[:2], atol=1e-6)
 
     with run_on_commit():
         job = job_create(owner=user, dataset=digits, classifiers=[body["key"]],

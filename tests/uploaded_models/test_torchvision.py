@@ -7,6 +7,8 @@ the way in: a handful of images keeps the CPU time small.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -85,6 +87,8 @@ def test_torchvision_weights_predict_in_the_app_as_the_network_does_alone(api, d
     own = own_probabilities(net, data.X)
     np.testing.assert_allclose(model.predict_proba(data.X), own, atol=1e-6)
     assert body["accuracy"] == pytest.approx(np.mean(own.argmax(axis=1) == data.y))
+    stored = pickle.loads(pickle.dumps(model))  # as a job's worker stores it and another loads it
+    np.testing.assert_allclose(stored.predict_proba(data.X[:2]), own[:2], atol=1e-6)
 
 
 def test_gradient_explainers_run_on_an_uploaded_resnet(api, digits):
