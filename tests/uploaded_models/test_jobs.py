@@ -131,3 +131,30 @@ def test_the_jobs_api_takes_a_model_key_beside_registry_keys(api, user, adult, o
     assert job["classifiers"] == ["random_forest", onnx.key] and job["status"] == "queued"
     bad = api.post("/api/jobs/", {"dataset": adult.pk, "classifiers": ["model:abc"], "explainers": ["lime"]}, format="json")
     assert bad.status_code == 400 and bad.json()["field"] == "classifiers"
+
+
+def test_an_uploaded_model_costs_and_is_estimated_like_a_trained_one_of_its_kind(user, adult, onnx_logistic,
+                                                                                  skops_boosting, settings):
+    from explanations.estimates import FAMILY_RATES, classifier_rates, plan_build
+    from explanations.quotas import job_cost
+    from explanations.services import job_create, job_options_clean
+
+    onnx = uploaded(user, adult, onnx_logistic, "onnx", "Scorecard")
+    skops = uploaded(user, adult, skops_boosting[0], "skops", "Boosting")
+
+    def cost(classifiers: list[str]) -> int:
+        options = job_options_clean(dataset=adult, classifiers=classifiers, explainers=["lime", "shap"],
+                                    rows={"random": 10}, params={})
+        return job_cost(dataset=adult, options=options)
+
+    assert cost([onnx.key]) == cost([skops.key]) == cost(["logistic_regression"]) > 0
+    assert cost(["random_forest", onnx.key, skops.key]) == 3 * cost(["random_forest"])
+    settings.EXPLAINER_MAX_JOB_COST = cost(["random_forest", onnx.key]) - 1  # two classifiers, trained or not
+    with pytest.raises(ApplicationError, match="This job is too big"):
+        job_create(owner=user, dataset=adult, classifiers=["random_forest", onnx.key], explainers=["lime", "shap"],
+                   rows={"random": 10})
+    assert classifier_rates(skops.key, "tabular") == FAMILY_RATES["tree"]  # a skops boosting pipeline: trees
+    assert classifier_rates(onnx.key, "tabular") == FAMILY_RATES["other"]
+    plan = plan_build(schema=adult.schema, n_rows=adult.n_rows, classifiers=[skops.key, onnx.key], explainers=["lime"],
+                      rows=10, params={})
+    assert set(plan.runs) == {skops.key, onnx.key} and all(run.total > 0 for run in plan.runs.values())
