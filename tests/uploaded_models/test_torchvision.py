@@ -153,3 +153,22 @@ def test_small_grey_images_become_what_torchvision_networks_read():
         ImageInput(channels=4, height=32, width=32)
     shapes = torchvision_shapes("vgg16", 5)  # on the meta device: nothing of VGG-16's size is allocated
     assert shapes["classifier.6.weight"] == [5, 4096] and shapes["features.28.weight"] == [512, 512, 3, 3]
+
+
+def test_a_job_explains_an_uploaded_resnet_beside_the_apps_cnn(api, user, digits, run_on_commit):
+    from explanations.models import Explanation
+    from explanations.services import job_create
+
+    _, content = torchvision_weights("resnet18", 10)
+    body = post_weights(api, digits, content, "resnet18").json()
+    with run_on_commit():
+        job = job_create(owner=user, dataset=digits, classifiers=["cnn", body["key"]], explainers=["saliency", "grad_cam"],
+                         rows={"ids": [5]}, params={"cnn": {"epochs": 1}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    for key in ("cnn", body["key"]):
+        assert sorted(Explanation.objects.filter(job=job, classifier=key).values_list("explainer", flat=True)) == [
+            "grad_cam", "saliency"]
+    cam = Explanation.objects.get(job=job, classifier=body["key"], explainer="grad_cam")
+    assert cam.data["layer"] == "last convolutional layer" and cam.data["attribution_shape"][-3:] == [28, 28, 1]
+    assert "resnet18 (uploaded), Grad-CAM" in cam.plots.first().title
