@@ -136,3 +136,42 @@ def test_a_graph_exported_for_one_image_at_a_time_is_fed_one_at_a_time(api, digi
     model = uploaded_model_job_load(key=body["key"], data=data, dataset=digits)
     np.testing.assert_allclose(model.predict_proba(data.X[:3]),
                                np.concatenate([own_probabilities(content, data.X[i:i + 1]) for i in range(3)]), atol=1e-6)
+
+
+def two_input_net():
+    """An image and a second tensor, which an image model does not take."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def forward(self, image, extra):
+            return image.flatten(1)[:, :10] + extra
+
+    return Net(), (torch.zeros(1, 1, 28, 28), torch.zeros(1, 10)), ["image", "extra"]
+
+
+def exported(net, example, names: list[str]) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.onnx.export(net.eval(), example, buffer, input_names=names, output_names=["logits"],
+                      dynamic_axes={n: {0: "batch"} for n in [*names, "logits"]}, dynamo=False)
+    return buffer.getvalue()
+
+
+def test_onnx_image_models_that_do_not_fit_are_refused_in_a_sentence(api, digits, media_files):
+    import torch
+
+    from uploaded_models.models import UploadedModel
+
+    five = exported(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 5)), torch.zeros(1, 1, 28, 28), ["image"])
+    refused = post_onnx(api, digits, five)
+    assert refused.status_code == 400
+    assert refused.json()["error"] == ("The model gives 5 scores per image but the label has 10 classes; its output j "
+                                       "must be class j in the schema's order.")
+    two = post_onnx(api, digits, exported(*two_input_net()))
+    assert two.status_code == 400
+    assert two.json()["error"] == "An image model takes one input (the image); this one takes 2: image, extra."
+    flat = exported(torch.nn.Linear(784, 10), torch.zeros(1, 784), ["pixels"])  # the pixel columns as one row
+    accepted = post_onnx(api, digits, flat)
+    assert accepted.status_code == 201 and accepted.json()["input_mapping"]["by"] == "flat"
+    assert UploadedModel.objects.count() == 1 and len(media_files()) == 1
