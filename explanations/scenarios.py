@@ -34,6 +34,7 @@ from explanations.ml.tabular import MISSING, categories_sort, category_text
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, Scenario, ScenarioStatus
 from explanations.whatifs import job_models_load
 from uploaded_models.job_classifiers import classifier_label_of
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 explanation_alt = lazy("explanations.ml.plots", "explanation_alt")
@@ -309,7 +310,7 @@ def scenario_explain(*, scenario: Scenario, data: JobData, x: np.ndarray, classi
     predicted = space.class_names[result.predicted]
     label = classifier_label_of(classifier)
     title = (f"Why the edited row {scenario.row} (scenario {scenario.pk}) is predicted {predicted} — "
-             f"{label.lower()}, {explainer_cls.label}")
+             f"{label if uploaded_model_id(classifier) is not None else label.lower()}, {explainer_cls.label}")
     changed = ", ".join(f"{k} = {value_text(v)}" for k, v in scenario.changes.items())
     figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=f"changed: {changed}"[:200])
     png, svg = figure_render(figure)
@@ -320,7 +321,7 @@ def scenario_explain(*, scenario: Scenario, data: JobData, x: np.ndarray, classi
     payload = dict(result.data)
     if isinstance(payload.get("label"), int) and 0 <= payload["label"] < len(space.class_names):
         payload["label"] = space.class_names[payload["label"]]
-    return {"classifier": classifier, "explainer": result.method, "row": scenario.row,
+    return {"classifier": classifier, "classifier_label": label, "explainer": result.method, "row": scenario.row,
             "row_name": data.row_names[scenario.row][:300], "in_train": bool(np.isin(scenario.row, data.train_idx)),
             "true_label": data.row_label(scenario.row), "predicted": predicted,
             "probabilities": {name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
