@@ -35,6 +35,7 @@ from explanations.services.job_create import job_create, job_rerun
 from explanations.services.job_delete import job_delete
 from explanations.shares import job_share, job_unshare
 from explanations.whatifs import whatif_get
+from uploaded_models.job_classifiers import classifier_labels_of
 
 
 def plot_link(request: HttpRequest):
@@ -58,6 +59,7 @@ def job_payload(job: Job, *, detail: bool = False) -> dict:
         "runs": job_run_stages(job=job),
         "error": job.error or None,
         "classifiers": job.classifiers,
+        "classifier_labels": classifier_labels_of(job.classifiers),  # an uploaded model's name for its "model:<id>"
         "explainers": job.explainers,
         "rows": job.rows_spec,
         "params": job.params,
@@ -84,6 +86,7 @@ JOB_DETAIL_OUTPUT = inline_serializer("JobDetail", {
     "id": serializers.IntegerField(), "dataset": serializers.IntegerField(), "status": serializers.CharField(),
     "progress": serializers.FloatField(), "stage": serializers.CharField(), "headline": serializers.CharField(), "runs": serializers.ListField(),
     "error": serializers.CharField(allow_null=True), "classifiers": serializers.ListField(),
+    "classifier_labels": serializers.DictField(child=serializers.CharField(), help_text="Each classifier key's label: an uploaded model's name for its \"model:<id>\""),
     "explainers": serializers.ListField(), "rows": serializers.DictField(), "params": serializers.DictField(),
     "metrics": serializers.DictField(), "created_at": serializers.DateTimeField(),
     "started_at": serializers.DateTimeField(allow_null=True), "finished_at": serializers.DateTimeField(allow_null=True),
@@ -170,7 +173,8 @@ class JobExplanationsApi(APIView):
         items = explanation_list(job=job, classifier=query_text(request.query_params, "classifier"),
                                  row=query_int(request.query_params, "row"))
         link = plot_link(request)
-        return Response([explanation_record(e, link) for e in items])
+        labels = classifier_labels_of(job.classifiers)
+        return Response([explanation_record(e, link, labels) for e in items])
 
 
 class JobDownloadApi(APIView):

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from explainer_site.exceptions import ApplicationError
-from explanations.ml.catalogue import CLASSIFIERS
 from explanations.models import Job
+from uploaded_models.job_classifiers import classifier_labels_of
 
 TOP_FEATURES = 5
 
@@ -66,4 +66,4 @@ def jobs_compare(*, a: Job, b: Job) -> dict[str, Any]:
     return {"a": side_a, "b": side_b, "dataset": a.dataset_id, "rows": rows,
             "differences": {"accuracy_b_minus_a": metric_differs, "top_features_not_shared": top_differs,
                             "rows_predicted_differently": [r["row"] for r in rows if r["differs"]]},
-            "labels": {key: spec.label for key, spec in CLASSIFIERS.items() if key in {*a.classifiers, *b.classifiers}}}
+            "labels": classifier_labels_of([*a.classifiers, *b.classifiers])}

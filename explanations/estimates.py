@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from explanations.ml.catalogue import explainer_entry
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.modalities import schema_modality
 from explanations.ml.params import params_clean
 from explanations.quotas import image_trust_images, roar_retrainings
+from uploaded_models.job_classifiers import classifier_spec_or_none
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def classifier_rates(key: str, modality: str) -> ClassifierRates:
         return MODALITY_RATES[modality]
     if key in RATES:
         return RATES[key]
-    spec = CLASSIFIERS.get(key)
+    spec = classifier_spec_or_none(key)  # an uploaded model: the rates of its family (a skops forest's are trees')
     return FAMILY_RATES.get(spec.family if spec else "other", FAMILY_RATES["other"])
 
 

@@ -26,20 +26,25 @@ from explanations.ml.catalogue import explainer_variant as catalogue_variant
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, Scenario, WhatIf, WhatIfStatus
+from uploaded_models.job_classifiers import classifier_labels_of
 
 logger = logging.getLogger(__name__)
 
 LIBRARIES = ("django", "celery", "numpy", "pandas", "scikit-learn", "lime", "anchor-exp", "shap", "torch", "matplotlib")
 
 
-def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str], str]) -> dict:
-    """One explained row as the API and the ZIP show it: class names, not codes."""
+def explanation_record(explanation: Explanation, plot_link: Callable[[Plot, str], str],
+                       labels: dict[str, str] | None = None) -> dict:
+    """One explained row as the API and the ZIP show it: class names, not codes, and the classifier's label (an
+    uploaded model's name) beside its key; ``labels`` from ``classifier_labels_of`` when there are many rows."""
+    labels = labels if labels is not None else classifier_labels_of([explanation.classifier])
     data = dict(explanation.data)
     if "label" in data and isinstance(data["label"], int):
         names = list(explanation.probabilities)
         data["label"] = names[data["label"]] if 0 <= data["label"] < len(names) else data["label"]
     return {
         "classifier": explanation.classifier,
+        "classifier_label": labels.get(explanation.classifier, explanation.classifier),
         "explainer": explanation.explainer,
         "row": explanation.row,
         "row_name": explanation.row_name,
@@ -66,11 +71,12 @@ def explanation_summary_text(explanation: Explanation) -> str:
 
 
 def explanations_csv(explanations: list[Explanation]) -> str:
+    labels = classifier_labels_of(e.classifier for e in explanations)
     frame = pd.DataFrame(
-        [{"classifier": e.classifier, "explainer": e.explainer, "row": e.row, "row_name": e.row_name,
+        [{"classifier": e.classifier, "classifier_label": labels[e.classifier], "explainer": e.explainer, "row": e.row, "row_name": e.row_name,
           "in_train": e.in_train, "true_label": e.true_label, "predicted": e.predicted,
           "confidence": round(e.confidence, 4), "explanation": explanation_summary_text(e)} for e in explanations],
-        columns=["classifier", "explainer", "row", "row_name", "in_train", "true_label", "predicted", "confidence", "explanation"])
+        columns=["classifier", "classifier_label", "explainer", "row", "row_name", "in_train", "true_label", "predicted", "confidence", "explanation"])
     buffer = io.StringIO()
     formula_safe(frame).to_csv(buffer, index=False)
     return buffer.getvalue()
@@ -82,13 +88,14 @@ def explanation_details_csvs(explanations: list[Explanation]) -> dict[str, str]:
     import pandas as pd
 
     tables: dict[str, list[dict]] = {}
+    labels = classifier_labels_of(e.classifier for e in explanations)
     for e in explanations:
         modality = schema_modality(getattr(e.job, "schema", None))
         entry = catalogue_variant(e.explainer, modality)
         if entry is None or not entry.detail_name:  # the catalogue says so: no explainer class loaded for the rest
             continue
         explainer = explainer_variant(e.explainer, modality)
-        lead = {"classifier": e.classifier, "explainer": e.explainer, "row": e.row, "row_name": e.row_name}
+        lead = {"classifier": e.classifier, "classifier_label": labels[e.classifier], "explainer": e.explainer, "row": e.row, "row_name": e.row_name}
         tables.setdefault(f"{explainer.detail_name}.csv", []).extend({**lead, **row} for row in explainer.detail_rows(e.data))
     out = {}
     for name, rows in tables.items():
@@ -117,6 +124,7 @@ def job_manifest(job: Job) -> dict:
                     "rows": job.dataset.n_rows, "columns": job.dataset.n_columns},
         "schema": job.schema,
         "classifiers": job.classifiers,
+        "classifier_labels": classifier_labels_of(job.classifiers),
         "explainers": job.explainers,
         "rows": job.rows_spec,
         "parameters": job.params,
@@ -182,7 +190,8 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
     download pack again)."""
     stamp = stamp or job_zip_stamp(job)
     explanations = list(job.explanations.prefetch_related("plots").order_by("classifier", "row", "explainer"))
-    records = [explanation_record(e, lambda p, ext: plot_archive_name(p, ext)) for e in explanations]
+    labels = classifier_labels_of(job.classifiers)
+    records = [explanation_record(e, lambda p, ext: plot_archive_name(p, ext), labels) for e in explanations]
     with tempfile.TemporaryFile() as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for plot in job.plots.select_related("explanation"):
@@ -223,9 +232,11 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
 def insight_archive_files(*, job: Job) -> dict[str, str]:
     """Extra files for the job's ZIP: the trust table (JSON with readings, and CSV) and every what-if curve."""
     summary = job_trust_summary(job=job)
-    columns = ["classifier", "explainer", "rank", "n_rows", *trust_metrics.TRUST_KEYS, "mean_position"]
+    columns = ["classifier", "classifier_label", "explainer", "rank", "n_rows", *trust_metrics.TRUST_KEYS, "mean_position"]
+    labels = classifier_labels_of(job.classifiers)
+    table = [{**e, "classifier_label": labels.get(e.get("classifier"), e.get("classifier"))} for e in summary["table"]]
     buffer = io.StringIO()
-    formula_safe(pd.DataFrame([{c: e.get(c) for c in columns} for e in summary["table"]], columns=columns)).to_csv(buffer, index=False)
+    formula_safe(pd.DataFrame([{c: e.get(c) for c in columns} for e in table], columns=columns)).to_csv(buffer, index=False)
     whatifs = [{"row": w.row, "feature": w.feature, "grid": w.grid, "grid_labels": w.grid_labels, "curves": w.curves,
                 "plots": [{"kind": w.plot.kind, "png": plot_archive_name(w.plot, "png"), "svg": plot_archive_name(w.plot, "svg")}]
                 if w.plot else []}
@@ -261,11 +272,12 @@ def scenarios_archive_files(*, job: Job) -> dict[str, str]:
     if not scenarios:
         return {}
     records = [scenario_record(s, plot_archive_name) for s in scenarios]
+    labels = classifier_labels_of(job.classifiers)
     lines = [{"scenario": s.pk, "row": s.row, "changes": "; ".join(f"{k} = {value_text(v)}" for k, v in s.changes.items()),
-              "status": s.status, "classifier": key, "predicted": p["predicted"],
+              "status": s.status, "classifier": key, "classifier_label": labels.get(key, key), "predicted": p["predicted"],
               "confidence": round(max(p["probabilities"].values(), default=0.0), 4)}
              for s in scenarios for key, p in (s.predictions or {"": {"predicted": "", "probabilities": {}}}).items()]
     buffer = io.StringIO()
-    formula_safe(pd.DataFrame(lines, columns=["scenario", "row", "changes", "status", "classifier", "predicted",
-                                              "confidence"])).to_csv(buffer, index=False)
+    formula_safe(pd.DataFrame(lines, columns=["scenario", "row", "changes", "status", "classifier", "classifier_label",
+                                              "predicted", "confidence"])).to_csv(buffer, index=False)
     return {"scenarios.json": json.dumps(records, indent=2, default=str), "scenarios.csv": buffer.getvalue()}

@@ -26,13 +26,13 @@ from django.core.files.storage import default_storage
 
 from explanations.job_data import JobData
 from explanations.ml import image_trust, roar
-from explanations.ml.catalogue import CLASSIFIERS
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers import EXPLAINER_VARIANTS
 from explanations.ml.explainers.base import row_seed
 from explanations.ml.modalities import explainer_for
 from explanations.ml.trust import trust_params_clean
 from explanations.models import Explanation, Job, ModelRun
+from uploaded_models.job_classifiers import classifier_label_of
 
 if TYPE_CHECKING:  # the web process imports this module for the ROAR summary: no torch there
     from explanations.ml.explainers.image import ImagePredictor
@@ -256,7 +256,7 @@ def roar_summary(*, job: Job) -> dict[str, Any]:
         table = (run.metrics or {}).get("roar")
         if not table:
             continue
-        entry = {**table, "classifier_label": CLASSIFIERS[run.classifier].label if run.classifier in CLASSIFIERS else run.classifier}
+        entry = {**table, "classifier_label": classifier_label_of(run.classifier)}
         entry["methods"] = [{**m, "label": "Random pixels (baseline)" if m["method"] == roar.RANDOM
                              else EXPLAINER_VARIANTS["image"][m["method"]].label if m["method"] in EXPLAINER_VARIANTS["image"]
                              else m["method"],

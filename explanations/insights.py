@@ -20,7 +20,7 @@ from explanations.image_trust_run import roar_summary
 from explanations.job_data import JobData
 from explanations.ml import image_trust
 from explanations.ml import trust as trust_metrics
-from explanations.ml.catalogue import EXPLAINER_VARIANTS, classifier_label, explainer_label
+from explanations.ml.catalogue import EXPLAINER_VARIANTS, explainer_label
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, Predictor, row_seed
@@ -28,6 +28,7 @@ from explanations.ml.lazy import lazy
 from explanations.ml.representative_rows import representative_rows_pick
 from explanations.models import Explanation, Job, ModelRun, WhatIfStatus
 from explanations.whatifs import whatif_get, whatif_list
+from uploaded_models.job_classifiers import classifier_label_of
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 rankdata = lazy("scipy.stats", "rankdata")
@@ -244,11 +245,11 @@ def job_trust_summary(*, job: Job) -> dict[str, Any]:
             # Ranked only on scores measured for at least two of its explainers: no scores, no place (null).
             rank += e["mean_position"] is not None
             e["rank"] = rank if e["mean_position"] is not None else None
-            e["classifier_label"] = classifier_label(classifier)
+            e["classifier_label"] = classifier_label_of(classifier)
             e["explainer_label"] = explainer_label(e["explainer"])
         ranked.extend(entries)
     representative = {run.classifier: {**run.metrics["representative_rows"],
-                                       "label": classifier_label(run.classifier)}
+                                       "label": classifier_label_of(run.classifier)}
                       for run in job.runs.all() if (run.metrics or {}).get("representative_rows")}
     measured = [key for key in trust_metrics.TRUST_KEYS if any(e[key] is not None for e in ranked)]
     return {"table": ranked, "metrics": metric_descriptions(job), "representative_rows": representative,
@@ -263,7 +264,7 @@ def row_comparison(*, job: Job, row: int, explanations: list[Explanation]) -> di
     """
     tables = EXPLAINER_VARIANTS["tabular"]
     columns = [{"classifier": e.classifier, "explainer": e.explainer,
-                "label": f"{classifier_label(e.classifier)} · {explainer_label(e.explainer)}",
+                "label": f"{classifier_label_of(e.classifier)} · {explainer_label(e.explainer)}",
                 "top": [name for name, _ in (e.trust or {}).get("top_features", [])],
                 "signs": {name: value for name, value in (e.trust or {}).get("top_features", [])}}
                for e in explanations if (e.trust or {}).get("top_features")]

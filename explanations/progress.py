@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from explanations.estimates import JobPlan, job_plan
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.models import FINAL_STATUSES, Job, JobStatus, ModelRunStatus
+from uploaded_models.job_classifiers import classifier_label_of
 
 MIN_MEASURED_SECONDS = 2.0  # a rate from less work than this is noise: the estimate stands instead
 RUNNING_CAP = 0.99  # the bar's ceiling while anything remains
@@ -49,8 +49,7 @@ def run_states(job: Job, plan: JobPlan, now) -> list[RunState]:
             done += sum(min(counts[(run.classifier, e)], runplan.rows) * s for e, s in runplan.row_seconds.items())
         started_at = run.started_at or (job.started_at if run.status != ModelRunStatus.PENDING else None)
         elapsed = max((now - started_at).total_seconds(), 0.0) if started_at else 0.0
-        spec = CLASSIFIERS.get(run.classifier)
-        states.append(RunState(classifier=run.classifier, label=spec.label if spec else run.classifier, status=run.status,
+        states.append(RunState(classifier=run.classifier, label=classifier_label_of(run.classifier), status=run.status,
                                stage=run.stage, done=min(done, runplan.total), total=runplan.total,
                                started=started_at is not None, elapsed=elapsed))
     return states

@@ -14,8 +14,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from explanations.insights import job_trust_summary
-from explanations.ml.catalogue import classifier_label, explainer_label
+from explanations.ml.catalogue import explainer_label
 from explanations.models import Job, Plot, WhatIfStatus
+from uploaded_models.job_classifiers import classifier_label_of, classifier_labels_of
 
 REPORT_ROWS_MAX = 60  # explained rows drawn into the file (each with every explainer's plot); the ZIP has them all
 
@@ -37,10 +38,12 @@ def report_plot(plot: Plot | None) -> dict | None:
 def job_report_html(*, job: Job) -> str:
     """The report of a job as it is now (a job still running reports what is done so far)."""
     runs = []
+    labels = classifier_labels_of(job.classifiers)
+    label = lambda key: labels.get(key) or classifier_label_of(key)  # noqa: E731
     for run in job.runs.all():
         plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True,
                                                           classifier=run.classifier)]
-        runs.append({"label": classifier_label(run.classifier), "metrics": run.metrics or {}, "plots": plots})
+        runs.append({"label": label(run.classifier), "metrics": run.metrics or {}, "plots": plots})
     explanations = list(job.explanations.prefetch_related("plots").order_by("row", "classifier", "explainer"))
     shown_rows = sorted({e.row for e in explanations})[:REPORT_ROWS_MAX]
     rows: dict[int, dict] = {}
@@ -49,7 +52,7 @@ def job_report_html(*, job: Job) -> str:
             break
         entry = rows.setdefault(e.row, {"row": e.row, "name": e.row_name, "true_label": e.true_label, "items": []})
         entry["items"].append({
-            "classifier": classifier_label(e.classifier),
+            "classifier": label(e.classifier),
             "explainer": explainer_label(e.explainer),
             "predicted": e.predicted, "confidence": e.confidence, "correct": e.is_correct,
             "plot": report_plot(next(iter(e.plots.all()), None)),
@@ -60,7 +63,7 @@ def job_report_html(*, job: Job) -> str:
     return render_to_string("explanations/report/report.html", {
         "job": job, "runs": runs, "rows": list(rows.values()), "n_rows": n_rows, "rows_cut": n_rows > len(rows),
         "summary": job_trust_summary(job=job), "partial_dependence": whatifs, "made_at": timezone.now(),
-        "classifiers": ", ".join(map(classifier_label, job.classifiers)),
+        "classifiers": ", ".join(map(label, job.classifiers)),
         "explainers": ", ".join(map(explainer_label, job.explainers)),
     })
 

@@ -27,7 +27,6 @@ from explanations.exports import scenario_record  # noqa: F401  (the API reads t
 from explanations.insights import trust_record
 from explanations.job_data import JobData, job_data_build
 from explanations.ml.catalogue import explainer_entry
-from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import explainer_for
 from explanations.ml.explainers.base import number_parse, value_shown
 from explanations.ml.lazy import lazy
@@ -36,6 +35,8 @@ from explanations.ml.tabular import MISSING, categories_sort, category_text
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, Scenario, ScenarioStatus
 from explanations.services.results_save import plot_files_save
 from explanations.whatifs import job_models_load
+from uploaded_models.job_classifiers import classifier_label_of
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 explanation_alt = lazy("explanations.ml.plots", "explanation_alt")
@@ -307,9 +308,9 @@ def scenario_explain(*, scenario: Scenario, data: JobData, x: np.ndarray, classi
     result = explainer.explain(x[None, :], [scenario.row])[0]
     seconds = time.perf_counter() - started
     predicted = space.class_names[result.predicted]
-    label = CLASSIFIERS[classifier].label if classifier in CLASSIFIERS else classifier
+    label = classifier_label_of(classifier)
     title = (f"Why the edited row {scenario.row} (scenario {scenario.pk}) is predicted {predicted} — "
-             f"{label.lower()}, {explainer_cls.label}")
+             f"{label if uploaded_model_id(classifier) is not None else label.lower()}, {explainer_cls.label}")
     changed = ", ".join(f"{k} = {value_text(v)}" for k, v in scenario.changes.items())
     figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=f"changed: {changed}"[:200])
     png, svg = figure_render(figure)
@@ -320,7 +321,7 @@ def scenario_explain(*, scenario: Scenario, data: JobData, x: np.ndarray, classi
     payload = dict(result.data)
     if isinstance(payload.get("label"), int) and 0 <= payload["label"] < len(space.class_names):
         payload["label"] = space.class_names[payload["label"]]
-    return {"classifier": classifier, "explainer": result.method, "row": scenario.row,
+    return {"classifier": classifier, "classifier_label": label, "explainer": result.method, "row": scenario.row,
             "row_name": data.row_names[scenario.row][:300], "in_train": bool(np.isin(scenario.row, data.train_idx)),
             "true_label": data.row_label(scenario.row), "predicted": predicted,
             "probabilities": {name: round(float(p), 6) for name, p in zip(space.class_names, result.probabilities)},
@@ -341,7 +342,7 @@ def scenario_is_stuck(scenario: Scenario) -> bool:
 
 
 def plot_caption(plot: Plot) -> str:
-    classifier = CLASSIFIERS[plot.classifier].label if plot.classifier in CLASSIFIERS else plot.classifier
+    classifier = classifier_label_of(plot.classifier)
     return f"{classifier} · {explainer_entry(plot.kind, 'tabular').label}, for the edited row"
 
 
@@ -352,7 +353,7 @@ def scenario_cards(*, job: Job, row: int, original: dict[str, str], row_values: 
     for scenario in scenario_list(job=job, row=row):
         lines = []
         for key, p in (scenario.predictions or {}).items():
-            label = CLASSIFIERS[key].label if key in CLASSIFIERS else key
+            label = classifier_label_of(key)
             lines.append({"label": label, "predicted": p["predicted"],
                           "confidence": max(p["probabilities"].values(), default=0.0),
                           "before": original.get(key, ""), "changed": original.get(key, p["predicted"]) != p["predicted"]})

@@ -12,7 +12,6 @@ from PIL import Image
 
 from datasets.selectors import dataset_row_record
 from explanations.job_data import image_shape_of, pixels_to_images
-from explanations.ml.catalogue import CLASSIFIERS
 from explanations.models import Explanation, Job, ModelRun, Plot, StepKind, StepStatus
 
 
@@ -37,10 +36,13 @@ def job_progress(*, job: Job) -> float:
 
 def job_run_stages(*, job: Job) -> list[dict]:
     """Each classifier's own line (parallel tasks would otherwise overwrite one another's job stage)."""
-    labels = {key: spec.label for key, spec in CLASSIFIERS.items()}
+    from uploaded_models.job_classifiers import classifier_labels_of  # "model:<id>": the uploaded model's name
+
+    runs = list(job.runs.all())
+    labels = classifier_labels_of(r.classifier for r in runs)
     return [{"classifier": r.classifier, "label": labels.get(r.classifier, r.classifier), "status": r.status,
              "stage": r.stage, "progress": 1.0 if r.status == "done" else round(min(r.units_done / max(r.units_total, 1), 1.0), 4)}
-            for r in job.runs.all()]
+            for r in runs]
 
 
 def job_metrics(*, job: Job) -> dict[str, dict]:

@@ -23,7 +23,7 @@ from explanations.compare import jobs_compare
 from explanations.estimates import form_estimate
 from explanations.exports import job_zip_fresh
 from explanations.insights import job_trust_summary, row_insight
-from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, explainer_label, explainer_variant
+from explanations.ml.catalogue import EXPLAINERS, explainer_label, explainer_variant
 from explanations.ml.explainers import explainer_for
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
@@ -304,7 +304,7 @@ def job_results(request: HttpRequest, job_id: int) -> HttpResponse:
                                   "explainers": []})["explainers"].append(explainer)
         shown, pages = rows_table_page(list(rows.values()), table)
         plots = list(job_global_plots(job=job, classifier=run.classifier))
-        runs.append({"run": run, "spec": CLASSIFIERS.get(run.classifier), "rows": shown, "n_rows": len(rows),
+        runs.append({"run": run, "spec": classifier_spec_or_none(run.classifier), "rows": shown, "n_rows": len(rows),
                      "pages": pages, "plots": plots,
                      # What results_live.js compares to swap only the parts that changed while the job runs.
                      "metrics_version": f"{run.status}-{bool(run.metrics)}-{len(rows)}",

@@ -19,13 +19,14 @@ from explainer_site.exceptions import ApplicationError
 from explanations.job_data import JobData, job_data_build
 from explanations.ml import trust as trust_metrics
 from explanations.ml import whatif as whatif_math
-from explanations.ml.catalogue import CLASSIFIERS, classifier_label, global_view_entries
+from explanations.ml.catalogue import global_view_entries
 from explanations.ml.classifiers import predictor_build
 from explanations.ml.explainers.base import Predictor
 from explanations.ml.model_files import model_file_load
 from explanations.models import Explanation, Job, ModelRunStatus, Plot, WhatIf, WhatIfStatus
 from explanations.services.job_state import job_stage_set
 from explanations.services.results_save import plot_files_save
+from uploaded_models.job_classifiers import classifier_label_of, classifier_spec_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def whatif_save(*, job: Job, data: JobData, predictors: dict[str, Predictor], ro
                     f"its {feature} ({space.value_text(j, x[j])})")
         current = float(x[j])
     class_name = space.class_names[class_index]
-    lines = {classifier_label(key): proba[:, class_index] for key, proba in probas.items()}
+    lines = {classifier_label_of(key): proba[:, class_index] for key, proba in probas.items()}
     figure = whatif_plot(grid, labels, lines, feature=feature, class_name=class_name, title=title, subtitle=subtitle,
                          current=current, categorical=categorical)
     png, svg = figure_render(figure)
@@ -195,7 +196,8 @@ def whatif_get(*, job: Job, row: int | None, feature: str) -> WhatIf:
 def whatif_enqueue(*, job: Job, whatif_id: int) -> None:
     from explanations.tasks import whatif_draw as whatif_draw_task
 
-    queues = {CLASSIFIERS[key].queue for key in job.classifiers if key in CLASSIFIERS}
+    specs = [classifier_spec_or_none(key) for key in job.classifiers]  # an uploaded network's queue too
+    queues = {spec.queue for spec in specs if spec is not None}
     try:
         whatif_draw_task.apply_async(args=[whatif_id], queue="gpu" if "gpu" in queues else "celery")
     except Exception:  # the broker is away: say so on the what-if; asking again later queues it again

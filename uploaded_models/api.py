@@ -31,7 +31,8 @@ class UploadedModelInput(serializers.Serializer):
     format = serializers.ChoiceField(choices=["onnx", "skops", "safetensors"],
                                      help_text="onnx, skops (scikit-learn) or safetensors (weights of `architecture`)")
     architecture = serializers.CharField(required=False, allow_blank=True, max_length=32,
-                                         help_text="safetensors only: cnn (images) or mlp (tables)")
+                                         help_text="safetensors only: cnn, resnet18, vgg11, vgg16 or mobilenet_v3_small "
+                                                   "(images), mlp (tables)")
     n_classes = serializers.IntegerField(required=False, min_value=2, max_value=10_000,
                                          help_text="safetensors only: the size of the network's last layer")
 

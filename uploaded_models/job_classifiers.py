@@ -8,14 +8,16 @@ dataset's columns may have changed since).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from explanations.job_data import JobData
+from explanations.ml.catalogue import classifier_label
 from explanations.ml.classifiers import ClassifierSpec, classifier_spec_get
-from explanations.ml.modalities import classifier_for
+from explanations.ml.modalities import classifier_for, schema_modality
 from explanations.ml.uploaded import ModelFileRefused, outputs_match
 
 from .models import UploadedModel
@@ -28,20 +30,28 @@ def _not_trained(params: dict, space: Any, seed: int) -> Any:
 
 @dataclass(frozen=True)
 class UploadedModelSpec(ClassifierSpec):
-    """A user's model shown as a classifier: one kind of data, never built (it is loaded)."""
+    """A user's model shown as a classifier: one kind of data, never built (it is loaded); ``gradients``: whether
+    the explainers that need a network's gradients can run on it (an ONNX graph is only called)."""
+
+    gradients: bool = True
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return (self.modality,)
 
 
+def uploaded_model_label(name: str) -> str:
+    return f"{name} (uploaded)"
+
+
 def uploaded_model_spec(model: UploadedModel) -> ClassifierSpec:
-    modality = "image" if model.architecture == "cnn" else "tabular"
+    modality = schema_modality(model.dataset.schema)
     return UploadedModelSpec(
-        key=model.key, modality=modality, label=f"{model.name} (uploaded)",
+        key=model.key, modality=modality, label=uploaded_model_label(model.name),
         description=f"Your {model.get_format_display()} model “{model.name}”, uploaded for this dataset.",
         params=(), queue="gpu" if model.format == "safetensors" else "celery",
-        family="tree" if model.family == "tree" else "other", builder="uploaded_models.job_classifiers:_not_trained")
+        family="tree" if model.family == "tree" else "other", builder="uploaded_models.job_classifiers:_not_trained",
+        gradients=model.format == "safetensors")
 
 
 def classifier_spec_of(key: str, modality: str | None = None, *, dataset=None) -> ClassifierSpec:
@@ -75,7 +85,7 @@ def uploaded_model_job_load(*, key: str, data: JobData, dataset) -> Any:
                                "again so it is checked against the new columns.")
     with model.file.open("rb") as handle:
         content = handle.read()
-    schema = {"image_shape": dataset.schema.get("image_shape")} if model.architecture == "cnn" else {}
+    schema = dataset.schema
     try:
         loaded = uploaded_model_load(content=content, format=model.format, architecture=model.architecture,
                                      data=data, schema=schema, numeric=list(mapping.get("numeric") or []))
@@ -98,3 +108,18 @@ def classifier_spec_or_none(key: str) -> ClassifierSpec | None:
         return classifier_spec_of(key)
     except KeyError:
         return None
+
+
+def classifier_labels_of(keys: Iterable[str]) -> dict[str, str]:
+    """What pages and exports call each of a job's classifier keys: the registry's label, an uploaded model's name
+    (one query for all of them), or the key itself for a classifier since removed or a model since deleted."""
+    keys = list(dict.fromkeys(keys))
+    ids = {key: uploaded_model_id(key) for key in keys}
+    names = dict(UploadedModel.objects.filter(pk__in=[i for i in ids.values() if i and i > 0]).values_list("pk", "name"))
+    return {key: classifier_label(key) if ids[key] is None else uploaded_model_label(names[ids[key]]) if ids[key] in names
+            else key for key in keys}
+
+
+def classifier_label_of(key: str) -> str:
+    """One key's label, as ``classifier_labels_of`` gives it (no query for the registry's keys)."""
+    return classifier_labels_of([key])[key]

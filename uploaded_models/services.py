@@ -45,7 +45,7 @@ def uploaded_model_load(*, content: bytes, format: str, architecture: str, data:
                                 class_values=data.class_values, architecture=architecture)
     if modality == "image":
         return image_model_load(content, format=format, architecture=architecture, n_classes=len(data.class_values),
-                                image_shape=image_shape_of(schema))
+                                image_shape=image_shape_of(schema), check_images=data.X[np.flatnonzero(data.y >= 0)])
     raise ModelFileRefused("Uploaded models explain tables and images; for texts, train a classifier in the app.")
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 from explanations.ml.explainers.base import FeatureSpace, Predictor
 from explanations.ml.lazy import lazy
 from explanations.ml.tabular import MISSING, category_text
+from explanations.ml.uploaded_images import ImageModelRefused, onnx_image_model_load
 from explanations.ml.uploaded_networks import ARCHITECTURES, WeightsRefused, network_load
 
 ort = lazy("onnxruntime")
@@ -37,7 +38,8 @@ FORMATS = {"onnx": "ONNX", "skops": "skops (scikit-learn)", "safetensors": "safe
 EXPORT_HELP = (
     "Upload an ONNX file (scikit-learn: skl2onnx.to_onnx(model, X[:1]); PyTorch: torch.onnx.export(...)), "
     "a skops file of a scikit-learn model (skops.io.dump(model, 'model.skops')), or safetensors weights of the app's "
-    "CNN or MLP (safetensors.torch.save_file(model.state_dict(), 'model.safetensors')).")
+    "CNN or MLP or of torchvision's resnet18, vgg11, vgg16 or mobilenet_v3_small "
+    "(safetensors.torch.save_file(model.state_dict(), 'model.safetensors')).")
 CHECK_ROWS = 20
 SKOPS_UNPACKED_MAX = 1024 * 1024 * 1024  # what a skops archive may unpack to: a zip bomb stops here
 # Types a scikit-learn model's file names beyond skops's own trusted list: arrays, dtypes, the tree structures
@@ -406,14 +408,21 @@ def table_model_load(content: bytes, *, format: str, space: FeatureSpace, numeri
 
 
 def image_model_load(content: bytes, *, format: str, architecture: str, n_classes: int,
-                     image_shape: tuple[int, int, int]) -> Any:
-    """Network weights for images: a fitted ``TorchCNNClassifier`` (gradient explainers read its module)."""
+                     image_shape: tuple[int, int, int], check_images: np.ndarray | None = None) -> Any:
+    """An image classifier: network weights as a fitted ``TorchCNNClassifier`` (gradient explainers read its
+    module), or an ONNX graph over the pixels (``uploaded_images``: explainers that only call the model)."""
     refusal = format_refusal(content, format)
     if refusal:
         raise ModelFileRefused(refusal)
+    if format == "onnx":
+        try:
+            return onnx_image_model_load(content, image_shape=image_shape, n_classes=n_classes,
+                                         check_images=None if check_images is None else check_images[:CHECK_ROWS])
+        except ImageModelRefused as error:
+            raise ModelFileRefused(str(error)) from None
     if format != "safetensors":
-        raise ModelFileRefused("For images the app reads safetensors weights of its CNN; ONNX and skops models are "
-                               "for tables.")
+        raise ModelFileRefused("For images the app reads ONNX graphs and safetensors weights of a network it knows; "
+                               "skops models are for tables.")
     try:
         return network_load(content, architecture=architecture, n_classes=n_classes, image_shape=image_shape)
     except WeightsRefused as error:
@@ -427,7 +436,7 @@ def outputs_match(model: Any, X: np.ndarray, class_values: Sequence[str]) -> dic
     if not isinstance(model, UploadedTableModel):  # the app's own networks: output j is class j
         proba = np.asarray(model.predict_proba(rows), dtype=np.float64)
         _probabilities_check(proba, len(class_values))
-        return {"class_labels": [str(v) for v in class_values], "inputs": "network"}
+        return {"class_labels": [str(v) for v in class_values], "inputs": getattr(model, "layout", "") or "network"}
     try:
         proba, labels, predicted = model.raw_proba(rows)
     except ModelFileRefused:

@@ -13,7 +13,7 @@ from datasets.models import Dataset
 from explainer_site.exceptions import ApplicationError
 from explanations import quotas
 from explanations.insights import insight_params_clean
-from explanations.ml.catalogue import explainer_entry, explainer_variant
+from explanations.ml.catalogue import IMAGE_EXPLAINERS_CALLING_ONLY, explainer_entry, explainer_variant
 from explanations.ml.classifiers import CLASSIFIERS
 from explanations.ml.explainers import EXPLAINERS, explainer_explains
 from explanations.ml.explainers.base import ExplainerError, number_parse, params_clean
@@ -57,6 +57,15 @@ def job_options_clean(*, dataset: Dataset, classifiers: list[str], explainers: l
             raise ApplicationError(f"{explainer_cls.label} cannot explain {', '.join(refused)}: it needs the network's "
                                    f"gradients. Leave it out, or pick only {', '.join(CLASSIFIERS[c].label for c in explainer_cls.classifiers)}.",
                                    {"field": "explainers"})
+    if modality == "image":  # an uploaded ONNX graph is only called: the methods that read gradients cannot run
+        called_only = [spec.label for spec in classifier_specs.values() if not getattr(spec, "gradients", True)]
+        refused = [e.label for key, e in explainer_classes.items() if key not in IMAGE_EXPLAINERS_CALLING_ONLY]
+        if called_only and refused:
+            raise ApplicationError(
+                f"{', '.join(refused)} cannot explain {', '.join(called_only)}: they need the network's gradients, and "
+                f"an ONNX model is only called. Leave them out, or pick "
+                f"{', '.join(explainer_entry(k, 'image').label for k in IMAGE_EXPLAINERS_CALLING_ONLY)}.",
+                {"field": "explainers"})
     params = dict(params or {})
     clean: dict = {}
     try:

@@ -16,6 +16,7 @@ from explanations.ml.lazy import lazy
 from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.models import Explanation, Job, ModelRun, ModelRunStatus, Plot
 from uploaded_models.job_classifiers import classifier_spec_of
+from uploaded_models.selectors import uploaded_model_id
 
 # Imported where models are fitted and plots drawn (workers), not when the web process loads this module.
 accuracy_score = lazy("sklearn.metrics", "accuracy_score")
@@ -67,7 +68,8 @@ def explanation_picture(*, job: Job, run: ModelRun, data: JobData, result: Expla
     space = data.space
     predicted = space.class_names[result.predicted]
     spec, explainer_cls = classifier_spec_of(run.classifier), explainer_for(result.method, schema_modality(job.schema))
-    title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=spec.label.lower(),
+    label = spec.label if uploaded_model_id(run.classifier) is not None else spec.label.lower()  # a name as typed
+    title = explanation_title(data=data, row=result.row, predicted=predicted, classifier_label=label,
                               explainer_label=explainer_cls.label)
     subtitle = " · ".join(f"{k.replace('_', ' ')} {v}" for k, v in job.params.get(result.method, {}).items())
     figure = explanation_figure(explainer_cls, result, space, title=title, subtitle=subtitle, trust=trust)

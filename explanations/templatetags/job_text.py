@@ -10,7 +10,7 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
-from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS
+from explanations.ml.catalogue import EXPLAINERS
 from explanations.ml.params import features_default
 
 register = template.Library()
@@ -87,7 +87,9 @@ def best_accuracy(job) -> str:
     if not scored:
         return "—"
     accuracy, key = max(scored)
-    return f"{percent(accuracy)} ({getattr(CLASSIFIERS.get(key), 'label', key)})"
+    from uploaded_models.job_classifiers import classifier_label_of
+
+    return f"{percent(accuracy)} ({classifier_label_of(key)})"
 
 
 TRUST_HEADINGS = {  # short enough that the measured columns fit at 1366 px

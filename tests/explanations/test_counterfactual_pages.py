@@ -72,8 +72,8 @@ def test_a_job_shows_counterfactuals_on_the_row_page_in_trust_and_in_the_exports
     response = api.get(f"/api/jobs/{job_id}/download/")
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     changes = pd.read_csv(io.BytesIO(archive.read("counterfactuals.csv")), keep_default_na=False)
-    assert list(changes.columns) == ["classifier", "explainer", "row", "row_name", "counterfactual", "feature", "from",
-                                     "to", "predicted", "probability"]
+    assert list(changes.columns) == ["classifier", "classifier_label", "explainer", "row", "row_name", "counterfactual", "feature",
+                                     "from", "to", "predicted", "probability"]
     assert len(changes) == sum(len(cf["changes"]) for r in records for cf in r["data"]["counterfactuals"])
     summary = pd.read_csv(io.BytesIO(archive.read("explanations.csv")), keep_default_na=False)
     assert summary["explanation"].str.contains("→ predicted").all()

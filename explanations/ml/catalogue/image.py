@@ -7,6 +7,9 @@ from explanations.ml.catalogue.registry import ClassifierSpec, ExplainerEntry, r
 from explanations.ml.params import Param
 
 SEGMENTATIONS = ("quickshift", "slic", "felzenszwalb")
+# The image explainers that only call the model (no gradients): all an uploaded ONNX graph allows. SHAP then
+# runs as Kernel SHAP over superpixels.
+IMAGE_EXPLAINERS_CALLING_ONLY = ("lime", "anchor", "shap", "occlusion", "rise")
 # How the image explainers that work on superpixels cut an image (scikit-image's segmentations).
 SEGMENTATION_PARAMS = (
     Param('segmentation', 'Superpixels', 'quickshift', kind='choice', choices=('quickshift', 'slic', 'felzenszwalb'), help='How the image is cut into regions (scikit-image).'),

@@ -30,7 +30,7 @@ from anchor.anchor_image import AnchorImage
 from lime.lime_image import LimeImageExplainer as LimeImage
 from lime.wrappers.scikit_image import SegmentationAlgorithm
 
-from explanations.ml.catalogue import SEGMENTATIONS
+from explanations.ml.catalogue import IMAGE_EXPLAINERS_CALLING_ONLY, SEGMENTATIONS
 from explanations.ml.engine import stop_check
 from explanations.ml.explainers.base import (
     BaseExplainer,
@@ -271,6 +271,9 @@ class TorchImageExplainer(ImageExplainer):
         super().fit(X_train, predictor, space, seed=seed)
         if getattr(predictor, "module", None) is None:
             raise ExplainerError(f"{self.label} needs a PyTorch model (the convolutional network).")
+        if not getattr(predictor.module, "differentiable", True) and self.key not in IMAGE_EXPLAINERS_CALLING_ONLY:
+            raise ExplainerError(f"{self.label} needs the network's gradients; this model (an uploaded ONNX graph) is "
+                                 "only called.")
         self.device_ = predictor.device or torch.device("cpu")
         self.classes_ = np.asarray(predictor.classes, dtype=int)
         size = min(self.settings.get("background_size", 0) or 0, len(self.X_train_))
@@ -319,6 +322,8 @@ class DeepShapExplainer(TorchImageExplainer):
 
         super().fit(X_train, predictor, space, seed=seed)
         self.algorithm_ = self.settings["algorithm"]
+        if not getattr(predictor.module, "differentiable", True):
+            self.algorithm_ = "kernel"  # a model that is only called: Kernel SHAP over superpixels
         if self.algorithm_ == "kernel":
             return self
         self.module_ = copy.deepcopy(predictor.module).eval()  # shap hooks into the module it is given
