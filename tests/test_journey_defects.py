@@ -89,7 +89,7 @@ def test_13_a_rule_that_applies_to_few_rows_says_under_one_percent(finished, cli
 
 
 def trust_table(html: str) -> str:
-    start = html.index('<table class="trust-summary">')
+    start = html.index('<table class="trust-summary"')
     return html[start:html.index("</table>", start)]
 
 
