@@ -181,3 +181,20 @@ def test_14_the_explained_rows_table_sorts_filters_and_pages(zoo, user, client):
     assert "Page 3 of 3" in client.get(f"/jobs/{job.pk}/results/?page=999").content.decode()  # past the end: the last
     junk = client.get(f"/jobs/{job.pk}/results/?page=99999999999&sort=evil&show=%00")
     assert junk.status_code == 200 and "Page 1 of 3" in junk.content.decode()
+
+
+def test_8_cells_are_never_shown_in_scientific_notation(client, user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.ingest import value_text
+
+    assert [value_text(v) for v in (1234567.5, 0.0000123, 129243.0, 0.1 + 0.2, 1e20)] == [
+        "1234568", "0.0000123", "129243", "0.3", "100000000000000000000"]
+    rows = "\n".join(f"{1234567.5 + i},{0.0000123 * (i + 1)},{i % 2}" for i in range(30))
+    client.force_login(user)
+    response = client.post("/datasets/upload/", {"file": SimpleUploadedFile(
+        "weights.csv", f"fnlwgt,dose,outcome\n{rows}\n".encode(), content_type="text/csv"), "name": "Weights"},
+        follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200 and "1234568" in html and "0.0000123" in html
+    assert not re.search(r"\d\.?\d*e[+-]\d\d", html), re.search(r".{40}\d\.?\d*e[+-]\d\d.{20}", html)
