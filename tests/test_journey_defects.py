@@ -50,6 +50,8 @@ def test_13_every_finished_job_can_be_deleted_from_its_results(finished, client,
     client.force_login(user)
     html = client.get(f"/jobs/{finished.pk}/results/").content.decode()
     assert f'action="/jobs/{finished.pk}/delete/"' in html and "data-confirm" in html
+    response = client.post(f"/jobs/{finished.pk}/delete/", follow=True)  # succeeded, not only cancelled
+    assert f"Deleted job {finished.pk}" in response.content.decode() and not Job.objects.filter(pk=finished.pk).exists()
 
 
 def test_13_plot_downloads_of_two_jobs_have_different_names(finished, client, user):
