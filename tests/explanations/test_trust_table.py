@@ -51,3 +51,12 @@ def test_unranked_explainers_say_so_in_either_layout():
     (table,) = trust_tables(summary)
     assert [r["cells"][0]["rank"] for r in table["rows"]] == [None, None]
     assert all(len(r["cells"]) == 1 for r in table["rows"])  # no score columns at all
+
+
+def test_the_report_turns_its_trust_table_the_same_way(zoo, user, api):
+    job = trust_job_seed(owner=user, dataset=zoo)
+    html = api.get(f"/api/jobs/{job.pk}/report/").content.decode()
+    tables = re.findall(r'<table class="trust-summary">(.*?)</table>', html, re.S)
+    assert len(tables) == len(CLASSIFIERS)
+    head = re.search(r"<thead>(.*?)</thead>", tables[0], re.S).group(1)
+    assert head.count("<th") == 1 + len(SCORES) and "<th>Rank</th>" in tables[0] and "1 (best)" in tables[0]
