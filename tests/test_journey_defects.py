@@ -200,3 +200,14 @@ def test_8_cells_are_never_shown_in_scientific_notation(client, user):
     html = response.content.decode()
     assert response.status_code == 200 and "1234568" in html and "0.0000123" in html
     assert not re.search(r"\d\.?\d*e[+-]\d\d", html), re.search(r".{40}\d\.?\d*e[+-]\d\d.{20}", html)
+
+
+def test_13_a_running_jobs_page_names_its_classifiers_and_explainers(zoo, user, client):
+    job = Job.objects.create(owner=user, dataset=zoo, classifiers=["random_forest", "logistic_regression"],
+                             explainers=["lime", "anchor"], rows_spec={"random": 4, "seed": 0},
+                             params={"seed": 0, "test_size": 0.25}, schema=zoo.schema, status="running")
+    client.force_login(user)
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    settings = html[html.index('<dl class="settings">'):html.index("</dl>", html.index('<dl class="settings">'))]
+    assert "Random forest, Logistic regression" in settings and "LIME, Anchors" in settings
+    assert "random_forest" not in settings and "anchor," not in settings and "25% of the data" in settings
