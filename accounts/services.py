@@ -1,5 +1,5 @@
 """Sign-up throttling: attempts counted per client address in the cache (login lockouts are django-axes's, see
-``accounts.lockout``)."""
+``accounts.lockout``); a user's API token, made and remade from the account page."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from rest_framework.authtoken.models import Token
 
 from explainer_site.exceptions import ApplicationError
 
@@ -41,3 +43,18 @@ def signup_attempt_register(*, address: str) -> None:
         raise ApplicationError(
             f"Too many sign-up attempts from your address. Wait {minutes} minute{'s' if minutes != 1 else ''} "
             "and try again.", status=429)
+
+
+@transaction.atomic
+def api_token_create(*, user) -> Token:
+    """The user's API token (Django REST framework's), made the first time they ask for it on the account page."""
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+@transaction.atomic
+def api_token_regenerate(*, user) -> Token:
+    """A new key for the user's token. The old key stops working at once: REST framework looks every request's key
+    up in this table, so deleting its row is enough."""
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user)

@@ -472,11 +472,17 @@ def frame_profile(frame: pd.DataFrame, kinds: dict[str, str], distinct: dict[str
 
 
 def value_text(value: object) -> str:
-    """A cell as text, integers without a trailing ``.0``."""
+    """A cell as text, integers without a trailing ``.0``, and never in scientific notation (``1234567.5`` was
+    ``1.23457e+06``, ``0.000012`` was ``1.2e-05``): six significant digits, the whole part always kept."""
     if isinstance(value, float | np.floating):
         if np.isnan(value):
             return ""
-        return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        if not np.isfinite(value):
+            return str(value)
+        whole = len(str(int(abs(value)))) if abs(value) >= 1 else 0
+        return np.format_float_positional(value, precision=max(6, whole), fractional=False, trim="-")
     return str(value)
 
 

@@ -28,12 +28,17 @@ EXAMPLE_OPTIONS = {
 
 @contextmanager
 def tasks_in_process():
+    """Every task and pipeline step sent inside runs here. Eager Celery alone is not enough: the pipeline feeds
+    steps by its own allowance and only runs them inline when ``CELERY_TASK_ALWAYS_EAGER`` is set, so under
+    ``make run`` (a real broker) ``demo_setup`` said "The example job 1 ended running"."""
     from explainer_site.celery import app
+    from explanations.pipeline import steps_run_inline
 
     before = app.conf.task_always_eager
     app.conf.task_always_eager = True
     try:
-        yield
+        with steps_run_inline():
+            yield
     finally:
         app.conf.task_always_eager = before
 

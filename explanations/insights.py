@@ -27,6 +27,7 @@ from explanations.ml.explainers.base import BaseExplainer, ExplanationResult, Pr
 from explanations.ml.lazy import lazy
 from explanations.ml.representative_rows import representative_rows_pick
 from explanations.models import Explanation, Job, ModelRun, WhatIfStatus
+from explanations.templatetags.job_text import additivity_text
 from explanations.whatifs import whatif_get, whatif_list
 from uploaded_models.job_classifiers import classifier_label_of
 
@@ -303,7 +304,7 @@ def trust_display(trust: dict | None, readings: dict[str, str] | None = None) ->
         value = trust.get(key)
         if value is None:
             continue
-        text = f"{value:.1e}" if key == "additivity_error" else percent(value) if key in trust_metrics.SHARE_KEYS \
+        text = additivity_text(value) if key == "additivity_error" else percent(value) if key in trust_metrics.SHARE_KEYS \
             else f"{value:.2f}"
         if key == "sanity" and trust.get("sanity_fails"):
             text += " (fails)"

@@ -6,7 +6,9 @@ Starts the real stack of the browser tests (Redis, gunicorn, one Celery worker; 
 
     .venv/bin/python scripts/screenshots.py [--only results,row] [--out var/screenshots]
 
-Pages that do not exist in this checkout (e.g. an account / token page) are listed as skipped, not faked.
+Pages that do not exist in this checkout are listed as skipped, not faked. A fresh account shows the empty
+states; the demo account shows the example's results, a row and its what-if editor, a live job, compare, share,
+report, the API docs, the account page with its token, and the 404 page.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def main() -> int:
     only = {name for name in options.only.split(",") if name}
     taken: list[str] = []
     skipped: list[str] = []
-    stack = AppStack(name="screenshots", workers=[WorkerSpec("worker", queues="celery,gpu", concurrency=1)])
+    stack = AppStack(name="screenshots", workers=[WorkerSpec("worker", queues="celery,gpu,interactive", concurrency=1)])
     with stack:
         print(stack.manage("demo_setup", "--username", "demo", "--password", PASSWORD, timeout=600).strip())
         with sync_playwright() as playwright:
@@ -77,6 +79,19 @@ def main() -> int:
             for name, url in (("login", "/accounts/login/"), ("signup", "/accounts/signup/")):
                 visit(anonymous, url)
                 shoot(anonymous, out, name, taken, only)
+
+            newcomer = browser.new_context(base_url=stack.base_url).new_page()  # a first visit: the empty states
+            newcomer.goto("/accounts/signup/")
+            newcomer.fill("#id_username", "newcomer")
+            newcomer.fill("#id_password1", PASSWORD)
+            newcomer.fill("#id_password2", PASSWORD)
+            newcomer.get_by_role("button", name="Create account").click()
+            newcomer.wait_for_load_state("networkidle")
+            shoot(newcomer, out, "datasets-empty", taken, only)
+            visit(newcomer, "/jobs/")
+            shoot(newcomer, out, "jobs-empty", taken, only)
+            visit(newcomer, "/accounts/")
+            shoot(newcomer, out, "account-no-token", taken, only)
 
             page = browser.new_context(base_url=stack.base_url, accept_downloads=True).new_page()
             page.set_default_timeout(30_000)
@@ -95,8 +110,13 @@ def main() -> int:
             shoot(page, out, "job-form", taken, only)
 
             api = page.context.request
-            jobs = api.get("/api/jobs/").json()
-            example = next(j for j in jobs if j["status"] == "succeeded")
+            example = None
+            for _ in range(300):  # demo_setup finishes the example itself; wait should a worker still hold it
+                example = next((j for j in api.get("/api/jobs/").json() if j["status"] == "succeeded"), None)
+                if example:
+                    break
+                time.sleep(1)
+            assert example, "the demo account has no finished example job"
             visit(page, f"/jobs/{example['id']}/results/")
             shoot(page, out, "results", taken, only)
             for width, height in WIDTHS.items():  # the dialog over the page, as the screen shows it
@@ -110,6 +130,15 @@ def main() -> int:
             row = api.get(f"/api/jobs/{example['id']}/explanations/").json()[0]["row"]
             visit(page, f"/jobs/{example['id']}/rows/{row}/")
             shoot(page, out, "row", taken, only)
+            if not only or "row-whatif" in only:  # the what-if editor: one value changed, every classifier's answer
+                field = page.locator("#editor input[type=number]").first
+                low, high = (float(field.get_attribute(a) or 0) for a in ("min", "max"))
+                field.fill(f"{(low + high) / 2:.2f}")
+                page.get_by_role("button", name="Predict the edited row").click()
+                page.wait_for_url(re.compile(r"#scenario-\d+$"))
+                page.locator("article.scenario table.scenario-predictions tbody tr").first.wait_for(timeout=120_000)
+                page.wait_for_load_state("networkidle")
+                shoot(page, out, "row-whatif", taken, only)
             visit(page, f"/jobs/{example['id']}/report.html")
             shoot(page, out, "report", taken, only)
 
@@ -145,11 +174,14 @@ def main() -> int:
             visit(page, "/api/docs/")
             page.wait_for_timeout(1500)
             shoot(page, out, "api-docs", taken, only)
-            for name, url in (("account", "/accounts/"), ("account-token", "/accounts/token/")):
-                if visit(page, url):
-                    shoot(page, out, name, taken, only)
-                else:
-                    skipped.append(f"{name} ({url} does not exist here)")
+            if visit(page, "/accounts/"):  # the demo account has its token (demo_setup): shown on demand
+                shoot(page, out, "account", taken, only)
+                page.get_by_text("Show my API token").click()
+                shoot(page, out, "account-token", taken, only)
+            else:
+                skipped.append("account (/accounts/ does not exist here)")
+            page.goto("/jobs/999999/")  # the site's own 404 page
+            shoot(page, out, "not-found", taken, only)
             api.post(f"/api/jobs/{running_id}/cancel/",
                      headers={"X-CSRFToken": next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")})
             browser.close()

@@ -41,3 +41,16 @@ def test_a_failing_example_is_said_and_demo_setup_still_succeeds(capsys):
         demo_account_ready.connect(demo_example_made, dispatch_uid="explanations.demo_example")
     out = capsys.readouterr().out
     assert "The example could not be made (no worker memory)" in out and "Demo login" in out
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, as in the command: its on-commit callbacks run at once
+def test_the_example_is_finished_when_demo_setup_ends_under_make_run(settings, capsys):
+    """``make run``: a real broker, no eager setting. The example's steps still run in demo_setup's process."""
+    from unittest import mock
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with mock.patch("celery.app.task.Task.apply_async", side_effect=AssertionError("sent to the broker")):
+        call_command("demo_setup", "--username", "demo3", "--password", "a-long-password-9")
+    job = Job.objects.get(owner__username="demo3")
+    assert job.status == "succeeded", (job.status, job.error)
+    assert f"Example job {job.pk} is ready" in capsys.readouterr().out

@@ -51,6 +51,8 @@ def test_13_every_finished_job_can_be_deleted_from_its_results(finished, client,
     client.force_login(user)
     html = client.get(f"/jobs/{finished.pk}/results/").content.decode()
     assert f'action="/jobs/{finished.pk}/delete/"' in html and "data-confirm" in html
+    response = client.post(f"/jobs/{finished.pk}/delete/", follow=True)  # succeeded, not only cancelled
+    assert f"Deleted job {finished.pk}" in response.content.decode() and not Job.objects.filter(pk=finished.pk).exists()
 
 
 def test_13_plot_downloads_of_two_jobs_have_different_names(finished, client, user):
@@ -90,7 +92,7 @@ def test_13_a_rule_that_applies_to_few_rows_says_under_one_percent(finished, cli
 
 
 def trust_table(html: str) -> str:
-    start = html.index('<table class="trust-summary">')
+    start = html.index('<table class="trust-summary"')
     return html[start:html.index("</table>", start)]
 
 
@@ -182,3 +184,31 @@ def test_14_the_explained_rows_table_sorts_filters_and_pages(zoo, user, client):
     assert "Page 3 of 3" in client.get(f"/jobs/{job.pk}/results/?page=999").content.decode()  # past the end: the last
     junk = client.get(f"/jobs/{job.pk}/results/?page=99999999999&sort=evil&show=%00")
     assert junk.status_code == 200 and "Page 1 of 3" in junk.content.decode()
+
+
+def test_8_cells_are_never_shown_in_scientific_notation(client, user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.ingest import value_text
+
+    assert [value_text(v) for v in (1234567.5, 0.0000123, 129243.0, 0.1 + 0.2, 1e20)] == [
+        "1234568", "0.0000123", "129243", "0.3", "100000000000000000000"]
+    rows = "\n".join(f"{1234567.5 + i},{0.0000123 * (i + 1)},{i % 2}" for i in range(30))
+    client.force_login(user)
+    response = client.post("/datasets/upload/", {"file": SimpleUploadedFile(
+        "weights.csv", f"fnlwgt,dose,outcome\n{rows}\n".encode(), content_type="text/csv"), "name": "Weights"},
+        follow=True)
+    html = response.content.decode()
+    assert response.status_code == 200 and "1234568" in html and "0.0000123" in html
+    assert not re.search(r"\d\.?\d*e[+-]\d\d", html), re.search(r".{40}\d\.?\d*e[+-]\d\d.{20}", html)
+
+
+def test_13_a_running_jobs_page_names_its_classifiers_and_explainers(zoo, user, client):
+    job = Job.objects.create(owner=user, dataset=zoo, classifiers=["random_forest", "logistic_regression"],
+                             explainers=["lime", "anchor"], rows_spec={"random": 4, "seed": 0},
+                             params={"seed": 0, "test_size": 0.25}, schema=zoo.schema, status="running")
+    client.force_login(user)
+    html = client.get(f"/jobs/{job.pk}/").content.decode()
+    settings = html[html.index('<dl class="settings">'):html.index("</dl>", html.index('<dl class="settings">'))]
+    assert "Random forest, Logistic regression" in settings and "LIME, Anchors" in settings
+    assert "random_forest" not in settings and "anchor," not in settings and "25% of the data" in settings

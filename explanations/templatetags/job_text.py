@@ -97,6 +97,9 @@ TRUST_HEADINGS = {  # short enough that the measured columns fit at 1366 px
     "stability_jaccard": "Stability: top features ↑", "stability_rank_corr": "Stability: order ↑",
     "agreement": "Agreement ↑", "additivity_error": "Additivity error ↓", "precision_fresh": "Rule precision, new rows ↑",
     "coverage_fresh": "Rule coverage, new rows", "stability": "Stability ↑", "sanity": "Sanity ↓",
+    "counterfactual_validity": "Counterfactuals valid ↑", "counterfactual_proximity": "Counterfactual distance ↓",
+    "counterfactual_sparsity": "Features changed ↓", "counterfactual_diversity": "Counterfactual diversity ↑",
+    "counterfactual_plausibility": "Distance to a real row ↓",
 }
 
 
@@ -107,14 +110,62 @@ def trust_heading(key: str) -> str:
 
 @register.filter
 def trust_cell(entry: dict, key: str) -> str:
-    """One mean score of the trust table: two decimals, the additivity error in scientific notation (it is tiny
-    when SHAP is exact), "—" where it does not apply."""
+    """One mean score of the trust table: two decimals, "—" where it does not apply. The additivity error is tiny
+    when SHAP is exact: three decimals, and "<0.001" below that (no scientific notation, issue 17, item 8)."""
     value = entry.get(key)
     if value is None:
         return "—"
     if key == "sanity" and entry.get("sanity_fails"):
         return f"{value:.2f} — fails"
-    return f"{value:.1e}" if key == "additivity_error" else f"{value:.2f}"
+    return additivity_text(value) if key == "additivity_error" else f"{value:.2f}"
+
+
+def additivity_text(value: float) -> str:
+    """SHAP's additivity error, tiny when SHAP is exact: ``<0.001`` rather than ``3.2e-07``."""
+    return "<0.001" if 0 < abs(value) < 0.001 else f"{value:.3f}"
+
+
+@register.filter
+def trust_tables(summary: dict) -> list[dict]:
+    """The trust table as one table per classifier, turned so that it fits the page: explainers as columns and
+    scores as rows when there are fewer explainers than measured scores (the usual case: 3 explainers, up to 14
+    scores), scores as columns otherwise (an image job's many explainers). A table so has at most
+    1 + min(explainers, scores) columns; the 13 columns side by side hid four behind a scrollbar at 1366 px.
+
+    Each table: ``{classifier, label, corner, head: [cell], rows: [{head: cell, cells: [cell]}]}``; a cell is
+    ``{text, title, rank, best}`` (``rank`` set only in the rank cells: a number, or ``None`` for "not ranked")."""
+    measured = summary.get("measured") or []
+    titles = {m["key"]: f"{m['label']} ({m['better']} is better)" for m in summary.get("metrics") or []}
+    groups: dict[str, list[dict]] = {}
+    for entry in summary.get("table") or []:
+        groups.setdefault(entry["classifier"], []).append(entry)
+    tables = []
+    for classifier, entries in groups.items():
+        def rank_cell(e: dict) -> dict:
+            return {"text": "", "title": "", "rank": e.get("rank") or None, "is_rank": True, "best": e.get("rank") == 1}
+
+        def score_cell(e: dict, key: str) -> dict:
+            return {"text": trust_cell(e, key), "title": "", "best": e.get("rank") == 1}
+
+        def heading(key: str) -> dict:
+            return {"text": trust_heading(key), "title": titles.get(key, "")}
+
+        table = {"classifier": classifier, "label": entries[0].get("classifier_label", classifier)}
+        if len(entries) <= len(measured):
+            table["corner"] = "Score"
+            table["head"] = [{"text": e.get("explainer_label", e["explainer"]), "title": "", "best": e.get("rank") == 1}
+                             for e in entries]
+            table["rows"] = [{"head": {"text": "Rank", "title": "1 = most trustworthy here"},
+                              "cells": [rank_cell(e) for e in entries]}]
+            table["rows"] += [{"head": heading(key), "cells": [score_cell(e, key) for e in entries]} for key in measured]
+        else:
+            table["corner"] = "Explainer"
+            table["head"] = [{"text": "Rank", "title": "1 = most trustworthy here"}] + [heading(k) for k in measured]
+            table["rows"] = [{"head": {"text": e.get("explainer_label", e["explainer"]), "title": "",
+                                       "best": e.get("rank") == 1},
+                              "cells": [rank_cell(e)] + [score_cell(e, key) for key in measured]} for e in entries]
+        tables.append(table)
+    return tables
 
 
 @register.filter

@@ -61,6 +61,23 @@
   document.querySelectorAll("input[data-select-on-focus]").forEach(function (input) {
     input.addEventListener("focus", function () { input.select(); });
   });
+  // <button data-copy="input-id" hidden>: shown when script runs; copies that input's value and says so in the
+  // page's role=status line (the input itself stays selectable by hand without script).
+  document.querySelectorAll("button[data-copy]").forEach(function (button) {
+    const input = document.getElementById(button.dataset.copy);
+    if (!input) return;
+    button.hidden = false;
+    const said = document.getElementById(button.dataset.copy + "-copied");
+    function say(text) { if (said) said.textContent = text; }
+    button.addEventListener("click", function () {
+      input.select();
+      const copied = navigator.clipboard && window.isSecureContext
+        ? navigator.clipboard.writeText(input.value)
+        : Promise.resolve(document.execCommand("copy")).then(function (ok) { if (!ok) throw new Error("copy"); });
+      copied.then(function () { say("Copied. Paste it into your script."); },
+                  function () { say("Your browser did not let the page copy: the token is selected, press Ctrl+C (⌘C)."); });
+    });
+  });
   // <section data-reload-after="3000">: reload the page after that many milliseconds (work still in progress).
   const reload = document.querySelector("[data-reload-after]");
   if (reload) setTimeout(function () { window.location.reload(); }, Number(reload.dataset.reloadAfter) || 3000);

@@ -125,6 +125,8 @@ def test_cancel_a_running_job(new_context):
     page.locator("#cancel").click()
     expect(page.locator(".message")).to_contain_text("Cancelled")
     expect(page.locator("#job-status")).to_have_text("Cancelled")
+    expect(page.locator("#stage")).not_to_have_text("Cancelled")  # the badge says it once, not "Cancelled Cancelled"
+    expect(page.locator("#updates-note")).to_be_hidden()  # it no longer says the page updates itself
     expect(page.locator("#cancel")).to_be_hidden()
     expect(page.locator("#partial-results")).to_be_visible()
 
@@ -142,3 +144,5 @@ def test_cancel_a_running_job(new_context):
     assert counts[-1] < 143 // 2, counts  # the test set holds 143 of the 569 rows: it stopped well short
     page.reload()
     expect(page.locator("#job-status")).to_have_text("Cancelled")
+    expect(page.locator("#stage")).not_to_have_text("Cancelled")
+    expect(page.locator("#updates-note")).to_be_hidden()

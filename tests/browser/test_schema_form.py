@@ -38,6 +38,15 @@ def test_switching_the_label_gives_the_old_label_back_as_a_feature(new_context, 
     page.select_option("#id_label", "Survived")  # back: Embarked's tick and its categories box come back
     expect(feature("Embarked")).to_be_checked()
     expect(page.locator('tr[data-column="Embarked"] input[name="categorical"][type="checkbox"]')).to_be_checked()
+    page.select_option("#id_label", "Pclass")  # a number column as the label and back: its categories box is
+    page.select_option("#id_label", "Survived")  # usable again (it was left disabled)
+    expect(feature("Pclass")).to_be_checked()
+    pclass_categorical = page.locator('tr[data-column="Pclass"] input[name="categorical"][type="checkbox"]')
+    expect(pclass_categorical).to_be_enabled()
+    expect(summary).to_contain_text("7 features (2 categorical)")
+    pclass_categorical.check()
+    expect(summary).to_contain_text("7 features (3 categorical)")
+    pclass_categorical.uncheck()
     expect(summary).to_contain_text("7 features (2 categorical)")
     page.set_viewport_size(PHONE)
     shot(page, "schema_defaults_phone")
