@@ -27,7 +27,14 @@ from explanations.pipeline import (
     step_lost_reason,
     step_released,
 )
-from explanations.services.job_state import JobStopCheck, duration_text, job_deadline, job_fail
+from explanations.services.job_state import (
+    JobStopCheck,
+    JobTimeLimitExceeded,
+    duration_text,
+    job_deadline,
+    job_fail,
+    job_seconds_used,
+)
 from explanations.whatifs import whatif_draw as whatif_draw_service
 from explanations.whatifs import whatif_fail
 
@@ -49,7 +56,8 @@ def step_task_run(step_id: int, *, worker: str, task_id: str) -> None:
         return
     started = time.perf_counter()
     try:
-        with (job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT), stop_check_set(JobStopCheck(step.job_id)),
+        job_seconds_left = settings.EXPLAINER_JOB_TIME_LIMIT - job_seconds_used(step.job_id)
+        with (job_deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT, job_seconds_left=job_seconds_left), stop_check_set(JobStopCheck(step.job_id)),
               step_heartbeat(step_id)):
             step_work(step=step)
     except JobStopped:  # cancelled (or failed elsewhere) while working: the job already says so
@@ -121,6 +129,9 @@ def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the 
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
+    if any(isinstance(e, JobTimeLimitExceeded) for e in chain):
+        return (f"The job took longer than {duration_text(settings.EXPLAINER_JOB_TIME_LIMIT)} of work, this server's "
+                "limit for one job; try fewer rows, classifiers, explainers or samples.")
     if any(isinstance(e, SoftTimeLimitExceeded) for e in chain):
         took = "The job took" if work == "running the job" else f"{work[0].upper()}{work[1:]} took"
         return f"{took} longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."

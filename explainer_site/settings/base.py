@@ -242,6 +242,9 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # classifier, or explaining one batch of rows.
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "900"))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 120
+# ... and a job's own budget: the seconds of all its steps together (on every worker), so a job too big for this
+# server ends failed with the reason instead of filling the workers for hours in steps that are each short.
+EXPLAINER_JOB_TIME_LIMIT = int(os.environ.get("EXPLAINER_JOB_TIME_LIMIT", str(4 * 3600)))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

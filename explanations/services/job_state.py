@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db.models import Sum
 from django.utils import timezone
 
 from explanations.ml.engine import JobStopped
@@ -33,18 +34,28 @@ def job_steps_stop(*, job_id: int) -> None:
                                                                         finished_at=timezone.now())
 
 
-_deadline: ContextVar[float | None] = ContextVar("job_deadline", default=None)
+class JobTimeLimitExceeded(SoftTimeLimitExceeded):
+    """The job's own work budget (``EXPLAINER_JOB_TIME_LIMIT``, the seconds of all its steps together) is spent."""
+
+
+_deadline: ContextVar[tuple[float, bool] | None] = ContextVar("job_deadline", default=None)
 
 
 @contextmanager
-def job_deadline(seconds: float | None) -> Iterator[None]:
-    """Work inside must end within ``seconds``: checked at every stage (so at every batch) by ``job_stage_set``.
+def job_deadline(seconds: float | None, *, job_seconds_left: float | None = None) -> Iterator[None]:
+    """Work inside must end within ``seconds`` (one step's limit), and within ``job_seconds_left`` (what is left of
+    the job's budget) when given: checked at every stage (so at every batch) by ``job_stage_set``.
 
     Celery's soft time limit is an exception raised asynchronously by a signal handler; one that lands inside a
     logging handler, a ``__del__`` or a library's ``except Exception`` is swallowed and the task runs on to the
-    hard kill. This check makes the limit certain at the next batch boundary.
+    hard kill. This check makes the limit certain at the next batch boundary. A job is many small steps, so a
+    step's limit alone would never end a job that is too big: its budget counts the seconds of all its steps.
     """
-    token = _deadline.set(time.monotonic() + seconds if seconds else None)
+    limits = [(seconds, False)] if seconds else []
+    if job_seconds_left is not None:
+        limits.append((max(job_seconds_left, 0.0), True))
+    earliest = min(limits, default=None)
+    token = _deadline.set(None if earliest is None else (time.monotonic() + earliest[0], earliest[1]))
     try:
         yield
     finally:
@@ -53,8 +64,16 @@ def job_deadline(seconds: float | None) -> Iterator[None]:
 
 def job_deadline_check() -> None:
     deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and time.monotonic() > deadline[0]:
+        if deadline[1]:
+            raise JobTimeLimitExceeded("the job's time budget is spent")
         raise SoftTimeLimitExceeded("the task's time limit passed")
+
+
+def job_seconds_used(job_id: int) -> float:
+    """The seconds the job's finished steps worked (on all workers together)."""
+    return float(Step.objects.filter(job_id=job_id, status=StepStatus.DONE).aggregate(total=Sum("seconds"))["total"]
+                 or 0.0)
 
 
 def job_stage_set(job_id: int, stage: str, *, run_id: int | None = None) -> bool:

@@ -221,9 +221,11 @@ def contract_check(explainer_cls: type[BaseExplainer], modality: str, classifier
     stored = SimpleNamespace(classifier=classifier_key, explainer=explainer_cls.key, row=explanation.row, row_name="",
                              in_train=False, true_label="", predicted=space.class_names[explanation.predicted],
                              confidence=max(explanation.probabilities), data=json.loads(json.dumps(explanation.data)),
-                             job=SimpleNamespace(schema=SCHEMAS[modality]))
-    summary = explanation_summary_text(stored)
+                             job=SimpleNamespace(schema=SCHEMAS[modality]), meta={})
+    summary = explanation_summary_text(stored)  # a row saved before summary_text was stored: the class says it
     assert summary == explainer_cls.summary_text(stored.data) and not summary.startswith("{")
+    stored.meta = {"summary_text": summary}  # as the worker saves it (services.results_save.explanation_texts)
+    assert explanation_summary_text(stored) == summary
     row = pd.read_csv(io.StringIO(explanations_csv([stored])), keep_default_na=False).iloc[0]
     assert row["explainer"] == explainer_cls.key and row["explanation"].lstrip("'") == summary
 

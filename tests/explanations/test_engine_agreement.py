@@ -319,7 +319,7 @@ def test_anchor_says_when_no_rule_reaches_the_threshold(heart_table, forest) -> 
     assert data["meets_threshold"] is False and data["threshold"] == 0.95
     assert data["precision"] < 0.95 and 1 <= len(data["rule"]) <= 2
     assert "No rule reached the 95%" in explanation_alt_text(explanation, heart_table.space)
-    stored = SimpleNamespace(explainer="anchor", data=data)  # as the job saves it
+    stored = SimpleNamespace(explainer="anchor", data=data, meta={}, job=None)  # as a job saved before summary_text
     assert "(below the 0.95 asked for)" in explanation_summary_text(stored)
 
 

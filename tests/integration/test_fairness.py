@@ -95,9 +95,11 @@ def test_a_burst_is_held_to_the_quota_and_another_users_small_job_still_runs(fai
     bob_seconds = time.monotonic() - submitted
     print(f"bob's 1-row job: submit to {done['status']} in {bob_seconds:.1f}s while alice's 3 big jobs ran")
     assert done["status"] == "succeeded", done
-    # He did not wait for her work: all three of her jobs are still running, with most of their batches still to go.
+    # He did not wait for her work: none of her three jobs has ended (her third may not have started: she has only
+    # her allowance of steps in the queue), with most of their batches still to go.
     alice_jobs = [alice.json("GET", f"/api/jobs/{job_id}/") for job_id in accepted]
-    assert [j["status"] for j in alice_jobs] == ["running"] * 3
+    assert {j["status"] for j in alice_jobs} <= {"queued", "running"}, [j["status"] for j in alice_jobs]
+    assert sum(j["status"] == "running" for j in alice_jobs) >= 1
     assert sum(batch["status"] == "pending" for j in alice_jobs for batch in j["batches"]) > 20
     # Bob got in because Alice has at most her allowance of steps in the queue: his went in behind those, not
     # behind her three jobs' hundreds of batches.

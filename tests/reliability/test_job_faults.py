@@ -338,6 +338,29 @@ def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, ta
     assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0]  # what was saved is kept
 
 
+def test_a_job_whose_steps_together_pass_its_budget_fails_with_the_budget(user, table, run_on_commit, monkeypatch,
+                                                                         settings):
+    """Each step is short; the job's budget (EXPLAINER_JOB_TIME_LIMIT) counts the seconds of its finished steps."""
+    settings.EXPLAINER_JOB_TIME_LIMIT = 60
+    settings.EXPLAINER_BATCH_SIZE = 2
+    used = []
+    real_used = tasks.job_seconds_used
+
+    def seconds_used(job_id: int) -> float:  # as if the first batch had taken a minute
+        used.append(job_id)
+        return real_used(job_id) + (61 if Explanation.objects.filter(job_id=job_id).exists() else 0)
+
+    monkeypatch.setattr(tasks, "job_seconds_used", seconds_used)
+    with run_on_commit():
+        job = new_job(user, table)
+    job.refresh_from_db()
+    assert used, "the worker asked for the job's seconds before each step"
+    assert job.status == "failed"
+    assert job.error == ("The job took longer than 1 minute of work, this server's limit for one job; "
+                         "try fewer rows, classifiers, explainers or samples.")
+    assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0, 1]  # the first batch
+
+
 def test_time_limit_under_a_minute_is_said_in_seconds(settings):
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 5
     assert tasks.failure_reason(SoftTimeLimitExceeded(), job_id=0) == (
