@@ -33,3 +33,27 @@ def pytest_runtest_makereport(item, call):
             if isinstance(value, AppStack) and value.services:
                 report.sections.append((f"logs of the {value.name} stack", value.logs_tail()))
     return report
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` run when a CUDA device is present; without one they are deselected (and the summary
+    line says how many), not skipped: nothing else is ever left out."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    config.hook.pytest_deselected(items=gpu_items)
+    items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+    config.stash[NO_CUDA_DESELECTED] = len(gpu_items)
+
+
+NO_CUDA_DESELECTED = pytest.StashKey[int]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    count = config.stash.get(NO_CUDA_DESELECTED, 0)
+    if count:
+        terminalreporter.write_line(f"{count} test(s) marked gpu deselected: this machine has no CUDA device")

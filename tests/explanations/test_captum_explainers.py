@@ -249,7 +249,6 @@ def test_a_zip_of_colour_images_keeps_64_pixels_a_side_and_the_cnn_explains_them
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.django_db
 def test_the_new_methods_give_the_same_maps_on_cuda(mnist_data):  # noqa: F811
     import copy

@@ -167,7 +167,6 @@ def test_a_rows_counterfactuals_do_not_depend_on_its_batch(adult) -> None:
 
 def test_batched_search_is_at_least_as_valid_close_and_sparse_as_dices_random_method(adult) -> None:
     """DiCE's model-agnostic random method on the same model, rows, fixed features and desired class."""
-    pytest.importorskip("dice_ml")
     space, X_train, X_test, predictor = adult
     explainer = CounterfactualExplainer(num_counterfactuals=4).fit(X_train, predictor, space, seed=0)
     X = X_test[:12]

@@ -261,7 +261,6 @@ def test_mnist_job_trains_the_cnn_with_progress_and_packs_maps(mnist, user, run_
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.django_db
 def test_mnist_job_runs_on_cuda(mnist, user, run_on_commit):
     job = run_mnist_job(user=user, dataset=mnist, run_on_commit=run_on_commit,

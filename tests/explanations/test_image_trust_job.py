@@ -2,7 +2,6 @@
 check and ROAR land in the job summary (API and page)."""
 
 import pytest
-import torch
 
 from explanations.models import Explanation
 from tests.explanations.test_image import CNN_FAST, mnist, mnist_upload, one_torch_thread  # noqa: F401
@@ -67,7 +66,6 @@ def test_the_job_summary_has_the_roar_table_and_image_readings(trusted_job, clie
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.django_db
 def test_image_trust_runs_on_cuda(trusted_job):
     run = trusted_job.runs.get()

@@ -41,7 +41,6 @@ def test_pickle_round_trip_keeps_predictions(data) -> None:
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fits_on_cuda_when_available(data) -> None:
     X, y = data
     model = TorchMLPClassifier(epochs=10, random_state=0).fit(X, y)
