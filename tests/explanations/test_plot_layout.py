@@ -281,3 +281,16 @@ def test_alt_texts_write_numbers_as_the_plots_do() -> None:
     assert f"129,244 < {WEIGHT} ≤ 200,000" in texts["lime"] and f"{HOURS} > 45" in texts["anchor"]
     assert f"{WEIGHT} = 129,200" in texts["shap"]
     assert not any(SCIENTIFIC.search(text) for text in texts.values())
+
+
+def test_importance_bars_leave_out_features_at_zero_and_count_them() -> None:
+    """LIME picks a handful of features a row: a mean over three rows is 0 for the rest, which once filled half
+    the plot with empty bars labelled 0."""
+    names = ["age", "hours", "education", "sex", "race"]
+    fig = importance_bar_plot(names, [0.2, 0.0, 0.1, 0.0, 0.0], title=TITLE, subtitle="3 explained rows")
+    texts = [t.get_text() for t in fig.findobj(match=lambda a: hasattr(a, "get_text"))]
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == ["age", "education"]  # largest first, drawn at the top
+    assert any("3 features at 0 not shown" in t for t in texts)
+    every_zero = importance_bar_plot(names, [0.0] * 5, title=TITLE)
+    assert len(every_zero.axes[0].get_yticklabels()) == 1  # nothing to rank: one empty bar, no claim about the rest

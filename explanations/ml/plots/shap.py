@@ -166,9 +166,15 @@ def importance_bar_plot(
     xlabel: str = "Mean |SHAP value|",
     max_features: int = 20,
 ) -> Figure:
-    """Global importances, largest at the top."""
+    """Global importances, largest at the top; features at exactly 0 (LIME never picked them) are counted in
+    the subtitle instead of drawn as a column of empty bars."""
     importances = np.asarray(importances, dtype=float)
-    order = np.argsort(-np.abs(importances))[:max_features]
+    order = [j for j in np.argsort(-np.abs(importances), kind="stable") if importances[j] != 0] or [0]
+    unused = int(np.count_nonzero(importances == 0)) if importances.size else 0
+    order = order[:max_features]
+    if unused and importances[order[0]] != 0:
+        note = f"{unused} feature{'s' if unused != 1 else ''} at 0 not shown"
+        subtitle = f"{subtitle} · {note}" if subtitle else note
     labels = [wrap(str(names[j]), 32) for j in order]
     fig, body = figure_with_header(title, subtitle, max(2.2, row_pitch(labels, 0.3) * len(order) + 1.1))
     ax = body.add_subplot()
