@@ -91,6 +91,19 @@ def test_13_a_rule_that_applies_to_few_rows_says_under_one_percent(finished, cli
     assert [percent(v) for v in (0, 0.003, 0.26, 0.996, 1, None)] == ["0%", "<1%", "26%", ">99%", "100%", "—"]
 
 
+
+def test_13_a_rule_reads_as_its_plot_draws_it(finished, client, user):
+    """The rule sentence wrote ``proline <= 672`` under a plot that wrote ``proline ≤ 672`` (seen on the wine file)."""
+    anchor = Explanation.objects.filter(job=finished, explainer="anchor").first()
+    anchor.data = {**anchor.data, "rule": ["proline <= 672", "hue >= 1.2", "colour = red <= dark"]}
+    anchor.save(update_fields=["data"])
+    client.force_login(user)
+    html = client.get(f"/jobs/{finished.pk}/rows/{anchor.row}/").content.decode()
+    assert "IF proline ≤ 672 AND hue ≥ 1.2 AND colour = red ≤ dark THEN" in html and "&lt;=" not in html
+    anchor.data = {**anchor.data, "rule": []}
+    anchor.save(update_fields=["data"])
+    assert "IF (no condition) THEN" in client.get(f"/jobs/{finished.pk}/rows/{anchor.row}/").content.decode()
+
 def trust_table(html: str) -> str:
     start = html.index('<table class="trust-summary"')
     return html[start:html.index("</table>", start)]

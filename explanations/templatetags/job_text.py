@@ -17,6 +17,13 @@ register = template.Library()
 
 
 @register.filter
+def rule_text(conditions) -> str:
+    """An anchor's conditions as one sentence, written as its plot writes them (``≤``, not ``<=``)."""
+    parts = [str(c).replace(" <= ", " ≤ ").replace(" >= ", " ≥ ") for c in conditions or []]
+    return " AND ".join(parts) or "(no condition)"
+
+
+@register.filter
 def percent(value) -> str:
     """A share 0..1 as people read it: ``26%``; a small non-zero share ``<1%``; missing ``—``."""
     try:
