@@ -66,7 +66,7 @@ def step_task_run(step_id: int, *, worker: str, task_id: str) -> None:
         return
     except Exception as exc:  # the job must end with a reason, whatever broke
         step_failed(step_id=step_id)
-        job_fail(job_id=step.job_id, reason=failure_reason(exc, job_id=step.job_id))
+        job_fail(job_id=step.job_id, reason=failure_reason(exc, job_id=step.job_id, step=step_label(step)))
         return
     step_done(step=step, seconds=time.perf_counter() - started)
 
@@ -122,9 +122,9 @@ def whatif_draw(whatif_id: int) -> None:
         whatif_fail(whatif_id=whatif_id, reason=failure_reason(exc, job_id=job_id, work="drawing this curve"))
 
 
-def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the job") -> str:
-    """The sentence for the job page (``work``: what failed); the time limit wins even when a library wrapped it
-    in its own error."""
+def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the job", step: str = "") -> str:
+    """The sentence for the job page (``work``: what failed; ``step``: the pipeline step that ran, whose own time
+    limit is the one that struck); the time limit wins even when a library wrapped it in its own error."""
     chain, cause = [], exc
     while cause is not None and len(chain) < 10:
         chain.append(cause)
@@ -133,6 +133,9 @@ def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the 
         return (f"The job took longer than {duration_text(settings.EXPLAINER_JOB_TIME_LIMIT)} of work, this server's "
                 "limit for one job; try fewer rows, classifiers, explainers or samples.")
     if any(isinstance(e, SoftTimeLimitExceeded) for e in chain):
+        if step:
+            return (f"Working on {step} took longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}, this "
+                    "server's limit for one step of a job; try fewer rows or samples.")
         took = "The job took" if work == "running the job" else f"{work[0].upper()}{work[1:]} took"
         return f"{took} longer than {duration_text(settings.CELERY_TASK_SOFT_TIME_LIMIT)}; try fewer rows or samples."
     if isinstance(exc, ApplicationError | ExplainerError):

@@ -311,7 +311,8 @@ def test_time_limit_ends_failed_with_the_limit_and_advice(user, table, run_on_co
         job = new_job(user, table)
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
+    assert job.error == ("Working on Decision tree took longer than 2 minutes, this server's limit for one step of a "
+                         "job; try fewer rows or samples.")
 
 
 def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, table, run_on_commit, monkeypatch, settings):
@@ -334,7 +335,8 @@ def test_time_limit_holds_even_when_the_soft_limit_signal_was_swallowed(user, ta
         job = new_job(user, table)
     job.refresh_from_db()
     assert job.status == "failed"
-    assert job.error == "The job took longer than 2 minutes; try fewer rows or samples."
+    assert job.error.startswith("Working on Decision tree (lime, rows 0–1) took longer than 2 minutes, this server's limit "
+                                "for one step"), job.error
     assert sorted(Explanation.objects.filter(job=job).values_list("row", flat=True)) == [0]  # what was saved is kept
 
 
