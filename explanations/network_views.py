@@ -447,3 +447,62 @@ def adversarial_draw(*, view: NetworkView, data, predictor) -> tuple[list, dict]
               "probability_after": {n: round(float(p), 6) for n, p in zip(names, proba[1])},
               "explainer": ADVERSARIAL_EXPLAINER, "groups_layer": layer["name"], "groups": records}
     return figures, result
+
+
+# ---------------------------------------------------------------- the page
+
+
+FORM_FIELDS = {NetworkViewKind.VISUALISE: ("layer", "channels"), NetworkViewKind.GROUPS: ("row", "layer", "groups"),
+               NetworkViewKind.ADVERSARIAL: ("row", "target", "epsilon", "alpha", "iterations")}
+
+
+def network_form_body(kind: str, post) -> dict[str, Any]:
+    """A page form as the API's body: only the fields of its kind; channels typed as "0, 3, 5"."""
+    body: dict[str, Any] = {}
+    for name in FORM_FIELDS[kind]:
+        value = (post.get(name) or "").strip()
+        if name == "channels":
+            body[name] = [part for part in value.replace(",", " ").split() if part]
+        elif value != "":
+            body[name] = value
+    return body
+
+
+def network_page(*, job: Job, row: int | None, post=None) -> dict[str, Any]:
+    """What the "Inside the network" page needs; with ``post`` (one of its forms) a new view as ``created``, or the
+    sentence of what was wrong (``form_error``, ``form_field``, ``form_kind``) with the values as typed kept."""
+    network_check(job=job)
+    context: dict[str, Any] = {"network": network_describe(job=job), "form_error": "", "form_field": "", "form_kind": "",
+                               "typed": {}}
+    rows = context["network"]["rows"]
+    context["row"] = row if row in rows else (rows[0] if rows else None)
+    if post is not None:
+        kind = post.get("kind", "")
+        if kind not in FORM_FIELDS:
+            context.update(form_error="Pick what to draw: feature visualisation, neuron groups or adversarial example.",
+                           form_kind="visualise")
+        else:
+            try:
+                context["created"], _ = network_view_create(job=job, kind=kind, body=network_form_body(kind, post))
+                return context
+            except ApplicationError as exc:
+                context.update(form_error=exc.message, form_field=exc.extra.get("field", ""), form_kind=kind,
+                               typed={name: post.get(name, "") for name in FORM_FIELDS[kind]})
+                if str(post.get("row", "")).isdigit():
+                    context["row"] = int(post["row"])
+    views = list(network_view_list(job=job))
+    context["views"] = [{"view": v, "plots": list(v.plots.all()), "stuck": network_view_is_stuck(v),
+                         "summary": view_summary(v)} for v in views]
+    context["drawing"] = any(v.status == NetworkViewStatus.DRAWING and not network_view_is_stuck(v) for v in views)
+    return context
+
+
+def view_summary(view: NetworkView) -> str:
+    """The request in words, for the view's card."""
+    p = view.params
+    if view.kind == NetworkViewKind.VISUALISE:
+        return f"Feature visualisation of {p.get('layer')}, channels {', '.join(str(c) for c in p.get('channels', []))}"
+    if view.kind == NetworkViewKind.GROUPS:
+        return f"{p.get('groups')} neuron groups of {p.get('layer')} for row {p.get('row')}"
+    return (f"Adversarial example: row {p.get('row')} towards {p.get('target')} (ε = {p.get('epsilon')}, "
+            f"α = {p.get('alpha')}, up to {p.get('iterations')} iterations)")

@@ -71,7 +71,7 @@ def test_inside_the_network_of_an_mnist_cnn(api, other_api, client, user, mnist_
     check_the_adversarial_example(api, job, on_commit)
     check_bad_inputs_are_sentences(api, job, finished, on_commit)
     check_other_users_see_nothing(other_api, job)
-    # check_the_page(client, user, job, on_commit)  (the page comes next)
+    check_the_page(client, user, job, on_commit)
 
 
 def check_the_layers_are_listed(api, job):

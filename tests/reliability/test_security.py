@@ -114,6 +114,8 @@ def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, st
         ("POST", "api/jobs/<int:job_id>/network/groups/", f"/api/jobs/{j}/network/groups/"),
         ("GET", "api/jobs/<int:job_id>/network/views/<int:view_id>/", f"/api/jobs/{j}/network/views/1/"),
         ("POST", "api/jobs/<int:job_id>/adversarial/", f"/api/jobs/{j}/adversarial/"),
+        ("GET", "jobs/<int:job_id>/network/", f"/jobs/{j}/network/"),
+        ("POST", "jobs/<int:job_id>/network/", f"/jobs/{j}/network/"),
     ]
 
 
