@@ -140,3 +140,38 @@ def test_targeted_fgsm_reaches_the_target_within_epsilon_and_stops():
     for bad in ({"epsilon": 0.0}, {"epsilon": 1.5}, {"alpha": -0.1}, {"iterations": 0}, {"iterations": 101}):
         with pytest.raises(NetworkError):
             targeted_fgsm(net, image, 1, **{"epsilon": 0.05, "alpha": 0.05, "iterations": 10, **bad})
+
+
+def test_the_pictures_render_with_alt_text_that_says_what_they_show():
+    from explanations.ml.plots import figure_render
+    from explanations.ml.plots.network import (
+        adversarial_alt,
+        adversarial_plot,
+        feature_grid_alt,
+        feature_grid_plot,
+        neuron_groups_alt,
+        neuron_groups_plot,
+        place_of,
+    )
+
+    rng = np.random.default_rng(0)
+    pictures = rng.uniform(size=(3, 8, 8, 1))
+    png, svg = figure_render(feature_grid_plot(list(pictures), ["channel 0", "channel 4", "channel_$x$"],
+                                               title="What block 1 looks for", subtitle="grown from noise"))
+    assert png.startswith(b"\x89PNG") and b"channel_$x$" in svg  # names drawn as typed, never as mathtext
+    alt = feature_grid_alt(layer_label="convolution block 1", channels=[0, 4], start=[0.1, 0.2], end=[1.5, 2.0])
+    assert "channels 0, 4 of convolution block 1" in alt and "0.1 → 1.5" in alt
+    groups = np.zeros((2, 8, 8))
+    groups[0, :3, :3], groups[1, 5:, 5:] = 1.0, 0.5
+    png, _ = figure_render(neuron_groups_plot(pictures[0], groups, list(pictures[:2]), [0.7, 0.3], title="Groups"))
+    assert png.startswith(b"\x89PNG")
+    assert [place_of(g) for g in groups] == ["mostly top left", "mostly bottom right"]
+    alt = neuron_groups_alt(layer_label="block 2", shares=[0.7, 0.3], places=["mostly top left", "in the centre"],
+                            subject="Row 4")
+    assert alt.startswith("Row 4, with 2 neuron groups of block 2") and "group 1 (70%) mostly top left" in alt
+    png, _ = figure_render(adversarial_plot(pictures[0], np.clip(pictures[0] + 0.05, 0, 1), [groups[0], groups[1]],
+                                            ["row 4: 7 (99%)", "adversarial: 3 (60%)"], epsilon=0.05,
+                                            summary="Target 3: reached after 4 steps", title="An adversarial example"))
+    assert png.startswith(b"\x89PNG")
+    assert "still predicts 7, not the target 3" in adversarial_alt(before="7", after="7", target="3", reached=False,
+                                                                   steps=100, linf=0.05, epsilon=0.05)
