@@ -152,6 +152,15 @@ BAD = [
     ("adversarial/", {"row": 1, "target": "3", "iterations": 0}, 400, "from 1 to 100"),
     ("adversarial/", {"row": 1, "target": "3", "iterations": 101}, 400, "from 1 to 100"),
     ("adversarial/", {"row": -1, "target": "3"}, 404, "Row -1 was not explained"),
+    # hostile values: never a 5xx, never an echo of the whole value
+    ("adversarial/", {"row": "9" * 5000, "target": "3"}, 400, "whole number"),
+    ("adversarial/", {"row": 1, "target": "3", "epsilon": "1e-400"}, 400, "above 0 and at most 1"),
+    ("adversarial/", {"row": 1, "target": ["3"]}, 400, "is not a class of this job"),
+    ("adversarial/", {"row": 1, "target": "x" * 5000}, 400, "is not a class of this job"),
+    ("network/visualise/", {"layer": {"name": "conv1"}, "channels": [0]}, 400, "no layer"),
+    ("network/visualise/", {"layer": "conv1", "channels": [[0]]}, 400, "whole number"),
+    ("network/visualise/", {"layer": "conv1", "channels": ["9" * 5000]}, 400, "whole number"),
+    ("network/groups/", {"row": 10 ** 30, "layer": "conv1"}, 400, "too large"),  # the strict JSON parser
 ]
 
 
@@ -159,9 +168,11 @@ def check_bad_inputs_are_sentences(api, job, table_job, on_commit):
     views = NetworkView.objects.count()
     for path, body, code, sentence in BAD:
         response, queued = post(api, f"/api/jobs/{job.pk}/{path}", body, on_commit)
-        assert response.status_code == code, (path, body, response.content)
-        assert sentence in response.json()["error"], (path, body, response.json())
-        assert not queued
+        assert response.status_code == code, (path, str(body)[:80], response.content[:300])
+        assert sentence in response.json()["error"], (path, str(body)[:80], response.json())
+        assert len(response.json()["error"]) < 400 and not queued
+    response = api.generic("POST", f"/api/jobs/{job.pk}/adversarial/", "null", content_type="application/json")
+    assert response.status_code == 400 and response.status_code < 500
     assert NetworkView.objects.count() == views
     for path in ("network/visualise/", "network/groups/", "adversarial/"):
         response = api.post(f"/api/jobs/{table_job.pk}/{path}", {"row": 0, "layer": "conv1", "channels": [0]}, format="json")
