@@ -175,3 +175,20 @@ def test_the_pictures_render_with_alt_text_that_says_what_they_show():
     assert png.startswith(b"\x89PNG")
     assert "still predicts 7, not the target 3" in adversarial_alt(before="7", after="7", target="3", reached=False,
                                                                    steps=100, linf=0.05, epsilon=0.05)
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_same_answers_as_on_the_cpu():
+    """The network lives on the worker's device; every tensor follows it (no CPU-only code path)."""
+    net = bar_detectors()
+    cpu = feature_visualise(net, "conv2", channel_directions([0], 2), shape=(SIZE, SIZE, 1), steps=64, seed=1)
+    gpu = feature_visualise(bar_detectors().cuda(), "conv2", channel_directions([0], 2), shape=(SIZE, SIZE, 1), steps=64,
+                            seed=1)
+    assert gpu.end[0] > 5 * max(gpu.start[0], 0.05) and abs(gpu.end[0] - cpu.end[0]) < 0.1 * cpu.end[0]
+    image = np.zeros((4, 4, 1), dtype=np.float32)
+    image[:2, :2] = 0.6
+    found = targeted_fgsm(linear_net().cuda(), image, 1, epsilon=0.3, alpha=0.01, iterations=100)
+    assert found.reached and found.linf <= 0.3 + 1e-6
+    groups_image = np.zeros((SIZE, SIZE, 1), dtype=np.float32)
+    groups_image[:, 6:9] = 1.0
+    assert layer_activation(bar_detectors().cuda(), "conv1", groups_image).shape == (2, SIZE, SIZE)
