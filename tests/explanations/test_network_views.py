@@ -214,6 +214,24 @@ def check_the_page(client, user, job, on_commit):
         response = client.post(f"/jobs/{job.pk}/network/", {"kind": "adversarial", "row": "1", "target": "3",
                                                             "epsilon": "2", "alpha": "0.05", "iterations": "10"})
     assert response.status_code == 400 and "above 0 and at most 1" in response.content.decode() and not queued
+    check_the_zip_holds_the_views(job)
+
+
+def check_the_zip_holds_the_views(job):
+    import io
+    import json
+    import zipfile
+
+    from django.core.files.storage import default_storage
+
+    from explanations.exports import job_zip_fresh
+
+    with default_storage.open(job_zip_fresh(job=job), "rb") as handle:
+        archive = zipfile.ZipFile(io.BytesIO(handle.read()))
+    records = json.loads(archive.read("network_views.json"))
+    assert {r["kind"] for r in records} == {"visualise", "groups", "adversarial"}
+    for record in records:
+        assert record["status"] == "ready" and all(p["png"] in archive.namelist() for p in record["plots"])
 
 
 def test_the_queue_is_gpu_and_a_broken_broker_fails_the_view_with_a_sentence(mnist_job):
