@@ -3,10 +3,12 @@ layers, feature visualisations, neuron groups and an adversarial example, each d
 on commit, run eagerly here as the scenario tests do) and never in the web request; every bad input a
 sentence with a 400/404; the page and its links."""
 
+from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
 import torch
+from django.utils import timezone
 
 from explanations.models import Job, NetworkView, Plot
 from explanations.selectors import job_global_plots
@@ -266,3 +268,21 @@ def test_the_openapi_schema_documents_the_network_routes(api):
     assert {"/api/jobs/{job_id}/network/", "/api/jobs/{job_id}/network/visualise/", "/api/jobs/{job_id}/network/groups/",
             "/api/jobs/{job_id}/network/views/{view_id}/", "/api/jobs/{job_id}/adversarial/"} <= set(schema["paths"])
     assert "202" in schema["paths"]["/api/jobs/{job_id}/adversarial/"]["post"]["responses"]
+
+
+def test_the_hourly_cap_answers_429_and_a_stuck_view_is_asked_again(api, mnist_job, settings,
+                                                                   django_capture_on_commit_callbacks):
+    settings.EXPLAINER_NETWORK_VIEWS_PER_HOUR = 1
+    on_commit = django_capture_on_commit_callbacks
+    first, queued = post(api, f"/api/jobs/{mnist_job.pk}/network/visualise/", {"layer": "conv1", "channels": [0]}, on_commit)
+    assert first.status_code == 202 and len(queued) == 1
+    # The same request while it is drawn answers that view (nothing more queued), even past the cap.
+    same, queued = post(api, f"/api/jobs/{mnist_job.pk}/network/visualise/", {"layer": "conv1", "channels": [0]}, on_commit)
+    assert same.status_code == 202 and same.json()["id"] == first.json()["id"] and not queued
+    other, queued = post(api, f"/api/jobs/{mnist_job.pk}/network/visualise/", {"layer": "conv1", "channels": [1]}, on_commit)
+    assert other.status_code == 429 and "in the last hour" in other.json()["error"] and not queued
+    # Drawing for longer than ten minutes: its message was lost; asking again makes a new one.
+    settings.EXPLAINER_NETWORK_VIEWS_PER_HOUR = 0
+    NetworkView.objects.filter(pk=first.json()["id"]).update(created_at=timezone.now() - timedelta(minutes=11))
+    again, queued = post(api, f"/api/jobs/{mnist_job.pk}/network/visualise/", {"layer": "conv1", "channels": [0]}, on_commit)
+    assert again.status_code == 202 and again.json()["id"] != first.json()["id"] and len(queued) == 1
