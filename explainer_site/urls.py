@@ -29,6 +29,13 @@ api_patterns = [
     path("jobs/<int:job_id>/scenarios/", explanations_api.JobScenarioListApi.as_view(), name="job_scenarios"),
     path("jobs/<int:job_id>/scenarios/<int:scenario_id>/", explanations_api.JobScenarioDetailApi.as_view(),
          name="job_scenario"),
+    path("jobs/<int:job_id>/network/", explanations_api.JobNetworkApi.as_view(), name="job_network"),
+    path("jobs/<int:job_id>/network/visualise/", explanations_api.JobNetworkVisualiseApi.as_view(),
+         name="job_network_visualise"),
+    path("jobs/<int:job_id>/network/groups/", explanations_api.JobNetworkGroupsApi.as_view(), name="job_network_groups"),
+    path("jobs/<int:job_id>/network/views/<int:view_id>/", explanations_api.JobNetworkViewApi.as_view(),
+         name="job_network_view"),
+    path("jobs/<int:job_id>/adversarial/", explanations_api.JobAdversarialApi.as_view(), name="job_adversarial"),
     path("schema/", ApiSchemaView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file (?script), which the CSP allows.
     path("docs/", ApiDocsView.as_view(url_name="api:schema"), name="docs"),

@@ -17,6 +17,7 @@ from explanations.exports import explanation_record, job_zip_fresh
 from explanations.insights import job_trust_summary
 from explanations.ml.catalogue import CLASSIFIERS, EXPLAINERS, classifier_for, explainer_entry, explainer_modalities
 from explanations.models import Job, JobStatus, Plot, WhatIfStatus
+from explanations.network_views import network_describe, network_view_create, network_view_get, network_view_record
 from explanations.progress import job_live_status
 from explanations.report import report_response
 from explanations.scenarios import scenario_create, scenario_get, scenario_list, scenario_record
@@ -307,3 +308,91 @@ class JobScenarioDetailApi(APIView):
         """One scenario: ``status``, ``row``, ``changes``, ``predictions`` of every classifier and ``explanations``."""
         job = job_get(user=request.user, job_id=job_id)
         return Response(scenario_record(scenario_get(job=job, scenario_id=scenario_id), plot_link(request)))
+
+
+NETWORK_VIEW_OUTPUT = inline_serializer("NetworkViewOutput", {
+    "id": serializers.IntegerField(), "job": serializers.IntegerField(),
+    "kind": serializers.ChoiceField(choices=["visualise", "groups", "adversarial"]),
+    "status": serializers.ChoiceField(choices=["drawing", "ready", "failed"]),
+    "error": serializers.CharField(allow_null=True), "params": serializers.DictField(),
+    "plots": serializers.ListField(child=serializers.DictField(), help_text="{kind, title, alt, png, svg}, once ready"),
+    "predicted_before": serializers.CharField(required=False, help_text="adversarial, once ready"),
+    "predicted_after": serializers.CharField(required=False, help_text="adversarial, once ready"),
+    "reached": serializers.BooleanField(required=False, help_text="adversarial, once ready"),
+    "linf": serializers.FloatField(required=False, help_text="adversarial, once ready: max |change| per pixel"),
+    "created_at": serializers.DateTimeField(), "finished_at": serializers.DateTimeField(allow_null=True)})
+NETWORK_VIEW_QUEUED = inline_serializer("NetworkViewQueued", {"id": serializers.IntegerField(),
+                                                              "status": serializers.CharField()})
+
+
+class JobNetworkApi(APIView):
+    def get(self, request, job_id: int):
+        """An image job's CNN: its convolution layers (name, channels, map size), the classes an adversarial
+        example may aim at, the explained rows one may look at, and the limits of one request."""
+        return Response(network_describe(job=job_get(user=request.user, job_id=job_id)))
+
+
+class NetworkViewCreateApi(APIView):
+    """POST a look inside the network: checked here, drawn on a worker of the ``gpu`` queue. Answers 202
+    ``{id, status: "drawing"}``; GET ``/api/jobs/{id}/network/views/{vid}/`` until ``status`` is ``"ready"``
+    (or ``"failed"`` with ``error``). An identical request already drawn answers 200 with its ``{id, status}``."""
+
+    parser_classes = [StrictJSONParser]
+    kind = ""
+
+    def post(self, request, job_id: int):
+        view, reused = network_view_create(job=job_get(user=request.user, job_id=job_id), kind=self.kind, body=request.data)
+        ready = reused and view.status == "ready"
+        return Response({"id": view.pk, "status": view.status},
+                        status=status.HTTP_200_OK if ready else status.HTTP_202_ACCEPTED)
+
+
+class JobNetworkVisualiseApi(NetworkViewCreateApi):
+    kind = "visualise"
+
+    @extend_schema(request=inline_serializer("NetworkVisualiseInput", {
+        "layer": serializers.CharField(help_text="conv1, conv2, … (GET /network/ lists them)"),
+        "channels": serializers.ListField(child=serializers.IntegerField(), help_text="up to 16 channel numbers")}),
+        responses={202: NETWORK_VIEW_QUEUED})
+    def post(self, request, job_id: int):
+        """Feature visualisation: for each channel of ``layer``, an image grown from noise that excites it most."""
+        return super().post(request, job_id)
+
+
+class JobNetworkGroupsApi(NetworkViewCreateApi):
+    kind = "groups"
+
+    @extend_schema(request=inline_serializer("NetworkGroupsInput", {
+        "row": serializers.IntegerField(help_text="an explained row"), "layer": serializers.CharField(),
+        "groups": serializers.IntegerField(help_text="2 to 10 (default 4)")}), responses={202: NETWORK_VIEW_QUEUED})
+    def post(self, request, job_id: int):
+        """Neuron groups: ``layer``'s activations for ``row`` factorised (NMF) into ``groups`` regions, each drawn
+        over the image beside its feature visualisation."""
+        return super().post(request, job_id)
+
+
+class JobAdversarialApi(NetworkViewCreateApi):
+    kind = "adversarial"
+
+    @extend_schema(request=inline_serializer("AdversarialInput", {
+        "row": serializers.IntegerField(help_text="an explained row"),
+        "target": serializers.CharField(help_text="a class name of the job"),
+        "epsilon": serializers.FloatField(help_text="L∞ bound, fraction of the pixel range in (0, 1], default 0.05"),
+        "alpha": serializers.FloatField(help_text="step size, fraction of the pixel range in (0, 1], default 0.05"),
+        "iterations": serializers.IntegerField(help_text="1 to 100, default 100; stops once the target is reached")}),
+        responses={202: NETWORK_VIEW_QUEUED})
+    def post(self, request, job_id: int):
+        """An adversarial example: iterative fast gradient sign from ``row`` towards ``target`` within ε; once
+        ready the view holds ``predicted_before``, ``predicted_after``, ``reached``, ``linf`` and ``plots`` (both
+        images with their predictions, attribution maps and neuron groups)."""
+        return super().post(request, job_id)
+
+
+class JobNetworkViewApi(APIView):
+    @extend_schema(responses={200: NETWORK_VIEW_OUTPUT, 202: NETWORK_VIEW_OUTPUT})
+    def get(self, request, job_id: int, view_id: int):
+        """One look inside the network: 202 while it is drawn, 200 once ``ready`` (its result and plots) or
+        ``failed`` (``error`` says why and what to try)."""
+        view = network_view_get(job=job_get(user=request.user, job_id=job_id), view_id=view_id)
+        return Response(network_view_record(view, plot_link(request)),
+                        status=status.HTTP_202_ACCEPTED if view.status == "drawing" else status.HTTP_200_OK)

@@ -26,6 +26,7 @@ from explanations.ml.catalogue import explainer_variant as catalogue_variant
 from explanations.ml.explainers import explainer_variant  # the class: its own summary_text writes the cell
 from explanations.ml.modalities import schema_modality
 from explanations.models import Explanation, Job, JobStatus, Plot, Scenario, WhatIf, WhatIfStatus
+from explanations.network_views import network_view_record
 from uploaded_models.job_classifiers import classifier_labels_of
 
 logger = logging.getLogger(__name__)
@@ -214,6 +215,8 @@ def job_zip_build(*, job: Job, stamp: str | None = None) -> str:
                 archive.writestr(name, text)
             for name, text in scenarios_archive_files(job=job).items():
                 archive.writestr(name, text)
+            for name, text in network_views_archive_files(job=job).items():
+                archive.writestr(name, text)
         tmp.seek(0)
         name = f"jobs/{job.pk}/explainer-job-{job.pk}-{stamp}.zip"
         if default_storage.exists(name):
@@ -263,6 +266,16 @@ def scenario_record(scenario: Scenario, plot_link) -> dict:
     return {"id": scenario.pk, "job": scenario.job_id, "status": scenario.status, "error": scenario.error,
             "row": scenario.row, "changes": scenario.changes, "predictions": scenario.predictions,
             "explanations": explanations, "created_at": scenario.created_at, "finished_at": scenario.finished_at}
+
+
+def network_views_archive_files(*, job: Job) -> dict[str, str]:
+    """``network_views.json``: the API's records of every look inside the network that was drawn (plots named as
+    in the ZIP, in ``plots/`` with the job's)."""
+    views = list(job.network_views.filter(status="ready").order_by("pk").prefetch_related("plots"))
+    if not views:
+        return {}
+    return {"network_views.json": json.dumps([network_view_record(v, plot_archive_name) for v in views], indent=2,
+                                             default=str)}
 
 
 def scenarios_archive_files(*, job: Job) -> dict[str, str]:

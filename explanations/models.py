@@ -183,6 +183,8 @@ class Plot(models.Model):
     svg = models.FileField(upload_to="jobs/", max_length=300)
     # A fresh explanation of an edited row (the what-if editor): shown with its scenario, never as a job-wide view.
     scenario = models.ForeignKey("Scenario", on_delete=models.CASCADE, null=True, blank=True, related_name="plots")
+    # A look inside the network asked for after the job ran: shown with its view, never as a job-wide one.
+    network_view = models.ForeignKey("NetworkView", on_delete=models.CASCADE, null=True, blank=True, related_name="plots")
 
     class Meta:
         ordering = ["id"]
@@ -267,3 +269,35 @@ class Scenario(models.Model):
 
     def __str__(self) -> str:
         return f"scenario {self.pk} of row {self.row} in job {self.job_id}"
+
+
+class NetworkViewKind(models.TextChoices):
+    VISUALISE = "visualise", "Feature visualisation"
+    GROUPS = "groups", "Neuron groups"
+    ADVERSARIAL = "adversarial", "Adversarial example"
+
+
+class NetworkViewStatus(models.TextChoices):
+    DRAWING = "drawing", "Being drawn"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class NetworkView(models.Model):
+    """A look inside an image job's CNN, asked for after the job ran: feature visualisations of a layer's channels,
+    an image's neuron groups, or an adversarial example; computed on a worker of the ``gpu`` queue."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="network_views")
+    kind = models.CharField(max_length=16, choices=NetworkViewKind.choices)
+    params = models.JSONField(default=dict, blank=True)  # the request as checked: layer, channels, row, target, …
+    status = models.CharField(max_length=16, choices=NetworkViewStatus.choices, default=NetworkViewStatus.DRAWING)
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)  # what the API shows once ready (plots are Plot rows)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display().lower()} {self.pk} of job {self.job_id}"

@@ -41,7 +41,7 @@ def job_report_html(*, job: Job) -> str:
     labels = classifier_labels_of(job.classifiers)
     label = lambda key: labels.get(key) or classifier_label_of(key)  # noqa: E731
     for run in job.runs.all():
-        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True,
+        plots = [report_plot(p) for p in job.plots.filter(explanation__isnull=True, scenario__isnull=True, network_view__isnull=True,
                                                           classifier=run.classifier)]
         runs.append({"label": label(run.classifier), "metrics": run.metrics or {}, "plots": plots})
     explanations = list(job.explanations.prefetch_related("plots").order_by("row", "classifier", "explainer"))

@@ -72,7 +72,8 @@ def plot_get(*, user, plot_id) -> Plot:
 
 
 def job_global_plots(*, job: Job, classifier: str | None = None) -> QuerySet[Plot]:
-    plots = job.plots.filter(explanation__isnull=True, scenario__isnull=True)  # a scenario's plots show with it
+    plots = job.plots.filter(explanation__isnull=True, scenario__isnull=True,
+                            network_view__isnull=True)  # a scenario's (a network view's) plots show with it
     return plots.filter(classifier=classifier) if classifier else plots
 
 

@@ -194,3 +194,25 @@ def scenario_compute(scenario_id: int) -> None:
     except Exception as exc:  # the scenario must end ready or with a reason, whatever broke
         job_id = Scenario.objects.filter(pk=scenario_id).values_list("job_id", flat=True).first() or 0
         scenario_fail(scenario_id=scenario_id, reason=failure_reason(exc, job_id=job_id, work="computing this scenario"))
+
+
+NETWORK_VIEW_SOFT_TIME_LIMIT = 300  # seconds: at most 16 pictures of 128 steps, or 100 attack steps and 8 groups
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=NETWORK_VIEW_SOFT_TIME_LIMIT,
+             time_limit=NETWORK_VIEW_SOFT_TIME_LIMIT + 30)
+def network_view_draw(view_id: int) -> None:
+    """A look inside an image job's CNN (queue ``gpu``): feature visualisations, neuron groups or an adversarial example."""
+    from explanations.models import NetworkView
+    from explanations.network_views import network_view_draw as network_view_draw_service
+    from explanations.network_views import network_view_fail
+
+    try:
+        with job_deadline(NETWORK_VIEW_SOFT_TIME_LIMIT):
+            network_view_draw_service(view_id=view_id)
+    except SoftTimeLimitExceeded:
+        network_view_fail(view_id=view_id, reason=f"Drawing this took longer than {NETWORK_VIEW_SOFT_TIME_LIMIT} seconds; "
+                                                  "ask for fewer channels, groups or iterations.")
+    except Exception as exc:  # the view must end ready or with a reason, whatever broke
+        job_id = NetworkView.objects.filter(pk=view_id).values_list("job_id", flat=True).first() or 0
+        network_view_fail(view_id=view_id, reason=failure_reason(exc, job_id=job_id, work="looking inside the network"))

@@ -15,6 +15,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/rerun/", views.job_rerun_page, name="job_rerun"),
     path("jobs/<int:job_id>/results/", views.job_results, name="results"),
     path("jobs/<int:job_id>/rows/<int:row>/", views.job_row, name="row"),
+    path("jobs/<int:job_id>/network/", views.job_network, name="network"),
     path("jobs/<int:job_id>/download.zip", views.job_download, name="download"),
     path("plots/<int:plot_id>.<str:extension>", views.plot_file, name="plot_file"),
     path("jobs/<int:job_id>/report.html", views.job_report_page, name="report"),

@@ -18,7 +18,7 @@ from rest_framework.decorators import api_view
 
 from datasets.selectors import dataset_get, dataset_list, dataset_row_values
 from explainer_site.exceptions import ApplicationError
-from explainer_site.request_values import form_text_check
+from explainer_site.request_values import form_text_check, query_int
 from explanations.compare import jobs_compare
 from explanations.estimates import form_estimate
 from explanations.exports import job_zip_fresh
@@ -27,6 +27,7 @@ from explanations.ml.catalogue import EXPLAINERS, explainer_label, explainer_var
 from explanations.ml.explainers import explainer_for
 from explanations.ml.modalities import classifier_choices, explainer_choices, schema_modality
 from explanations.models import JobShare, JobStatus
+from explanations.network_views import network_page
 from explanations.progress import eta_words, job_live_status
 from explanations.report import report_response
 from explanations.scenarios import scenario_editor
@@ -364,6 +365,27 @@ def job_row(request: HttpRequest, job_id: int, row: int) -> HttpResponse:
                                                           "classifiers": by_classifier, "probabilities": probabilities,
                                                           **insight, **editor},
                   status=400 if editor.get("editor_error") else 200)
+
+
+@login_required
+def job_network(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Inside an image job's CNN: feature visualisations, neuron groups and adversarial examples, each drawn by a
+    worker; a POST is one of the page's forms (the page shows the view being drawn, then drawn)."""
+    job = job_get(user=request.user, job_id=job_id)
+    try:
+        row = query_int(request.GET, "row")
+    except ApplicationError:  # ?row=abc: the page opens at the first explained row
+        row = None
+    try:
+        context = network_page(job=job, row=row, post=request.POST if request.method == "POST" else None)
+    except ApplicationError as exc:  # not an image job, not finished, no CNN: say so on the page
+        return render(request, "explanations/job_network.html", {"job": job, "unavailable": exc.message}, status=400)
+    if context.get("created"):
+        view = context["created"]
+        query = f"?row={view.params['row']}" if "row" in view.params else ""
+        return redirect(reverse("explanations:network", args=[job.pk]) + query + f"#view-{view.pk}")
+    return render(request, "explanations/job_network.html", {"job": job, **context},
+                  status=400 if context["form_error"] else 200)
 
 
 PLOT_SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"  # matplotlib's SVG has one <style>

@@ -150,6 +150,9 @@ EXPLAINER_MAX_JOB_COST = int(os.environ.get("EXPLAINER_MAX_JOB_COST", str(100_00
 # compute them, so a long job never keeps a person waiting for one.
 EXPLAINER_SCENARIOS_PER_JOB = int(os.environ.get("EXPLAINER_SCENARIOS_PER_JOB", "100"))
 EXPLAINER_SCENARIOS_PER_HOUR = int(os.environ.get("EXPLAINER_SCENARIOS_PER_HOUR", "120"))
+# Looks inside an image job's CNN (feature visualisations, neuron groups, adversarial examples) one account may ask
+# for an hour (429 beyond; 0 turns the cap off); each runs on the "gpu" queue.
+EXPLAINER_NETWORK_VIEWS_PER_HOUR = int(os.environ.get("EXPLAINER_NETWORK_VIEWS_PER_HOUR", "120"))
 FILE_UPLOAD_HANDLERS = [
     "datasets.uploads.SizeLimitUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",

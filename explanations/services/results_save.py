@@ -115,8 +115,8 @@ def plot_save(*, job: Job, classifier: str, kind: str, figure, title: str, alt: 
 
 
 def plot_files_save(*, job: Job, classifier: str, kind: str, png: bytes, svg: bytes, title: str, alt: str,
-                    explanation: Explanation | None = None) -> Plot:
-    stem = f"{job.pk}/plots/{classifier}_{kind}" + (f"_row{explanation.row}" if explanation else "")
+                    explanation: Explanation | None = None, stem: str = "") -> Plot:
+    stem = stem or f"{job.pk}/plots/{classifier}_{kind}" + (f"_row{explanation.row}" if explanation else "")
     plot = Plot(job=job, explanation=explanation, classifier=classifier, kind=kind, title=title[:400], alt=alt)
     plot.png.save(f"{stem}.png", ContentFile(png), save=False)
     plot.svg.save(f"{stem}.svg", ContentFile(svg), save=False)

@@ -109,6 +109,13 @@ def owned_requests(dataset: Dataset, job: Job, plot: Plot) -> list[tuple[str, st
         ("GET", "api/jobs/<int:job_id>/scenarios/", f"/api/jobs/{j}/scenarios/"),
         ("POST", "api/jobs/<int:job_id>/scenarios/", f"/api/jobs/{j}/scenarios/"),
         ("GET", "api/jobs/<int:job_id>/scenarios/<int:scenario_id>/", f"/api/jobs/{j}/scenarios/1/"),
+        ("GET", "api/jobs/<int:job_id>/network/", f"/api/jobs/{j}/network/"),
+        ("POST", "api/jobs/<int:job_id>/network/visualise/", f"/api/jobs/{j}/network/visualise/"),
+        ("POST", "api/jobs/<int:job_id>/network/groups/", f"/api/jobs/{j}/network/groups/"),
+        ("GET", "api/jobs/<int:job_id>/network/views/<int:view_id>/", f"/api/jobs/{j}/network/views/1/"),
+        ("POST", "api/jobs/<int:job_id>/adversarial/", f"/api/jobs/{j}/adversarial/"),
+        ("GET", "jobs/<int:job_id>/network/", f"/jobs/{j}/network/"),
+        ("POST", "jobs/<int:job_id>/network/", f"/jobs/{j}/network/"),
     ]
 
 
