@@ -177,6 +177,40 @@ print("BENCH=" + json.dumps([{{"classifier": r.classifier, "seconds": r.seconds,
 """
 
 
+STEPS_QUERY = """
+import json
+from explanations.models import Job, Step
+job = Job.objects.get(pk={job_id})
+print("BENCH=" + json.dumps([{{"key": s.key, "seconds": s.seconds, "worker": s.worker,
+                               "start": (s.started_at - job.created_at).total_seconds() if s.started_at else None,
+                               "end": (s.finished_at - job.created_at).total_seconds() if s.finished_at else None}}
+                              for s in Step.objects.filter(job=job).order_by("pk")]))
+"""
+
+
+def stage_of(key: str) -> str:
+    """A step's stage: ``train:random_forest``, ``explain:random_forest:anchor``, ``whatif``, ``job_finish``..."""
+    parts = key.split(":")
+    if parts[0] in ("explain", "trust"):
+        return ":".join(parts[:3])
+    return "whatif" if parts[0] == "whatif" else ":".join(parts[:2])
+
+
+def step_seconds_of(stack: BenchStack, job_id: int) -> dict[str, dict[str, float]]:
+    """Per stage, the seconds its steps worked (summed) and when its first step started and its last ended,
+    counted from the job's creation, as the job's Step rows record them."""
+    out = stack.manage("shell", "--no-imports", "-c", STEPS_QUERY.format(job_id=job_id), timeout=120)
+    steps = json.loads(next(line for line in out.splitlines() if line.startswith("BENCH=")).split("=", 1)[1])
+    stages: dict[str, dict[str, float]] = {}
+    for step in steps:
+        entry = stages.setdefault(stage_of(step["key"]), {"steps": 0, "seconds": 0.0, "start": float("inf"), "end": 0.0})
+        entry["steps"] += 1
+        entry["seconds"] = round(entry["seconds"] + float(step["seconds"] or 0.0), 2)
+        entry["start"] = round(min(entry["start"], step["start"] if step["start"] is not None else float("inf")), 1)
+        entry["end"] = round(max(entry["end"], step["end"] or 0.0), 1)
+    return stages
+
+
 def model_runs_of(stack: BenchStack, job_id: int) -> list[dict]:
     """The job's model runs as the database holds them (their ``seconds`` are not in the API)."""
     out = stack.manage("shell", "--no-imports", "-c", RUNS_QUERY.format(job_id=job_id), timeout=120)
@@ -213,6 +247,10 @@ def default_job_section(stack: BenchStack, api: ApiClient, dataset_id: int) -> d
         out["job_default_model_runs"] = model_runs_of(stack, watch.job_id)
     except Exception as exc:  # noqa: BLE001 - the bench reports what it could not read
         out["job_default_model_runs"] = f"not read: {type(exc).__name__}: {str(exc)[:200]}"
+    try:
+        out["job_default_step_seconds"] = step_seconds_of(stack, watch.job_id)
+    except Exception as exc:  # noqa: BLE001 - the bench reports what it could not read
+        out["job_default_step_seconds"] = f"not read: {type(exc).__name__}: {str(exc)[:200]}"
     batches = batches_summary(job)
     if batches is not None:
         out["job_default_batches"] = batches

@@ -63,9 +63,15 @@ def job_steps_start(*, job: Job) -> None:
                               for key in job.classifiers if key in runs], ignore_conflicts=True)
 
 
-def batch_size(*, job: Job, explainer_key: str) -> int:
+def batch_size(*, job: Job, explainer_key: str, rows: int | None = None) -> int:
+    """Rows per explain step; with ``rows`` (the classifier's), at most a share of them, so even a few rows are
+    spread over ``EXPLAINER_BATCHES_MIN`` steps that the worker processes run side by side (a row's explanation
+    does not depend on its batch)."""
     explainer_cls = explainer_for(explainer_key, schema_modality(job.schema))
-    return settings.EXPLAINER_BATCH_SIZE * getattr(explainer_cls, "batch_scale", 1)
+    size = settings.EXPLAINER_BATCH_SIZE * getattr(explainer_cls, "batch_scale", 1)
+    if rows:
+        size = min(size, max(1, -(-rows // max(settings.EXPLAINER_BATCHES_MIN, 1))))
+    return size
 
 
 def job_advance(*, job_id: int) -> int:
@@ -126,7 +132,7 @@ def explain_steps_build(*, job: Job, run: ModelRun) -> list[Step]:
     """One step per batch of rows and explainer, batch by batch (each explainer's view of the first rows comes first)."""
     planned = []
     for order, key in enumerate(job.explainers):
-        size = batch_size(job=job, explainer_key=key)
+        size = batch_size(job=job, explainer_key=key, rows=len(run.rows))
         for start in range(0, len(run.rows), size):
             planned.append((start, order, key, run.rows[start:start + size]))
     return [Step(job=job, run=run, kind=StepKind.EXPLAIN, key=f"explain:{run.classifier}:{key}:{rows[0]}",

@@ -7,7 +7,7 @@ import time
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -153,6 +153,16 @@ def failure_reason(exc: BaseException, *, job_id: int, work: str = "running the 
     # The exception's text names code, paths or data; it goes to the log with the job number, the page says what to do.
     logger.exception("job %s failed", job_id)
     return f"Something went wrong while {work}. Try other settings, or report it with job number {job_id}."
+
+
+@worker_process_init.connect
+def step_work_import(**kwargs) -> None:
+    """A pool process imports the steps' code (scikit-learn, matplotlib, the compiled kernels: some 4 s) as it
+    starts, not when the first job's first step arrives (``CELERY_WORKER_PROC_ALIVE_TIMEOUT`` allows for it)."""
+    try:
+        import explanations.job_steps  # noqa: F401
+    except Exception:  # the first step imports it again and reports what is wrong
+        logger.exception("importing the steps' code ahead of the first step failed")
 
 
 @worker_ready.connect

@@ -133,6 +133,9 @@ EXPLAINER_MAX_TRAIN_ROWS = int(os.environ.get("EXPLAINER_MAX_TRAIN_ROWS", "10000
 EXPLAINER_MAX_TEST_ROWS = int(os.environ.get("EXPLAINER_MAX_TEST_ROWS", "50000"))
 EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "16"))  # rows per explain call: the engines call the model once per batch
+# A classifier's rows go to at least this many explain steps per explainer (when it has that many rows), so the
+# worker processes share even a three-row job instead of one of them explaining it all while the other waits.
+EXPLAINER_BATCHES_MIN = int(os.environ.get("EXPLAINER_BATCHES_MIN", "2"))
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
 EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
 # Image jobs, when they do not say: images per explainer checked on the randomised network (sanity), and training
@@ -240,6 +243,9 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process imports the steps' code as it starts (explanations.tasks.step_work_import): a few seconds, more
+# on a busy machine, beyond Celery's 4 s default for a process to come up.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = float(os.environ.get("CELERY_WORKER_PROC_ALIVE_TIMEOUT", "60"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # A job is a pipeline of small steps (explanations.pipeline), so the limits are those of one step: training one
 # classifier, or explaining one batch of rows.

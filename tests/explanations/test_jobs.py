@@ -71,8 +71,9 @@ def test_rerunning_every_step_of_a_finished_job_redoes_nothing(zoo, user, run_on
     assert list(Plot.objects.filter(job=job, explanation__isnull=False).values_list("pk", flat=True)) == plots
     assert ModelRun.objects.get(job=job).model_file.name == fitted  # the model was saved once
     assert sorted(Step.objects.filter(job=job).values_list("key", flat=True)) == [  # each made once
-        "explain:decision_tree:lime:0", "job_finish", "run_finish:decision_tree", "train:decision_tree",
-        "trust:decision_tree:lime:0", "whatif:0", "whatif:1", "whatif:test_rows"]
+        "explain:decision_tree:lime:0", "explain:decision_tree:lime:1", "job_finish", "run_finish:decision_tree",
+        "train:decision_tree", "trust:decision_tree:lime:0", "trust:decision_tree:lime:1", "whatif:0", "whatif:1",
+        "whatif:test_rows"]  # two rows, two batches (EXPLAINER_BATCHES_MIN): the worker processes share them
     assert WhatIf.objects.filter(job=job).count() == 3 * 3  # partial dependence and two rows, 3 features each
     assert Job.objects.get(pk=job.pk).status == "succeeded"
 

@@ -277,6 +277,7 @@ def test_the_last_batch_of_two_ending_at_once_makes_the_next_step_once(user, tab
 
 def test_a_batch_explained_twice_saves_nothing_twice(user, table, enqueued, settings):
     settings.EXPLAINER_BATCH_SIZE = 4
+    settings.EXPLAINER_BATCHES_MIN = 1  # the job's 4 rows in one batch
     job = new_job(user, table)
     step_task_run(Step.objects.get(job=job).pk, worker="w1", task_id="t-train")
     batch = Step.objects.get(job=job, kind="explain")
