@@ -168,6 +168,7 @@ def test_the_stop_check_raises_inside_an_engine_loop_once_the_job_is_cancelled(z
 def test_a_cancel_during_a_batch_stops_before_the_batch_ends_and_the_task_ends_quietly(zoo, user, settings, monkeypatch,
                                                                                       enqueued):
     settings.EXPLAINER_BATCH_SIZE = 40
+    settings.EXPLAINER_BATCHES_MIN = 1  # one batch of all 30 rows, cancelled while it runs
     job = job_create(owner=user, dataset=zoo, classifiers=["knn"], explainers=["lime"], rows={"ids": list(range(30))},
                      params=FAST)
     save = job_steps.explanation_save
