@@ -68,3 +68,14 @@ def zoo_table() -> Table:
         class_names=["mammal", "bird", "reptile", "fish", "amphibian", "bug", "invertebrate"],
     )
     return _split(space, frame, labels_encode(frame["class_type"], [1, 2, 3, 4, 5, 6, 7]), n_train=70)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Two cores shared by several test runs: one torch thread each is faster and bit-for-bit repeatable."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

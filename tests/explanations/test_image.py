@@ -25,6 +25,8 @@ from explanations.services.job_create import job_create
 from tests.unit_fixtures import *  # noqa: F403
 from tests.unit_fixtures import SHARED
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 MNIST_ROWS = 600
 FAST = {"lime": {"num_samples": 150}, "anchor": {"threshold": 0.9, "batch_size": 10, "max_anchor_size": 2},
         "shap": {"background_size": 10}, "gradient_shap": {"background_size": 10, "nsamples": 20},
@@ -32,13 +34,6 @@ FAST = {"lime": {"num_samples": 150}, "anchor": {"threshold": 0.9, "batch_size":
 CNN_FAST = {"epochs": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two cores shared by several test runs: one thread each is faster and bit-for-bit repeatable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def mnist_frame(rows: int = MNIST_ROWS) -> pd.DataFrame:

@@ -17,15 +17,11 @@ from explanations.ml.network_inside import (
     targeted_fgsm,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def bar_detectors() -> nn.Sequential:

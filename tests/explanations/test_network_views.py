@@ -7,7 +7,6 @@ from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
-import torch
 from django.utils import timezone
 
 from explanations.models import Job, NetworkView, Plot
@@ -16,15 +15,9 @@ from explanations.services.job_create import job_create
 from tests.explanations.test_image import mnist_upload
 from tests.unit_fixtures import *  # noqa: F403
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_torch_thread")]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
