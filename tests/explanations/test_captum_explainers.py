@@ -15,7 +15,7 @@ from explanations.ml.explainers.base import ExplainerError, FeatureSpace
 from explanations.ml.explainers.image import ImagePredictor
 from explanations.models import Explanation, Plot
 from explanations.services.job_create import job_create
-from tests.explanations.test_image import CNN_FAST, mnist, mnist_data, one_torch_thread  # noqa: F401
+from tests.explanations.test_image import CNN_FAST, mnist, mnist_data  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 
 W = np.array([[1.0, -2.0, 0.5, 3.0], [-1.0, 2.0, -0.5, -3.0]], dtype=np.float32)  # logits of a 2x2 grey image

@@ -4,7 +4,7 @@ check and ROAR land in the job summary (API and page)."""
 import pytest
 
 from explanations.models import Explanation
-from tests.explanations.test_image import CNN_FAST, mnist, mnist_upload, one_torch_thread  # noqa: F401
+from tests.explanations.test_image import CNN_FAST, mnist, mnist_upload  # noqa: F401
 from tests.unit_fixtures import *  # noqa: F403
 
 TRUST = {"stability_runs": 2, "sanity_images": 1, "roar_images": 60, "roar_epochs": 5}
