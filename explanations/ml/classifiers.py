@@ -88,12 +88,26 @@ def predictor_build(key: str, model: Any, space: FeatureSpace) -> Predictor:
     family = classifier_spec_get(key).family
     estimator = model.named_steps["model"]
     n_classes = len(space.class_names)
+    transform, predict = model.named_steps["prep"].transform, model.predict_proba
+    from explanations.ml.engine.table_predict import table_predictor  # numba: workers only
+
+    fast = table_predictor(model)  # the same numbers without scikit-learn's cost per call, where it covers the model
+    if fast is not None:
+        transform, predict = fast
+    classes = np.asarray(model.classes_, dtype=int)
+
+    def predict_proba(X: np.ndarray) -> np.ndarray:
+        known = predict(np.asarray(X, dtype=np.float64))
+        full = np.zeros((known.shape[0], n_classes), dtype=np.float64)
+        full[:, classes] = known
+        return full
+
     return Predictor(
-        predict_proba=lambda X: predict_proba_full(model, np.asarray(X, dtype=np.float64), n_classes),
+        predict_proba=predict_proba,
         key=key,
         tree_model=estimator if family == "tree" else None,
         linear_model=estimator if family == "linear" else None,
-        transform=model.named_steps["prep"].transform,
+        transform=transform,
         groups=transformed_groups(model),
         pipeline=model,
     )
