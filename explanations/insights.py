@@ -130,7 +130,10 @@ class TrustMeter:
         return self.data.test_idx
 
 
-def trust_meter_build(*, job: Job, data: JobData, predictor: Predictor, explainer_key: str) -> TrustMeter:
+def trust_meter_build(*, job: Job, data: JobData, predictor: Predictor, explainer_key: str,
+                      fitted: BaseExplainer | None = None) -> TrustMeter:
+    """The meter of one explainer on one classifier: its reruns with seeds ``seed + 1 ...``, copies of ``fitted``
+    (the explain steps' explainer) where it can be reseeded without fitting again (``BaseExplainer.reseeded``)."""
     options = job.params.get("trust") or trust_metrics.trust_params_clean({"stability_runs": 0})  # jobs from before trust
     seed = int(job.params["seed"])
     background = data.background(seed)
@@ -141,6 +144,12 @@ def trust_meter_build(*, job: Job, data: JobData, predictor: Predictor, explaine
     explainer_cls = explainer_for(explainer_key, "tabular")
     for k in range(int(options["stability_runs"])):
         rerun_seed = seed + 1 + k
+        source = fitted if fitted is not None else (meter.reruns[0] if meter.reruns else None)
+        rerun = source.reseeded(rerun_seed) if source is not None else None
+        if rerun is not None:  # a seed-free explainer is itself: it explains once for every seed
+            meter.reruns.append(rerun)
+            meter.rerun_seeds.append(rerun_seed)
+            continue
         try:
             meter.reruns.append(explainer_cls(**job.params.get(explainer_key, {})).fit(
                 data.background(seed), predictor, data.space, seed=rerun_seed))

@@ -24,6 +24,7 @@ from explainer_site.exceptions import ApplicationError
 from explanations.image_trust_run import image_agreement_finish, image_trust_compute, roar_run
 from explanations.insights import run_insight_finish, trust_meter_build
 from explanations.job_data import JobData, image_data_from_frame, job_data_from_frame, text_data_from_frame
+from explanations.ml.catalogue import global_view_entries
 from explanations.ml.classifiers import classifier_fit, predictor_build
 from explanations.ml.engine import JobStopped, stop_check
 from explanations.ml.explainers.base import ExplainerError, ExplanationResult
@@ -35,7 +36,7 @@ from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunS
 from explanations.rows import rows_need_predictions, rows_resolve
 from explanations.services.job_state import job_deadline_check, job_stage_set
 from explanations.services.results_save import explanation_picture, explanation_save, model_run_record, plot_files_save
-from explanations.summaries import run_summary_plots
+from explanations.summaries import run_summary_plots, summary_rows_compute, summary_rows_load, summary_rows_store
 from explanations.text_image_run import (
     attribution_store,
     image_fit,
@@ -258,7 +259,8 @@ def batch_trust(*, step: Step) -> None:
     data = job_data(job)
     predictor = run_predictor(job=job, run=run, data=data)
     meter = EXPLAINER_CACHE.get(("trust", *job_identity(job), run.pk, run.model_file.name, step.explainer), lambda: trust_meter_build(
-        job=job, data=data, predictor=predictor, explainer_key=step.explainer))
+        job=job, data=data, predictor=predictor, explainer_key=step.explainer,
+        fitted=run_explainer(job=job, run=run, data=data, predictor=predictor, explainer_key=step.explainer)))
     names = data.space.class_names
     results = [ExplanationResult(method=e.explainer, row=e.row, predicted=names.index(e.predicted),
                                  probabilities=[e.probabilities.get(name, 0.0) for name in names], data=e.data, meta=e.meta)
@@ -288,6 +290,24 @@ def explanation_redraw(*, job: Job, run: ModelRun, data: JobData, explanation: E
             except OSError:
                 logger.warning("could not remove the older plot %s", field.name)
         plot.delete()
+
+
+def summary_rows(*, step: Step) -> None:
+    """More test rows for a classifier's model-wide view (``explanations.summaries``), explained beside the rows the
+    user picked, so that the global views only draw once those are in."""
+    job, run = step.job, step.run
+    modality = modality_of(job)
+    entry = next((e for e in global_view_entries(modality.name) if e.key == step.explainer), None)
+    if entry is None or summary_rows_load(job=job, run=run, key=entry.key) is not None:
+        return
+    spec = classifier_spec_of(run.classifier, modality.name)
+    if not job_stage_set(job.pk, f"Explaining more test rows for the {entry.label} summary — {spec.label}", run_id=run.pk):
+        return
+    data = job_data(job)
+    predictor = run_predictor(job=job, run=run, data=data)
+    explainer = run_explainer(job=job, run=run, data=data, predictor=predictor, explainer_key=entry.key)
+    records = summary_rows_compute(job=job, run=run, data=data, predictor=predictor, entry=entry, explainer=explainer)
+    summary_rows_store(job=job, run=run, key=entry.key, records=records)
 
 
 def model_run_finish(*, step: Step) -> None:
@@ -345,7 +365,8 @@ def job_finish(*, step: Step) -> None:
 
 
 STEP_WORK: dict[str, Callable[..., None]] = {
-    "train": model_train, "explain": batch_explain, "trust": batch_trust, "run_finish": model_run_finish,
+    "train": model_train, "explain": batch_explain, "trust": batch_trust, "summary": summary_rows,
+    "run_finish": model_run_finish,
     "whatif": whatif_curves, "job_finish": job_finish,
 }
 

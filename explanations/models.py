@@ -90,6 +90,7 @@ class StepKind(models.TextChoices):
     TRAIN = "train", "Train"
     EXPLAIN = "explain", "Explain"
     TRUST = "trust", "Trust"
+    SUMMARY = "summary", "Summary rows"
     RUN_FINISH = "run_finish", "Global views"
     WHATIF = "whatif", "What-if curves"
     JOB_FINISH = "job_finish", "Finish"

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from explanations.ml.modalities import explainer_for, schema_modality
@@ -41,12 +41,19 @@ TASK_NAMES = {
     StepKind.TRAIN: "model_train",
     StepKind.EXPLAIN: "batch_explain",
     StepKind.TRUST: "batch_trust",
+    StepKind.SUMMARY: "summary_rows",
     StepKind.RUN_FINISH: "model_run_finish",
     StepKind.WHATIF: "whatif_curves",
     StepKind.JOB_FINISH: "job_finish",
 }
 MODALITIES_WITH_TRUST = ("tabular",)
-MODALITIES_WITH_WHATIF = ("tabular",)  # sweeping a feature means a table's column
+# Which of a job's waiting steps go to the queue first: what people wait to see, then its trust scores, then the
+# work only the global views at the end need (the summary's extra rows), which would otherwise hold a worker while
+# a long trust step waits behind it.
+STEP_URGENCY = (StepKind.TRAIN, StepKind.EXPLAIN, StepKind.TRUST, StepKind.SUMMARY, StepKind.RUN_FINISH,
+                StepKind.WHATIF, StepKind.JOB_FINISH)
+MODALITIES_WITH_WHATIF = ("tabular",)
+MODALITIES_WITH_SUMMARY_ROWS = ("tabular",)  # the summary beeswarm's extra test rows  # sweeping a feature means a table's column
 
 
 # ---------------------------------------------------------------- making steps
@@ -112,8 +119,9 @@ def job_advance(*, job_id: int) -> int:
         explained = all(s.status == StepStatus.DONE for s in explains)
         trusted = not measures_trust or (len(trusts) == len(explains)
                                          and all(s.status == StepStatus.DONE for s in trusts.values()))
+        summed = all(s.status == StepStatus.DONE for s in steps if s.run_id == run.pk and s.kind == StepKind.SUMMARY)
         finish_key = f"run_finish:{run.classifier}"
-        if explained and trusted and finish_key not in by_key:
+        if explained and trusted and summed and finish_key not in by_key:
             new.append(Step(job=job, run=run, kind=StepKind.RUN_FINISH, key=finish_key))
         if by_key.get(finish_key) is not None and by_key[finish_key].status == StepStatus.DONE:
             finished_runs += 1
@@ -135,8 +143,21 @@ def explain_steps_build(*, job: Job, run: ModelRun) -> list[Step]:
         size = batch_size(job=job, explainer_key=key, rows=len(run.rows))
         for start in range(0, len(run.rows), size):
             planned.append((start, order, key, run.rows[start:start + size]))
-    return [Step(job=job, run=run, kind=StepKind.EXPLAIN, key=f"explain:{run.classifier}:{key}:{rows[0]}",
-                 explainer=key, rows=rows) for _, _, key, rows in sorted(planned)]
+    steps = [Step(job=job, run=run, kind=StepKind.EXPLAIN, key=f"explain:{run.classifier}:{key}:{rows[0]}",
+                  explainer=key, rows=rows) for _, _, key, rows in sorted(planned)]
+    return steps + summary_steps_build(job=job, run=run)
+
+
+def summary_steps_build(*, job: Job, run: ModelRun) -> list[Step]:
+    """A table's model-wide views may explain more test rows than the user picked (``explanations.summaries``):
+    that work is a step of its own, beside the explanations, so the global views at the end only draw."""
+    if schema_modality(job.schema) not in MODALITIES_WITH_SUMMARY_ROWS:
+        return []
+    from explanations.ml.catalogue import global_view_entries
+
+    keys = [entry.key for entry in global_view_entries("tabular") if entry.global_view == "summary"]
+    return [Step(job=job, run=run, kind=StepKind.SUMMARY, key=f"summary:{run.classifier}:{key}", explainer=key, rows=[])
+            for key in job.explainers if key in keys]
 
 
 def whatif_steps_build(*, job: Job, runs: list[ModelRun]) -> list[Step]:
@@ -223,7 +244,10 @@ def steps_feed(*, owner_id: int, strict: bool = False) -> int:
     if room <= 0:
         return 0
     sent = 0
-    waiting = active.filter(status=StepStatus.PENDING, queued_at__isnull=True).select_related("run").order_by("job_id", "id")
+    waiting = (active.filter(status=StepStatus.PENDING, queued_at__isnull=True).select_related("run")
+               .annotate(urgency=Case(*(When(kind=kind, then=Value(n)) for n, kind in enumerate(STEP_URGENCY)),
+                                      default=Value(len(STEP_URGENCY))))
+               .order_by("job_id", "urgency", "id"))
     for step in waiting[:room]:
         if not Step.objects.filter(pk=step.pk, status=StepStatus.PENDING, queued_at__isnull=True).update(
                 queued_at=timezone.now()):
@@ -319,6 +343,8 @@ def step_label(step: Step) -> str:
     label = spec.label if spec else classifier
     if step.kind == StepKind.EXPLAIN:
         return f"{label} ({step.explainer}, rows {step.rows[0]}–{step.rows[-1]})" if step.rows else label
+    if step.kind == StepKind.SUMMARY:
+        return f"the summary rows of {label} ({step.explainer})"
     if step.kind == StepKind.WHATIF:
         return f"the what-if curves of row {step.rows[0]}" if step.rows else "the partial dependence curves"
     return label or "the job's last step"

@@ -1,7 +1,7 @@
 """Signal receivers: a job's files go with its row, whatever deletes it (its own page, its dataset, its owner).
 
 ``datasets`` deletes a dataset and Django cascades to its jobs; this receiver, connected in
-``ExplanationsConfig.ready``, is how the plots, model files, attribution maps and result ZIP go too,
+``ExplanationsConfig.ready``, is how the plots, model files, attribution maps, summary rows and result ZIP go too,
 without the datasets app knowing that jobs exist.
 """
 
@@ -12,7 +12,8 @@ import logging
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from explanations.models import Job
+from explanations.job_files import summary_rows_path
+from explanations.models import Job, StepKind
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def job_file_paths(*, job: Job) -> list[str]:
     paths = [p.png.name for p in plots] + [p.svg.name for p in plots]
     paths += [r.model_file.name for r in job.runs.all() if r.model_file]
     paths += [m["attribution_file"] for m in job.explanations.values_list("meta", flat=True) if m.get("attribution_file")]
+    paths += [summary_rows_path(job=job, run=step.run, key=step.explainer)
+              for step in job.steps.filter(kind=StepKind.SUMMARY).select_related("run") if step.run is not None]
     if job.result_zip:
         paths.append(job.result_zip.name)
     return paths

@@ -3,18 +3,20 @@ SHAP-style summary, a LIME-style mean importance); each says how many rows it sa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from explanations.job_data import JobData
+from explanations.job_files import summary_rows_path
 from explanations.ml.catalogue import ExplainerEntry, global_view_entries
 from explanations.models import Explanation, Job, ModelRun
 from explanations.services.results_save import plot_save
 from uploaded_models.job_classifiers import classifier_spec_of
 
 SUMMARY_ROWS = 200  # rows in the summary's beeswarm when the exact algorithms make them cheap
-SUMMARY_EXTRA_SECONDS = 10.0  # at most this much extra work per classifier, judged from the explained rows
+SUMMARY_EXTRA_SECONDS = 5.0  # at most this much extra work per classifier (measured as the summary step goes)
 # Below this many rows a view speaks of those rows, not of the model: it is titled so ("over the 3 explained rows").
 GLOBAL_MIN_ROWS = 30
 AVERAGE_MIN_ROWS = 3  # fewer rows than this: no averaged view at all (it would only repeat the rows' own plots)
@@ -47,9 +49,12 @@ def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: J
     if not rows:
         return {}
     reference = summary_class(data, [e.predicted for e in rows])
-    records = [(e.row, e.data) for e in rows] + summary_extra_rows(
-        job=job, data=data, predictor=predictor, entry=entry, explained={e.row for e in rows},
-        cheap=method.summary_rows_cheap(rows[0].data), seconds_per_row=max(e.seconds for e in rows))
+    explained = {e.row for e in rows}
+    extra = summary_rows_load(job=job, run=run, key=entry.key)  # the summary step's (None: this job had none)
+    if extra is None:
+        extra = summary_extra_rows(job=job, data=data, predictor=predictor, entry=entry, explained=explained,
+                                   cheap=method.summary_rows_cheap(rows[0].data), seconds_per_row=max(e.seconds for e in rows))
+    records = [(e.row, e.data) for e in rows] + [(row, d) for row, d in extra if row not in explained]
     every = [method.class_attributions(d, features) for _, d in records]
     scope = rows_scope(len(records), len(rows), test_rows=len(data.test_idx))
     mean_abs = np.mean([method.feature_importance(d, features) for _, d in records], axis=0)
@@ -108,6 +113,64 @@ def summary_extra_rows(*, job: Job, data: JobData, predictor, entry: ExplainerEn
         return []
     explainer = entry.load()(**job.params.get(entry.key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
     return [(row, result.data) for row, result in zip(rows, explainer.explain(data.X[rows], rows))]
+
+
+def summary_rows_compute(*, job: Job, run: ModelRun, data: JobData, predictor, entry: ExplainerEntry,
+                         explainer, chunk: int = 10) -> list:
+    """The summary step's extra rows (before any explanation's time is known): explained chunk by chunk, from the
+    job's seeded draw of test rows not explained already, until ``SUMMARY_ROWS`` or ``SUMMARY_EXTRA_SECONDS``
+    are reached; none where the explainer is sampled here (only exact, cheap values speak for more rows)."""
+    import time
+
+    from explanations.ml.engine import stop_check
+
+    explained = set(run.rows)
+    pool = np.setdiff1d(data.test_idx, list(explained))
+    wanted = min(SUMMARY_ROWS - len(explained), len(pool))
+    if wanted <= 0:
+        return []
+    picked = sorted(int(r) for r in np.random.default_rng(job.params["seed"]).choice(pool, size=wanted, replace=False))
+    method, records, started = entry.load(), [], time.perf_counter()
+    for start in range(0, len(picked), chunk):
+        stop_check()
+        rows = picked[start:start + chunk]
+        results = explainer.explain(data.X[rows], rows)
+        if not records and results and not method.summary_rows_cheap(results[0].data):
+            return []
+        records += [(result.row, result.data) for result in results]
+        if time.perf_counter() - started >= SUMMARY_EXTRA_SECONDS:
+            break
+    return records
+
+
+def summary_rows_store(*, job: Job, run: ModelRun, key: str, records: list) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    path = summary_rows_path(job=job, run=run, key=key)
+    if default_storage.exists(path):  # a redelivered step computes the same rows again
+        default_storage.delete(path)
+    body = {"job": summary_rows_owner(job), "rows": [[row, data] for row, data in records]}
+    default_storage.save(path, ContentFile(json.dumps(body).encode()))
+
+
+def summary_rows_owner(job: Job) -> list:
+    """What tells this job's file from one a job with the same id left before (a test database, a restore)."""
+    return [job.pk, job.created_at.isoformat()]
+
+
+def summary_rows_load(*, job: Job, run: ModelRun, key: str) -> list | None:
+    from django.core.files.storage import default_storage
+
+    path = summary_rows_path(job=job, run=run, key=key)
+    try:
+        with default_storage.open(path, "rb") as handle:
+            body = json.loads(handle.read())
+        if body.get("job") != summary_rows_owner(job):
+            return None
+        return [(int(row), data) for row, data in body["rows"]]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no summary step ran for this job
+        return None
 
 
 def summary_class(data: JobData, predicted: list[str]) -> int:

@@ -90,6 +90,11 @@ def batch_trust(self, step_id: int) -> None:
 
 
 @shared_task(**STEP_TASK_OPTIONS)
+def summary_rows(self, step_id: int) -> None:
+    step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
+
+
+@shared_task(**STEP_TASK_OPTIONS)
 def model_run_finish(self, step_id: int) -> None:
     step_task_run(step_id, worker=self.request.hostname or "", task_id=self.request.id or "")
 

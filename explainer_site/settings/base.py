@@ -135,7 +135,7 @@ EXPLAINER_MAX_JOB_ROWS = int(os.environ.get("EXPLAINER_MAX_JOB_ROWS", "5000"))
 EXPLAINER_BATCH_SIZE = int(os.environ.get("EXPLAINER_BATCH_SIZE", "16"))  # rows per explain call: the engines call the model once per batch
 # A classifier's rows go to at least this many explain steps per explainer (when it has that many rows), so the
 # worker processes share even a three-row job instead of one of them explaining it all while the other waits.
-EXPLAINER_BATCHES_MIN = int(os.environ.get("EXPLAINER_BATCHES_MIN", "2"))
+EXPLAINER_BATCHES_MIN = int(os.environ.get("EXPLAINER_BATCHES_MIN", "3"))
 # Trust scores: how many times each explainer reruns with other seeds to measure its stability, when a job does not say.
 EXPLAINER_TRUST_STABILITY_RUNS = int(os.environ.get("EXPLAINER_TRUST_STABILITY_RUNS", "5"))
 # Image jobs, when they do not say: images per explainer checked on the randomised network (sanity), and training

@@ -150,3 +150,18 @@ def test_default_anchors_hold_and_cover_as_much_as_anchor_exps_with_the_same_par
         cover_theirs.append(exp["coverage"][-1] if exp["coverage"] else 1.0)
     assert np.mean(ours) >= min(np.mean(theirs), 0.95) - 0.02, (ours, theirs)
     assert np.mean(cover) >= 0.8 * np.mean(cover_theirs), (cover, cover_theirs)
+
+
+def test_a_reseeded_copy_is_the_explainer_fitted_with_that_seed(heart_table, forest) -> None:
+    """The trust meter reseeds the explain step's explainer instead of fitting five more: the same rules."""
+    rows = [0, 1, 2]
+    X = heart_table.X_test[rows]
+    explainer = AnchorExplainer().fit(heart_table.X_train, forest, heart_table.space, seed=0)
+    explainer.explain(X, rows)
+    copies = [explainer.reseeded(seed) for seed in (1, 2, 3)]
+    assert [c.seed_ for c in copies] == [1, 2, 3] and explainer.seed_ == 0
+    assert all(c.engine_ is explainer.engine_ for c in copies)
+    ours = AnchorExplainer.reruns_explain(copies, X, rows)
+    theirs = AnchorExplainer.reruns_explain(fitted(heart_table.X_train, forest, heart_table.space, (1, 2, 3)), X, rows)
+    assert [[r.data for r in run] for run in ours] == [[r.data for r in run] for run in theirs]
+    assert AnchorExplainer().reseeded(1) is None  # not fitted: nothing to copy

@@ -26,6 +26,15 @@ def test_exact_shap_speaks_of_many_test_rows_and_lime_of_the_explained_ones(hear
     rows = int(summary.title.split("from ")[1].split(" ")[0])
     assert rows >= 30 and f"from {rows} test rows" in summary.alt
     assert f"from {rows} test rows" in summary.svg.open("rb").read().decode()  # written on the plot itself
+    # the extra rows were a step of their own, beside the explanations; the global views only read them
+    from explanations.models import Step
+    from explanations.summaries import summary_rows_load
+
+    step = Step.objects.get(job=job, kind="summary")
+    assert (step.key, step.status) == ("summary:decision_tree:shap", "done")
+    extra = summary_rows_load(job=job, run=step.run, key="shap")
+    assert len(extra) == rows - 3 and not {row for row, _ in extra} & {0, 1, 2}
+    assert Step.objects.get(job=job, kind="run_finish").started_at >= step.finished_at
     lime = plots["lime_importance"]
     assert lime.title == "LIME weights over the 3 explained rows — Decision tree"
     assert "global" not in lime.alt and "over the 3 explained rows" in lime.alt
@@ -41,6 +50,10 @@ def test_sampled_shap_on_three_rows_is_not_called_a_summary(heart, user, run_on_
     assert summary.title == "SHAP values over the 3 explained rows — K nearest neighbours" or (
         summary.title.startswith("SHAP values over the 3 explained rows")), summary.title
     assert "global" not in summary.alt
+    from explanations.models import Step
+    from explanations.summaries import summary_rows_load
+
+    assert summary_rows_load(job=job, run=Step.objects.get(job=job, kind="summary").run, key="shap") == []
 
 
 def test_two_rows_draw_no_average_at_all(heart, user, run_on_commit):

@@ -81,6 +81,26 @@ def test_tree_shap_is_perfectly_stable_faithful_and_additive(one_feature):
     assert result["top_features"][0][0] == "chol" and set(trust.TRUST_KEYS) <= set(result)
 
 
+def test_seed_free_tree_shap_reruns_explain_once_with_the_answers_of_separate_fits(one_feature, monkeypatch):
+    """One fitted TreeSHAP stands for every rerun seed: the same data as explainers fitted with each seed, one call."""
+    space, predictor, X_train, X_test = one_feature
+    shap_cls = explainer_for("shap", "tabular")
+    fits = [shap_cls(algorithm="tree").fit(X_train, predictor, space, seed=seed) for seed in (1, 2, 3)]
+    assert all(e.seed_free() for e in fits)
+    kernel = shap_cls(algorithm="kernel").fit(X_train, predictor, space, seed=1)
+    assert not kernel.seed_free()
+    lime = explainer_for("lime", "tabular")().fit(X_train, predictor, space, seed=1)
+    assert not lime.seed_free()
+    calls = []
+    explain = shap_cls.explain
+    monkeypatch.setattr(shap_cls, "explain", lambda self, X, rows: calls.append(id(self)) or explain(self, X, rows))
+    X = X_test[:2]
+    shared = shap_cls.reruns_explain([fits[0]] * 3, X, [300, 301])
+    separate = shap_cls.reruns_explain(fits, X, [300, 301])
+    assert calls == [id(fits[0]), *map(id, fits)]
+    assert [[r.data for r in run] for run in shared] == [[r.data for r in run] for run in separate]
+
+
 def test_a_misleading_explanation_scores_worse(one_feature):
     space, predictor, X_train, X_test = one_feature
     (explanation, _), X = shap_of(one_feature)

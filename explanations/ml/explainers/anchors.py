@@ -9,6 +9,7 @@ Names are rebuilt here: anchor-exp drops the ``feature =`` part of categories th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -106,6 +107,15 @@ class AnchorExplainer(BaseExplainer):
             out += [e._results(rows, predicted, proba, datas[k * len(rows):(k + 1) * len(rows)])
                     for k, e in enumerate(group)]
         return out
+
+    def reseeded(self, seed: int) -> AnchorExplainer | None:
+        """The fit (anchor-exp's quartile bins over the training sample, and the engine with the model's classes
+        on it) does not depend on the seed, which only seeds the rows' searches: a copy with another seed shares it."""
+        if not hasattr(self, "engine_"):
+            return None
+        twin = copy.copy(self)
+        twin.seed_ = int(seed)
+        return twin
 
     def _explain_rows(
         self, X: np.ndarray, rows: list[int], predicted: np.ndarray, proba: np.ndarray | None = None

@@ -428,8 +428,21 @@ class BaseExplainer:
     @classmethod
     def reruns_explain(cls, reruns: Sequence[BaseExplainer], X: np.ndarray, rows: list[int]) -> list[list[ExplanationResult]]:
         """The same rows explained by each of ``reruns`` (this explainer fitted with other seeds), for the stability
-        score; an explainer whose reruns can share work overrides this."""
-        return [explainer.explain(X, rows) for explainer in reruns]
+        score; an explainer whose reruns can share work overrides this. A rerun listed twice (one that is
+        ``seed_free``, standing for every seed) explains once."""
+        done: dict[int, list[ExplanationResult]] = {}
+        return [done[id(e)] if id(e) in done else done.setdefault(id(e), e.explain(X, rows)) for e in reruns]
+
+    def seed_free(self) -> bool:
+        """Whether this fitted explainer answers the same whatever its seed (exact TreeSHAP), so that one rerun
+        stands for every seed of the stability score; ``False`` unless a subclass knows better."""
+        return False
+
+    def reseeded(self, seed: int) -> BaseExplainer | None:
+        """This fitted explainer as if fitted with ``seed`` (same data, model and parameters), without fitting it
+        again, where that is the same thing; None where only a new fit gives it. A ``seed_free`` explainer is
+        itself; one whose fit does not depend on the seed overrides this with a copy."""
+        return self if self.seed_free() else None
 
     def _parallel_rows(self) -> bool:
         return self.parallel_rows

@@ -123,6 +123,10 @@ class ShapExplainer(BaseExplainer):
                 self.shap_ = shap.PermutationExplainer(self.predict_proba, masker)
         return requested
 
+    def seed_free(self) -> bool:
+        """Path-dependent TreeSHAP reads only the trees: no background, no samples, so no seed."""
+        return getattr(self, "algorithm_", "") == "tree"
+
     def _parallel_rows(self) -> bool:
         """Kernel SHAP splits a batch over threads; the TreeSHAP kernel splits its rows over threads itself, and
         the permutation method seeds numpy's global random state, so both are called on one thread."""
