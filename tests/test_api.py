@@ -40,7 +40,7 @@ def test_upload_schema_job_explanations_download(api, run_on_commit):
                             "stage": "Drawing the global views for Random forest", "progress": 1.0}]
     assert [(b["classifier"], b["explainer"], b["rows"], b["status"], b["attempts"], b["trust"]) for b in job["batches"]] == [
         ("random_forest", key, [row], "done", 1, "done") for row in (0, 5) for key in ("lime", "anchor", "shap")]
-    # at least EXPLAINER_BATCHES_MIN (2) batches an explainer, so both worker processes share even a short job
+    # at least EXPLAINER_BATCHES_MIN (3) batches an explainer, so both worker processes share even a short job
     assert all(b["worker"] and b["seconds"] > 0 for b in job["batches"]) and job["eta_seconds"] is None
     assert "batches" not in api.get("/api/jobs/").json()[0]  # the list stays light
 

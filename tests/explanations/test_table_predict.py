@@ -41,8 +41,10 @@ def test_predictor_answers_as_scikit_learn(classifier_key: str, table_name: str,
 
 
 @pytest.mark.parametrize("classifier_key", ["random_forest", "decision_tree"])
-def test_trees_are_walked_by_the_compiled_loop(classifier_key: str, heart_table) -> None:
-    """The covered pipelines really take the fast path (a silent fallback would pass the test above)."""
+def test_trees_are_walked_by_the_compiled_loop(classifier_key: str, heart_table, monkeypatch) -> None:
+    """The covered pipelines really take the fast path (a silent fallback would pass the test above); a big call
+    split over two threads answers the same bits."""
+    monkeypatch.setenv("EXPLAINER_ENGINE_THREADS", "2")
     model = classifier_fit(classifier_key, {}, heart_table.space, heart_table.X_train, heart_table.y_train, seed=0)
     assert TablePrep.covers(model.named_steps["prep"])
     assert ForestPredict.covers(model.named_steps["model"])

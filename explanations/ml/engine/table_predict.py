@@ -15,6 +15,8 @@ forest, whose ``predict_proba`` walks its trees one Python-level call per tree (
   compiled loop over the trees' own arrays (thresholds, children, missing-value directions). Rows are cast to
   float32 as scikit-learn's trees do, each leaf's class fractions are normalised by the same division, and the
   trees are summed in their order and divided by their number, as ``ForestClassifier.predict_proba`` does.
+  The loop holds no GIL, so a call of thousands of rows (an Anchors round, LIME's samples) is split over the
+  engine's threads by rows, which changes no row's sum.
 
 ``table_predictor`` returns the pair for a pipeline it covers and None for anything else (the caller keeps the
 pipeline's own methods); ``tests/explanations/test_table_predict.py`` holds it to scikit-learn's answers.
@@ -22,15 +24,19 @@ pipeline's own methods); ``tests/explanations/test_table_predict.py`` holds it t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from explanations.ml.engine import engine_threads
 from explanations.ml.engine.compiled import njit as _njit
 from explanations.ml.engine.compiled import numba
 
 CHUNK_ROWS = 4096  # rows per compiled call: a bounded scratch array, whatever the call's size
+THREAD_ROWS = 1024  # a call with at least this many rows per thread is split over the engine's threads
 
 
 class TablePrep:
@@ -185,12 +191,24 @@ class ForestPredict:
         if X32.ndim != 2 or X32.shape[1] != self.n_features:
             raise ValueError(f"X has {X32.shape[-1] if X32.ndim else 0} features, but the model expects {self.n_features}.")
         out = np.zeros((X32.shape[0], self.n_classes), dtype=np.float64)
-        for start in range(0, X32.shape[0], CHUNK_ROWS):
-            part = slice(start, start + CHUNK_ROWS)
-            _forest_sum(X32[part], self.roots, self.nodes, self.values, out[part])
+        threads = min(engine_threads(), X32.shape[0] // THREAD_ROWS)
+        if threads > 1 and threading.current_thread() is threading.main_thread():
+            # The loop holds no GIL: a big call's rows are split over threads (each row summed as alone, so the
+            # same bits), unless the caller already spreads its own work over threads (Kernel SHAP, TreeSHAP).
+            bounds = np.linspace(0, X32.shape[0], threads + 1).astype(int)
+            with ThreadPoolExecutor(threads, thread_name_prefix="forest") as pool:
+                list(pool.map(lambda k: self._sum(X32[bounds[k]:bounds[k + 1]], out[bounds[k]:bounds[k + 1]]),
+                              range(threads)))
+        else:
+            self._sum(X32, out)
         if self.n_trees:
             out /= self.n_trees
         return out
+
+    def _sum(self, X32: np.ndarray, out: np.ndarray) -> None:
+        for start in range(0, X32.shape[0], CHUNK_ROWS):
+            part = slice(start, start + CHUNK_ROWS)
+            _forest_sum(X32[part], self.roots, self.nodes, self.values, out[part])
 
 
 def table_predictor(model: Any) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]] | None:
