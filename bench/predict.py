@@ -35,7 +35,7 @@ def table_predict_section(table: Table, rows: int, *, repeats: int = 3) -> dict[
     diff = 0.0
     totals = {"project": 0.0, "reference": 0.0}
     for key in ("random_forest", "logistic_regression"):
-        predictor = registry_predictor(table, key)
+        predictor = registry_predictor(table, key, compiled=True)
         model, n_classes = predictor.pipeline, len(table.space.class_names)
         for explainer_key in ("anchor", "lime"):
             calls = _recorded_calls(table, predictor, explainer_key, picked)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
-from explanations.ml.classifiers import classifier_fit, predictor_build, transformed_groups
+from explanations.ml.classifiers import classifier_fit, predict_proba_full, predictor_build, transformed_groups
+from explanations.ml.engine.table_predict import table_predictor
 from explanations.ml.explainers.base import FeatureSpace, Predictor
 from explanations.ml.pipelines import table_pipeline
 from explanations.ml.tabular import frame_encode, labels_encode, space_build
@@ -63,17 +64,29 @@ def breast_cancer_table(seed: int = 0) -> Table:
     return _split("breast_cancer", space, frame_encode(space, frame[features]), y, test_size=0.25, seed=seed)
 
 
+def scikit_learn_calls(predictor: Predictor, table: Table) -> Predictor:
+    """The predictor calling its pipeline as scikit-learn does (``pipeline.predict_proba``), as a notebook calls a
+    model: the engine sections compare the engines with the libraries on that same callable. The app's compiled
+    predict path (``explanations.ml.engine.table_predict``) is measured on its own (``bench.predict``)."""
+    model, n_classes = predictor.pipeline, len(table.space.class_names)
+    return replace(predictor, predict_proba=lambda X: predict_proba_full(model, np.asarray(X, dtype=np.float64), n_classes),
+                   transform=model.named_steps["prep"].transform)
+
+
 def forest_predictor(table: Table, *, min_samples_leaf: int = 1, seed: int = 0) -> Predictor:
     """A 100-tree random forest in the app's own pipeline (one-hot categorical codes), on one core."""
     model = RandomForestClassifier(n_estimators=100, min_samples_leaf=min_samples_leaf, random_state=seed, n_jobs=1)
     pipeline: Pipeline = table_pipeline(table.space, model, scale=False)
     pipeline.fit(table.X_train, table.y_train)
-    predictor = predictor_build("random_forest", pipeline, table.space)
+    predictor = scikit_learn_calls(predictor_build("random_forest", pipeline, table.space), table)
     predictor.groups = transformed_groups(pipeline)
     return predictor
 
 
-def registry_predictor(table: Table, key: str, params: dict | None = None, *, seed: int = 0) -> Predictor:
-    """A classifier from the app's registry, trained as a job trains it."""
+def registry_predictor(table: Table, key: str, params: dict | None = None, *, seed: int = 0,
+                       compiled: bool = False) -> Predictor:
+    """A classifier from the app's registry, trained as a job trains it; called as scikit-learn calls it unless
+    ``compiled`` (the app's own predict path)."""
     model = classifier_fit(key, params or {}, table.space, table.X_train, table.y_train, seed=seed)
-    return predictor_build(key, model, table.space)
+    predictor = predictor_build(key, model, table.space)
+    return predictor if compiled or table_predictor(model) is None else scikit_learn_calls(predictor, table)
