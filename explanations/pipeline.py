@@ -52,8 +52,8 @@ MODALITIES_WITH_TRUST = ("tabular",)
 # a long trust step waits behind it.
 STEP_URGENCY = (StepKind.TRAIN, StepKind.EXPLAIN, StepKind.TRUST, StepKind.SUMMARY, StepKind.RUN_FINISH,
                 StepKind.WHATIF, StepKind.JOB_FINISH)
-MODALITIES_WITH_WHATIF = ("tabular",)
-MODALITIES_WITH_SUMMARY_ROWS = ("tabular",)  # the summary beeswarm's extra test rows  # sweeping a feature means a table's column
+MODALITIES_WITH_WHATIF = ("tabular",)  # sweeping a feature means a table's column
+MODALITIES_WITH_SUMMARY_ROWS = ("tabular",)  # the summary beeswarm's extra test rows
 
 
 # ---------------------------------------------------------------- making steps
