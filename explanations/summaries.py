@@ -4,13 +4,17 @@ SHAP-style summary, a LIME-style mean importance); each says how many rows it sa
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 import numpy as np
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from explanations.job_data import JobData
 from explanations.job_files import summary_rows_path
 from explanations.ml.catalogue import ExplainerEntry, global_view_entries
+from explanations.ml.engine import stop_check
 from explanations.models import Explanation, Job, ModelRun
 from explanations.services.results_save import plot_save
 from uploaded_models.job_classifiers import classifier_spec_of
@@ -120,10 +124,6 @@ def summary_rows_compute(*, job: Job, run: ModelRun, data: JobData, predictor, e
     """The summary step's extra rows (before any explanation's time is known): explained chunk by chunk, from the
     job's seeded draw of test rows not explained already, until ``SUMMARY_ROWS`` or ``SUMMARY_EXTRA_SECONDS``
     are reached; none where the explainer is sampled here (only exact, cheap values speak for more rows)."""
-    import time
-
-    from explanations.ml.engine import stop_check
-
     explained = set(run.rows)
     pool = np.setdiff1d(data.test_idx, list(explained))
     wanted = min(SUMMARY_ROWS - len(explained), len(pool))
@@ -144,9 +144,6 @@ def summary_rows_compute(*, job: Job, run: ModelRun, data: JobData, predictor, e
 
 
 def summary_rows_store(*, job: Job, run: ModelRun, key: str, records: list) -> None:
-    from django.core.files.base import ContentFile
-    from django.core.files.storage import default_storage
-
     path = summary_rows_path(job=job, run=run, key=key)
     if default_storage.exists(path):  # a redelivered step computes the same rows again
         default_storage.delete(path)
@@ -160,8 +157,6 @@ def summary_rows_owner(job: Job) -> list:
 
 
 def summary_rows_load(*, job: Job, run: ModelRun, key: str) -> list | None:
-    from django.core.files.storage import default_storage
-
     path = summary_rows_path(job=job, run=run, key=key)
     try:
         with default_storage.open(path, "rb") as handle:
