@@ -54,10 +54,11 @@ def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: J
         return {}
     reference = summary_class(data, [e.predicted for e in rows])
     explained = {e.row for e in rows}
-    extra = summary_rows_load(job=job, run=run, key=entry.key)  # the summary step's (None: this job had none)
-    if extra is None:
-        extra = summary_extra_rows(job=job, data=data, predictor=predictor, entry=entry, explained=explained,
-                                   cheap=method.summary_rows_cheap(rows[0].data), seconds_per_row=max(e.seconds for e in rows))
+    extra = summary_rows_load(job=job, run=run, key=entry.key)  # the summary step's
+    if extra is None:  # a job from before the summary step: its rows are explained here, the same way
+        seed = job.params["seed"]
+        explainer = method(**job.params.get(entry.key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
+        extra = summary_rows_compute(job=job, run=run, data=data, predictor=predictor, entry=entry, explainer=explainer)
     records = [(e.row, e.data) for e in rows] + [(row, d) for row, d in extra if row not in explained]
     every = [method.class_attributions(d, features) for _, d in records]
     scope = rows_scope(len(records), len(rows), test_rows=len(data.test_idx))
@@ -96,27 +97,6 @@ def importance_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data
                                              subtitle=f"mean |weight| · {scope.subtitle}", xlabel=f"mean |{name} weight|"),
                   title=title, alt=importance_alt(name, features, mean, scope=scope))
     return {f: float(v) for f, v in zip(features, mean)}
-
-
-def summary_extra_rows(*, job: Job, data: JobData, predictor, entry: ExplainerEntry, explained: set[int], cheap: bool,
-                       seconds_per_row: float) -> list:
-    """More test rows for the beeswarm when the explainer is exact and cheap here (SHAP's tree/linear); sampled
-    methods stay as they are.
-
-    Deep forests on big tables make even exact TreeSHAP take seconds a row, so the extra rows are bounded by
-    what the explained rows cost.
-    """
-    wanted = min(SUMMARY_ROWS - len(explained), int(SUMMARY_EXTRA_SECONDS / max(seconds_per_row, 1e-3)))
-    if not cheap or wanted <= 0:
-        return []
-    seed = job.params["seed"]
-    pool = np.setdiff1d(data.test_idx, list(explained))
-    rng = np.random.default_rng(seed)
-    rows = sorted(int(r) for r in rng.choice(pool, size=min(wanted, len(pool)), replace=False))
-    if not rows:
-        return []
-    explainer = entry.load()(**job.params.get(entry.key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
-    return [(row, result.data) for row, result in zip(rows, explainer.explain(data.X[rows], rows))]
 
 
 def summary_rows_compute(*, job: Job, run: ModelRun, data: JobData, predictor, entry: ExplainerEntry,

@@ -54,9 +54,10 @@ def classifier_fit(
     return model
 
 
-def predict_proba_full(model: Any, X: np.ndarray, n_classes: int) -> np.ndarray:
-    """Probabilities for every class in the space; a class missing from the training split gets 0."""
-    known = model.predict_proba(X)
+def predict_proba_full(model: Any, X: np.ndarray, n_classes: int, *, predict_proba=None) -> np.ndarray:
+    """Probabilities for every class in the space (from ``predict_proba``, else the model's own); a class missing
+    from the training split gets 0."""
+    known = (predict_proba or model.predict_proba)(X)
     full = np.zeros((known.shape[0], n_classes), dtype=np.float64)
     full[:, np.asarray(model.classes_, dtype=int)] = known
     return full
@@ -94,16 +95,9 @@ def predictor_build(key: str, model: Any, space: FeatureSpace) -> Predictor:
     fast = table_predictor(model)  # the same numbers without scikit-learn's cost per call, where it covers the model
     if fast is not None:
         transform, predict = fast
-    classes = np.asarray(model.classes_, dtype=int)
-
-    def predict_proba(X: np.ndarray) -> np.ndarray:
-        known = predict(np.asarray(X, dtype=np.float64))
-        full = np.zeros((known.shape[0], n_classes), dtype=np.float64)
-        full[:, classes] = known
-        return full
-
     return Predictor(
-        predict_proba=predict_proba,
+        predict_proba=lambda X: predict_proba_full(model, np.asarray(X, dtype=np.float64), n_classes,
+                                                   predict_proba=predict),
         key=key,
         tree_model=estimator if family == "tree" else None,
         linear_model=estimator if family == "linear" else None,
