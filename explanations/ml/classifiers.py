@@ -19,7 +19,7 @@ from explanations.ml.catalogue import (
     classifier_for,
     classifier_spec_get,
 )
-from explanations.ml.explainers.base import FeatureSpace, Predictor
+from explanations.ml.explainers.base import ClassProbabilities, FeatureSpace, Predictor
 from explanations.ml.params import params_clean
 
 # The registry itself is the catalogue's; worker code reads it from here too.
@@ -94,10 +94,16 @@ def predictor_build(key: str, model: Any, space: FeatureSpace) -> Predictor:
 
     fast = table_predictor(model)  # the same numbers without scikit-learn's cost per call, where it covers the model
     if fast is not None:
-        transform, predict = fast
+        transform, predict = fast.transform, fast.predict_proba
+
+    def proba(X: np.ndarray) -> np.ndarray:
+        return predict_proba_full(model, np.asarray(X, dtype=np.float64), n_classes, predict_proba=predict)
+
+    if fast is not None and fast.predict_label is not None:
+        classes = np.asarray(model.classes_, dtype=np.int64)  # sorted: the first of tied classes stays the first
+        proba = ClassProbabilities(proba, lambda X: classes[fast.predict_label(np.asarray(X, dtype=np.float64))])
     return Predictor(
-        predict_proba=lambda X: predict_proba_full(model, np.asarray(X, dtype=np.float64), n_classes,
-                                                   predict_proba=predict),
+        predict_proba=proba,
         key=key,
         tree_model=estimator if family == "tree" else None,
         linear_model=estimator if family == "linear" else None,
