@@ -65,6 +65,31 @@ def child_pids(pid: int) -> list[int]:
     return children
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes have used so far (those gone count 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def processes_settle(pid: int, *, window: float = 1.0, busy: float = 0.05, timeout: float = 120.0) -> float:
+    """Wait until the process and its children use under ``busy`` of a core over ``window`` seconds (a worker's
+    pool processes have finished importing their code, say); returns the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        pids = [pid, *child_pids(pid)]
+        before = cpu_seconds(pids)
+        time.sleep(window)
+        if cpu_seconds(pids) - before < busy * window:
+            break
+    return time.perf_counter() - started
+
+
 def proc_memory_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of a process in MiB; zeros when it is gone."""
     try:
@@ -132,6 +157,10 @@ class BenchStack(AppStack):
 
     def web_pid(self) -> int:
         return self.service("web").process.pid
+
+    def workers_settle(self) -> float:
+        """Wait until every worker's processes are idle, as a running service's are; returns the seconds waited."""
+        return sum(processes_settle(s.process.pid) for s in self.services if s.name.startswith("worker"))
 
 
 def poll(api: ApiClient, path: str, done, *, timeout: float, interval: float = POLL_SECONDS) -> dict:

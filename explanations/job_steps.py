@@ -33,6 +33,7 @@ from explanations.ml.modalities import explainer_for, schema_modality
 from explanations.ml.model_files import model_file_load
 from explanations.ml.text_models import text_predictor_build
 from explanations.models import Explanation, Job, JobStatus, ModelRun, ModelRunStatus, Plot, Step, WhatIf
+from explanations.pipeline import MODALITIES_WITH_TRUST
 from explanations.rows import rows_need_predictions, rows_resolve
 from explanations.services.job_state import job_deadline_check, job_stage_set
 from explanations.services.results_save import explanation_picture, explanation_save, model_run_record, plot_files_save
@@ -224,9 +225,16 @@ def batch_explain(*, step: Step) -> None:
         started = time.perf_counter()
         results = explainer.explain(data.X[pending], pending)
         seconds = (time.perf_counter() - started) / max(len(pending), 1)
-        # Image maps are trusted here, before they are saved (the scores read the result's own map).
-        trusts = (image_trust_compute(job=job, run=run, data=data, predictor=predictor, results=results)
-                  if modality.name == "image" else {})
+        # Image maps are trusted here, before they are saved (the scores read the result's own map). So are the
+        # rows of an explainer that answers the same whatever its seed (exact TreeSHAP): it has nothing to rerun,
+        # its scores cost a few model calls, and its picture is drawn once, with them (its trust step finds them).
+        if modality.name == "image":
+            trusts = image_trust_compute(job=job, run=run, data=data, predictor=predictor, results=results)
+        elif modality.name in MODALITIES_WITH_TRUST and explainer.seed_free():
+            trusts = run_trust_meter(job=job, run=run, data=data, predictor=predictor,
+                                     explainer_key=step.explainer).measure(results)
+        else:
+            trusts = {}
         for result in results:
             stop_check()  # drawing a row's plots takes a while: a cancel stops between rows
             job_deadline_check()  # and so does the time limit, even when its signal was swallowed
@@ -234,6 +242,14 @@ def batch_explain(*, step: Step) -> None:
                 attribution_store(job=job, run=run, result=result)
             explanation_save(job=job, run=run, data=data, result=result, seconds=seconds, trust=trusts.get(result.row))
     run_progress_update(run=run)
+
+
+def run_trust_meter(*, job: Job, run: ModelRun, data: JobData, predictor, explainer_key: str):
+    """The trust meter of one explainer on one classifier, built once per process, its reruns copies of the explain
+    steps' explainer where they can be."""
+    return EXPLAINER_CACHE.get(("trust", *job_identity(job), run.pk, run.model_file.name, explainer_key), lambda: trust_meter_build(
+        job=job, data=data, predictor=predictor, explainer_key=explainer_key,
+        fitted=run_explainer(job=job, run=run, data=data, predictor=predictor, explainer_key=explainer_key)))
 
 
 def run_progress_update(*, run: ModelRun) -> None:
@@ -258,9 +274,7 @@ def batch_trust(*, step: Step) -> None:
         return
     data = job_data(job)
     predictor = run_predictor(job=job, run=run, data=data)
-    meter = EXPLAINER_CACHE.get(("trust", *job_identity(job), run.pk, run.model_file.name, step.explainer), lambda: trust_meter_build(
-        job=job, data=data, predictor=predictor, explainer_key=step.explainer,
-        fitted=run_explainer(job=job, run=run, data=data, predictor=predictor, explainer_key=step.explainer)))
+    meter = run_trust_meter(job=job, run=run, data=data, predictor=predictor, explainer_key=step.explainer)
     names = data.space.class_names
     results = [ExplanationResult(method=e.explainer, row=e.row, predicted=names.index(e.predicted),
                                  probabilities=[e.probabilities.get(name, 0.0) for name in names], data=e.data, meta=e.meta)

@@ -150,3 +150,30 @@ def test_big_tables_train_and_test_on_samples(heart, settings):
     assert any("random sample of 100" in note for note in data.notes)
     again = job_data_build(dataset=heart, schema=heart.schema, test_size=0.25, seed=3)
     assert list(again.train_idx) == list(data.train_idx)  # every task of a job rebuilds the same split
+
+
+def test_seed_free_explanations_are_trusted_where_explained_and_drawn_once(zoo, user, run_on_commit, monkeypatch):
+    """Exact TreeSHAP answers the same whatever its seed: its trust scores are measured in the explain step, so its
+    picture is drawn once, with them, and its trust step finds nothing to do; LIME's are measured in their own step."""
+    import sys
+
+    from explanations.insights import TrustMeter
+
+    measured: list[tuple[str, str]] = []
+    measure = TrustMeter.measure
+
+    def recorded(self, results):
+        measured.append((self.method, sys._getframe(1).f_code.co_name))
+        return measure(self, results)
+
+    monkeypatch.setattr(TrustMeter, "measure", recorded)
+    with run_on_commit():
+        job = job_create(owner=user, dataset=zoo, classifiers=["random_forest"], explainers=["lime", "shap"],
+                         rows={"ids": [0, 1]}, params=FAST)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    shap = list(Explanation.objects.filter(job=job, explainer="shap"))
+    assert len(shap) == 2 and all(e.data["algorithm"] == "tree" for e in shap)
+    assert all(e.trust.get("stability_seeds") is not None and e.trust.get("deletion_auc") is not None for e in shap)
+    assert sorted(measured) == [("lime", "batch_trust")] * 2 + [("shap", "batch_explain")] * 2
+    assert all(Plot.objects.filter(explanation=e).count() == 1 for e in Explanation.objects.filter(job=job))
