@@ -132,19 +132,26 @@ NODE = np.dtype([("left", np.int32), ("right", np.int32), ("feature", np.int32),
 
 
 @_njit
+def _leaf(X, i, node, nodes):
+    """The leaf row ``i`` of ``X`` reaches from ``node``: left where ``x <= threshold`` (or missing, where the
+    split learnt to send missing values left), else right, as scikit-learn's trees decide."""
+    while nodes[node].left >= 0:
+        x = X[i, nodes[node].feature]
+        if x <= nodes[node].threshold:
+            node = nodes[node].left
+        elif np.isnan(x) and nodes[node].nan_left != 0:
+            node = nodes[node].left
+        else:
+            node = nodes[node].right
+    return node
+
+
+@_njit
 def _forest_sum(X, roots, nodes, values, out):
     """Adds each tree's leaf values for every row of ``X`` (float32) into ``out``, tree by tree in order."""
     for t in range(roots.shape[0]):
         for i in range(X.shape[0]):
-            node = roots[t]
-            while nodes[node].left >= 0:
-                x = X[i, nodes[node].feature]
-                if x <= nodes[node].threshold:
-                    node = nodes[node].left
-                elif np.isnan(x) and nodes[node].nan_left != 0:
-                    node = nodes[node].left
-                else:
-                    node = nodes[node].right
+            node = _leaf(X, i, roots[t], nodes)
             for k in range(values.shape[1]):
                 out[i, k] += values[node, k]
 
@@ -181,15 +188,7 @@ def _forest_labels(X, roots, nodes, values, block, acc, out):
         for tree in range(t, end):
             for a in range(n_active):
                 i = active[a]
-                node = roots[tree]
-                while nodes[node].left >= 0:
-                    x = X[i, nodes[node].feature]
-                    if x <= nodes[node].threshold:
-                        node = nodes[node].left
-                    elif np.isnan(x) and nodes[node].nan_left != 0:
-                        node = nodes[node].left
-                    else:
-                        node = nodes[node].right
+                node = _leaf(X, i, roots[tree], nodes)
                 for k in range(n_classes):
                     acc[i, k] += values[node, k]
         t = end
