@@ -85,8 +85,9 @@ def job_advance(*, job_id: int) -> int:
     """Make every step whose inputs are done (the joins of the pipeline); returns how many were new.
 
     A classifier's explain steps follow its training once its rows are resolved; each explain step is followed by
-    its trust step (tables); a classifier's global views follow its last explain and trust step; the job's finish
-    follows every classifier's global views. The keys make a join reached twice (two last batches ending at once,
+    its trust step (tables); a classifier's global views follow its last explain and trust step; the what-if steps
+    (tables) follow every classifier's last explain and summary step (``whatif_ranking_known_early``; else its
+    global views); the job's finish follows every classifier's global views and every what-if step. The keys make a join reached twice (two last batches ending at once,
     a redelivered step, the sweeper) create nothing twice.
     """
     job = Job.objects.filter(pk=job_id, status__in=ACTIVE_JOB).first()
@@ -98,8 +99,9 @@ def job_advance(*, job_id: int) -> int:
         return len(job.classifiers)
     by_key = {step.key: step for step in steps}
     measures_trust = schema_modality(job.schema) in MODALITIES_WITH_TRUST
+    whatif_ranks_early = whatif_ranking_known_early(job)
     new: list[Step] = []
-    finished_runs = 0
+    finished_runs = ranked_runs = 0
     runs = list(job.runs.all())
     for run in runs:
         train = by_key.get(train_step_key(run.classifier))
@@ -123,17 +125,32 @@ def job_advance(*, job_id: int) -> int:
         finish_key = f"run_finish:{run.classifier}"
         if explained and trusted and summed and finish_key not in by_key:
             new.append(Step(job=job, run=run, kind=StepKind.RUN_FINISH, key=finish_key))
-        if by_key.get(finish_key) is not None and by_key[finish_key].status == StepStatus.DONE:
-            finished_runs += 1
-    if runs and finished_runs == len(runs):
+        finished = by_key.get(finish_key) is not None and by_key[finish_key].status == StepStatus.DONE
+        finished_runs += finished
+        ranked_runs += finished or (explained and summed and whatif_ranks_early)
+    if runs and schema_modality(job.schema) in MODALITIES_WITH_WHATIF and ranked_runs == len(runs):
+        if not any(s.kind == StepKind.WHATIF for s in steps):  # one per explained row (and one for the test rows)
+            new += whatif_steps_build(job=job, runs=runs)
+    if runs and finished_runs == len(runs) and "job_finish" not in by_key:
         whatifs = [s for s in steps if s.kind == StepKind.WHATIF]
-        if schema_modality(job.schema) in MODALITIES_WITH_WHATIF and not whatifs:
-            new += whatif_steps_build(job=job, runs=runs)  # one per explained row (and one for the test rows)
-        elif all(s.status == StepStatus.DONE for s in whatifs) and "job_finish" not in by_key:
+        if (all(s.status == StepStatus.DONE for s in whatifs)
+                and (whatifs or schema_modality(job.schema) not in MODALITIES_WITH_WHATIF)):
             new.append(Step(job=job, kind=StepKind.JOB_FINISH, key="job_finish"))
     if new:
         Step.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
+
+
+def whatif_ranking_known_early(job: Job) -> bool:
+    """Whether the what-if steps may start once every classifier's rows are explained (and the summary's extra rows
+    are in), beside the trust steps and the global views: the features they draw are ranked from the explainers'
+    model-wide importance (``whatifs.whatif_features``), which those rows already decide. Without an explainer that
+    has a model-wide view the ranking reads the trust scores, so the curves wait for every classifier's views."""
+    from explanations.ml.catalogue import global_view_entries
+
+    if (job.params.get("whatif") or {}).get("features"):
+        return True
+    return any(entry.key in job.explainers for entry in global_view_entries(schema_modality(job.schema)))
 
 
 def explain_steps_build(*, job: Job, run: ModelRun) -> list[Step]:

@@ -49,17 +49,16 @@ def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: J
 
     method, name, features = entry.load(), entry.label, data.space.feature_names
     label = classifier_spec_of(run.classifier).label
-    rows = [e for e in rows if method.class_attributions(e.data, features) is not None]
+    rows = summary_explained(method, features, rows)
     if not rows:
         return {}
     reference = summary_class(data, [e.predicted for e in rows])
-    explained = {e.row for e in rows}
     extra = summary_rows_load(job=job, run=run, key=entry.key)  # the summary step's
     if extra is None:  # a job from before the summary step: its rows are explained here, the same way
         seed = job.params["seed"]
         explainer = method(**job.params.get(entry.key, {})).fit(data.background(seed), predictor, data.space, seed=seed)
         extra = summary_rows_compute(job=job, run=run, data=data, predictor=predictor, entry=entry, explainer=explainer)
-    records = [(e.row, e.data) for e in rows] + [(row, d) for row, d in extra if row not in explained]
+    records = summary_records(rows, extra)
     every = [method.class_attributions(d, features) for _, d in records]
     scope = rows_scope(len(records), len(rows), test_rows=len(data.test_idx))
     mean_abs = np.mean([method.feature_importance(d, features) for _, d in records], axis=0)
@@ -79,6 +78,37 @@ def summary_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: J
                                              xlabel=f"mean |{name} value|"),
                   title=title, alt=importance_alt(name, features, mean_abs, scope=scope))
     return {f: float(v) for f, v in zip(features, mean_abs)}
+
+
+def summary_explained(method, features: list[str], rows: list[Explanation]) -> list[Explanation]:
+    """The explained rows a summary can use (those with a value per class)."""
+    return [e for e in rows if method.class_attributions(e.data, features) is not None]
+
+
+def summary_records(rows: list[Explanation], extra: list) -> list:
+    """A summary's rows: the explained ones, then the summary step's extra test rows not among them."""
+    explained = {e.row for e in rows}
+    return [(e.row, e.data) for e in rows] + [(row, d) for row, d in extra if row not in explained]
+
+
+def run_importance_measure(*, job: Job, run: ModelRun, features: list[str]) -> dict[str, float]:
+    """The importance per feature the global views will store (``metrics["importance"]``), measured from the
+    saved explanations and the summary step's rows without drawing or loading a model, for the what-if curves that
+    start before the global views are drawn: the first explainer of the catalogue's order with rows (as
+    ``whatif_features`` reads it). Empty when there is nothing to measure yet."""
+    for entry in global_view_entries("tabular"):
+        rows = list(Explanation.objects.filter(job=job, classifier=run.classifier, explainer=entry.key).order_by("row"))
+        method = entry.load()
+        if entry.global_view == "summary":
+            rows = summary_explained(method, features, rows)
+            if rows:
+                records = summary_records(rows, summary_rows_load(job=job, run=run, key=entry.key) or [])
+                return dict(zip(features, map(float, np.mean([method.feature_importance(d, features)
+                                                              for _, d in records], axis=0))))
+        elif rows:
+            return dict(zip(features, map(float, np.mean([method.feature_importance(e.data, features) for e in rows],
+                                                         axis=0))))
+    return {}
 
 
 def importance_view_draw(*, entry: ExplainerEntry, job: Job, run: ModelRun, data: JobData, predictor,

@@ -47,7 +47,9 @@ def job_models_load(*, job: Job, data: JobData) -> dict[str, Predictor]:
 
 def whatif_features(*, job: Job, data: JobData) -> list[str]:
     """The job's ``whatif.features``, else the top 3 by importance averaged over classifiers (from the explainers'
-    model-wide views, the most telling first: SHAP's, else LIME's), else the features the explanations name most often."""
+    model-wide views, the most telling first: SHAP's, else LIME's; measured the same way where a classifier's views
+    are still to be drawn, as the what-if steps start once the rows are explained), else the features the
+    explanations name most often."""
     chosen = ((job.params.get("whatif") or {}).get("features")) or []
     if chosen:
         return [f for f in chosen if f in data.space.feature_names]
@@ -57,6 +59,10 @@ def whatif_features(*, job: Job, data: JobData) -> list[str]:
     for run in job.runs.all():
         importance = (run.metrics or {}).get("importance") or {}
         values = next((importance[key] for key in measured if importance.get(key)), {})
+        if not values and run.status != ModelRunStatus.DONE:  # its global views are not drawn yet: the same numbers
+            from explanations.summaries import run_importance_measure  # a worker's (numpy); web requests never rank
+
+            values = run_importance_measure(job=job, run=run, features=names)
         total = sum(abs(v) for v in values.values()) or 1.0
         for name, value in values.items():
             scores[name] += abs(value) / total

@@ -40,6 +40,33 @@ def test_exact_shap_speaks_of_many_test_rows_and_lime_of_the_explained_ones(hear
     assert "global" not in lime.alt and "over the 3 explained rows" in lime.alt
 
 
+def test_the_whatif_steps_rank_features_as_the_global_views_do_before_those_are_drawn(heart, user, run_on_commit):
+    """The what-if steps start once the rows are explained (beside the trust steps and the global views): the
+    importance they rank by, measured from the saved explanations and summary rows, is the one the global views
+    store afterwards, to the bit, so the features drawn do not depend on which step ran first."""
+    from explanations.job_steps import job_data
+    from explanations.models import ModelRun, Step, WhatIf
+    from explanations.summaries import run_importance_measure
+    from explanations.whatifs import whatif_features
+
+    with run_on_commit():
+        job = job_create(owner=user, dataset=heart, classifiers=["decision_tree", "logistic_regression"],
+                         explainers=["lime", "shap"], rows={"ids": [0, 1, 2]}, params={"lime": {"num_samples": 300}})
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    features = job_data(job).space.feature_names
+    for run in ModelRun.objects.filter(job=job):
+        stored = run.metrics["importance"]
+        assert set(stored) == {"lime", "shap"}
+        assert run_importance_measure(job=job, run=run, features=features) == stored["shap"]  # SHAP's comes first
+    chosen = whatif_features(job=job, data=job_data(job))
+    ModelRun.objects.filter(job=job).update(status="trained", metrics={})  # as while the global views are pending
+    assert whatif_features(job=job, data=job_data(job)) == chosen and len(chosen) == 3
+    assert set(WhatIf.objects.filter(job=job).values_list("feature", flat=True)) == set(chosen)
+    last_explained = max(s.finished_at for s in Step.objects.filter(job=job, kind__in=["explain", "summary"]))
+    assert min(s.started_at for s in Step.objects.filter(job=job, kind="whatif")) >= last_explained
+
+
 def test_sampled_shap_on_three_rows_is_not_called_a_summary(heart, user, run_on_commit):
     with run_on_commit():
         job = job_create(owner=user, dataset=heart, classifiers=["knn"], explainers=["shap"], rows={"ids": [0, 1, 2]},

@@ -275,6 +275,32 @@ def test_the_last_batch_of_two_ending_at_once_makes_the_next_step_once(user, tab
     assert [step_id for step_id, _ in enqueued].count(finishes.get().pk) == 1
 
 
+@pytest.mark.parametrize(("explainers", "early"), [(["lime", "anchor"], True), (["anchor"], False)])
+def test_the_whatif_steps_start_beside_the_trust_steps_when_the_ranking_is_known(user, table, enqueued, explainers,
+                                                                                 early):
+    """With an explainer that has a model-wide view (LIME here) the what-if curves are drawn while the trust
+    reruns go on; with Anchors alone the ranking reads the trust scores, so they wait for the global views. The
+    job finishes only after both."""
+    job = new_job(user, table, explainers=explainers)
+    step_task_run(Step.objects.get(job=job).pk, worker="w1", task_id="t-train")
+    Step.objects.filter(job=job, kind__in=["explain", "summary"]).update(status="done")
+    pipeline.job_advance(job_id=job.pk)
+    kinds = set(Step.objects.filter(job=job).values_list("kind", flat=True))
+    assert "trust" in kinds and "run_finish" not in kinds and "job_finish" not in kinds
+    assert ("whatif" in kinds) is early
+    Step.objects.filter(job=job, kind__in=["trust", "whatif"]).update(status="done")
+    pipeline.job_advance(job_id=job.pk)
+    assert Step.objects.filter(job=job, kind="run_finish").exists()
+    assert not Step.objects.filter(job=job, kind="job_finish").exists()  # the global views are still to be drawn
+    Step.objects.filter(job=job, kind="run_finish").update(status="done")
+    pipeline.job_advance(job_id=job.pk)
+    assert Step.objects.filter(job=job, kind="whatif").exists()
+    assert Step.objects.filter(job=job, kind="job_finish").exists() is early  # late ones are drawn first
+    Step.objects.filter(job=job, kind="whatif").update(status="done")
+    pipeline.job_advance(job_id=job.pk)
+    assert Step.objects.filter(job=job, kind="job_finish").count() == 1
+
+
 def test_a_batch_explained_twice_saves_nothing_twice(user, table, enqueued, settings):
     settings.EXPLAINER_BATCH_SIZE = 4
     settings.EXPLAINER_BATCHES_MIN = 1  # the job's 4 rows in one batch
